@@ -1,0 +1,35 @@
+# mag-ap: every target sets up what it needs (scripts/setup.sh) on a fresh
+# Debian/Ubuntu machine as root, and is quick when things are already there.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: all setup lint typecheck test test-unit test-netns test-vm clean
+
+all: test
+
+setup:
+	@bash scripts/setup.sh
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+# Lint, type check and every test tier. Tests needing root fail (not skip) without it.
+test: lint typecheck
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-netns: setup
+	$(PY) -m pytest tests/netns
+
+test-vm: setup
+	$(PY) -m pytest tests/vm
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

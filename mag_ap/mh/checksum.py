@@ -34,6 +34,10 @@ def with_checksum(src: IPv6Address, dst: IPv6Address, mh: bytes) -> bytes:
 
 def checksum_ok(src: IPv6Address, dst: IPv6Address, mh: bytes) -> bool:
     """True when the checksum field of ``mh`` is right for this address pair."""
-    return len(mh) >= 6 and _ones_complement_sum(
-        src.packed + dst.packed + len(mh).to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_MH]) + mh
-    ) == 0xFFFF
+    return (
+        len(mh) >= 6
+        and _ones_complement_sum(
+            src.packed + dst.packed + len(mh).to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_MH]) + mh
+        )
+        == 0xFFFF
+    )

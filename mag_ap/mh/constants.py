@@ -161,7 +161,7 @@ class BindingRevocationType(IntEnum):
 
 
 class RevocationTrigger(IntEnum):
-    """RFC 5846 section 8.1.2 (values 128+ are per-MN triggers)."""
+    """RFC 5846 section 6.1 (Revocation Trigger of a BRI)."""
 
     UNSPECIFIED = 0
     ADMINISTRATIVE_REASON = 1
@@ -171,40 +171,40 @@ class RevocationTrigger(IntEnum):
     USER_INITIATED_SESSION_TERMINATION = 5
     ACCESS_NETWORK_SESSION_TERMINATION = 6
     POSSIBLE_OUT_OF_SYNC_BCE_STATE = 7
-    GLOBAL_REVOCATION = 250  # revokes every binding of the peer
-    PER_PEER_POLICY = 251
-    REVOKING_MN_LOCAL_POLICY = 252
+    PER_PEER_POLICY = 128
+    REVOKING_MN_LOCAL_POLICY = 129
 
 
 class RevocationStatus(IntEnum):
-    """RFC 5846 section 8.2 (Binding Revocation Acknowledgement status)."""
+    """RFC 5846 section 6.2 (Binding Revocation Acknowledgement status)."""
 
     SUCCESS = 0
     PARTIAL_SUCCESS = 1
     BINDING_DOES_NOT_EXIST = 128
-    IPV4_HOA_BINDING_DOES_NOT_EXIST = 129
+    IPV4_HOME_ADDRESS_OPTION_REQUIRED = 129
     GLOBAL_REVOCATION_NOT_AUTHORIZED = 130
-    CANNOT_IDENTIFY_BINDING = 131
+    REVOKED_MN_IDENTITY_REQUIRED = 131
     REVOCATION_FAILED_MN_ATTACHED = 132
+    REVOCATION_TRIGGER_NOT_SUPPORTED = 133
+    REVOCATION_FUNCTION_NOT_SUPPORTED = 134
+    PROXY_BINDING_REVOCATION_NOT_SUPPORTED = 135
 
 
 class NotificationReason(IntEnum):
-    """RFC 7077 section 4.1."""
+    """RFC 7077 section 4.1 (Update Notification reason)."""
 
     FORCE_REREGISTRATION = 1
     UPDATE_SESSION_PARAMETERS = 2
-    VENDOR_SPECIFIC = 3
-    ANCHOR_RELOCATE = 4
+    VENDOR_SPECIFIC_REASON = 3
+    ANI_PARAMS_REQUESTED = 4
 
 
 class NotificationAckStatus(IntEnum):
-    """RFC 7077 section 4.2."""
+    """RFC 7077 section 4.2 (Update Notification Acknowledgement status)."""
 
     SUCCESS = 0
-    CANNOT_REREGISTER = 128
-    REASON_UNSPECIFIED = 129
-    MN_NOT_ATTACHED = 130
-    NOT_SUPPORTED = 131
+    FAILED_TO_UPDATE_SESSION_PARAMETERS = 128
+    MISSING_VENDOR_SPECIFIC_OPTION = 129
 
 
 class ANISubOptionType(IntEnum):

@@ -12,7 +12,6 @@ import dataclasses
 import types
 import typing
 from enum import IntEnum
-from functools import cache
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Union
 
@@ -37,13 +36,22 @@ _SUB_OPTIONS: dict[str, type[options.ANISubOption]] = {
     for cls in (*options.ANI_SUB_OPTION_CLASSES.values(), options.UnknownANISubOption)
 }
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(messages.MobilityMessage))
-_KIND_KEY = {"message": _MESSAGES, "option": _OPTIONS, "sub_option": _SUB_OPTIONS}
+_KIND_KEY: dict[str, dict[str, type[Any]]] = {
+    "message": _MESSAGES,
+    "option": _OPTIONS,
+    "sub_option": _SUB_OPTIONS,
+}
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    """Resolved field types of a dataclass, computed once per class."""
+    if cls not in _HINTS:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return _HINTS[cls]
 
 
 def _union_args(hint: Any) -> tuple[Any, ...]:
@@ -122,7 +130,7 @@ def _value_from_json(raw: JSONValue, hint: Any, path: str) -> Any:
     if bytes in args:
         if str in args and isinstance(raw, str):
             return raw
-        text = raw.get("hex") if isinstance(raw, dict) and str in args else raw
+        text: object = raw.get("hex") if isinstance(raw, dict) and str in args else raw
         if not isinstance(text, str):
             raise JSONViewError(path, "expected a hex string")
         try:

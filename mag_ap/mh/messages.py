@@ -32,7 +32,7 @@ from .options import MobilityOption, decode_options, encode_options
 
 HEADER_LEN = 6  # Payload Proto, Header Len, MH Type, Reserved, Checksum
 
-O = TypeVar("O", bound=MobilityOption)
+OptT = TypeVar("OptT", bound=MobilityOption)
 
 
 def _lifetime_units(lifetime_s: int) -> int:
@@ -84,14 +84,14 @@ class MobilityMessage:
     def mh_type(self) -> int:
         return self.MH_TYPE
 
-    def find(self, option_cls: type[O]) -> O | None:
+    def find(self, option_cls: type[OptT]) -> OptT | None:
         """The first option of the given class, or None."""
         for opt in self.options:
             if isinstance(opt, option_cls):
                 return opt
         return None
 
-    def find_all(self, option_cls: type[O]) -> list[O]:
+    def find_all(self, option_cls: type[OptT]) -> list[OptT]:
         return [opt for opt in self.options if isinstance(opt, option_cls)]
 
 
@@ -239,16 +239,15 @@ class Heartbeat(MobilityMessage):
 
 
 _BR_FIXED = struct.Struct("!BBHH")
-_BR_FLAGS_BRI = (("p", 0x8000), ("a", 0x4000), ("v", 0x2000), ("g", 0x1000))
-_BR_FLAGS_BRA = (("p", 0x8000), ("v", 0x4000), ("g", 0x2000))
+_BR_FLAGS = (("p", 0x8000), ("v", 0x4000), ("g", 0x2000))
 
 
 @dataclass(frozen=True, kw_only=True)
 class BindingRevocationIndication(MobilityMessage):
-    """Binding Revocation Indication, MH type 16 with B.R. type 1 (RFC 5846 section 8.1).
+    """Binding Revocation Indication, MH type 16 with B.R. type 1 (RFC 5846 section 6.1).
 
-    P: proxy binding; A: acknowledge requested; V: revoke IPv4 HoA only;
-    G: global revocation (every binding of the MAG, with a group identifier).
+    P: proxy binding; V: revoke the IPv4 HoA binding only; G: global
+    revocation (every binding of the peer, named by a group identifier).
     """
 
     MH_TYPE: ClassVar[int] = MHType.BINDING_REVOCATION
@@ -257,7 +256,6 @@ class BindingRevocationIndication(MobilityMessage):
     trigger: RevocationTrigger | int = RevocationTrigger.UNSPECIFIED
     sequence: int = 0
     p: bool = True
-    a: bool = True
     v: bool = False
     g: bool = False
 
@@ -267,18 +265,18 @@ class BindingRevocationIndication(MobilityMessage):
         return {
             "trigger": enum_or_int(RevocationTrigger, trigger),
             "sequence": seq,
-            **_flags(flags, _BR_FLAGS_BRI),
+            **_flags(flags, _BR_FLAGS),
         }
 
     def encode_fixed(self) -> bytes:
         return _BR_FIXED.pack(
-            self.BR_TYPE, self.trigger, self.sequence, _pack_flags(self, _BR_FLAGS_BRI)
+            self.BR_TYPE, self.trigger, self.sequence, _pack_flags(self, _BR_FLAGS)
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BindingRevocationAcknowledgement(MobilityMessage):
-    """Binding Revocation Acknowledgement, MH type 16 with B.R. type 2 (RFC 5846 section 8.2)."""
+    """Binding Revocation Acknowledgement, MH type 16 with B.R. type 2 (RFC 5846 section 6.2)."""
 
     MH_TYPE: ClassVar[int] = MHType.BINDING_REVOCATION
     BR_TYPE: ClassVar[int] = BindingRevocationType.ACKNOWLEDGEMENT
@@ -295,12 +293,12 @@ class BindingRevocationAcknowledgement(MobilityMessage):
         return {
             "status": enum_or_int(RevocationStatus, status),
             "sequence": seq,
-            **_flags(flags, _BR_FLAGS_BRA),
+            **_flags(flags, _BR_FLAGS),
         }
 
     def encode_fixed(self) -> bytes:
         return _BR_FIXED.pack(
-            self.BR_TYPE, self.status, self.sequence, _pack_flags(self, _BR_FLAGS_BRA)
+            self.BR_TYPE, self.status, self.sequence, _pack_flags(self, _BR_FLAGS)
         )
 
 
@@ -311,8 +309,8 @@ _UPN_FIXED = struct.Struct("!HBB")
 class UpdateNotification(MobilityMessage):
     """Update Notification, MH type 19 (RFC 7077 section 4.1).
 
-    A: an acknowledgement is requested; D: the notification is for a
-    de-registration.
+    A: an Update Notification Acknowledgement is requested; D: the D flag of
+    RFC 7077 (carried, not interpreted here).
     """
 
     MH_TYPE: ClassVar[int] = MHType.UPDATE_NOTIFICATION
@@ -407,9 +405,7 @@ def decode_message(data: bytes) -> MobilityMessage:
         raise DecodeError(f"Mobility Header of {len(data)} octets is shorter than 8", 0)
     total = (data[1] + 1) * 8
     if total != len(data):
-        raise DecodeError(
-            f"Header Len {data[1]} says {total} octets, datagram has {len(data)}", 1
-        )
+        raise DecodeError(f"Header Len {data[1]} says {total} octets, datagram has {len(data)}", 1)
     payload_proto, _, mh_type, _, checksum = struct.unpack_from("!BBBBH", data)
     cls = _message_class(mh_type, data)
     if cls is None:
@@ -426,7 +422,7 @@ def decode_message(data: bytes) -> MobilityMessage:
         )
     fields = cls.decode_fixed(bytes(data[HEADER_LEN:opts_at]))
     options = decode_options(bytes(data[opts_at:]), opts_at)
-    return cls(options=options, checksum=checksum, payload_proto=payload_proto, **fields)  # type: ignore[arg-type]
+    return cls(options=options, checksum=checksum, payload_proto=payload_proto, **fields)
 
 
 def encode_message(msg: MobilityMessage) -> bytes:
@@ -436,7 +432,10 @@ def encode_message(msg: MobilityMessage) -> bytes:
         if (HEADER_LEN + len(body)) % 8:
             raise ValueError("UnknownMessage data must make the MH a multiple of 8 octets")
     else:
-        fixed = msg.encode_fixed()
+        try:
+            fixed = msg.encode_fixed()
+        except (struct.error, OverflowError) as exc:
+            raise ValueError(f"{type(msg).__name__}: field out of range ({exc})") from None
         body = fixed + encode_options(msg.options, HEADER_LEN + len(fixed))
     total = HEADER_LEN + len(body)
     hlen = total // 8 - 1

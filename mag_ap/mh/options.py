@@ -224,7 +224,6 @@ class MNLinkLayerIdentifier(MobilityOption):
     """Mobile Node Link-layer Identifier (RFC 5213 section 8.6), e.g. a 6-byte MAC."""
 
     TYPE: ClassVar[int] = OptionType.MN_LINK_LAYER_IDENTIFIER
-    ALIGN: ClassVar[tuple[int, int]] = (8, 2)
     link_layer_identifier: bytes = b""
 
     @classmethod
@@ -287,7 +286,7 @@ class Timestamp(MobilityOption):
 
 @dataclass(frozen=True, kw_only=True)
 class RestartCounter(MobilityOption):
-    """Restart Counter (RFC 5847 section 3.2): bumped on every restart of the sender."""
+    """Restart Counter (RFC 5847 section 5.2): bumped on every restart of the sender."""
 
     TYPE: ClassVar[int] = OptionType.RESTART_COUNTER
     ALIGN: ClassVar[tuple[int, int]] = (4, 2)
@@ -295,11 +294,11 @@ class RestartCounter(MobilityOption):
 
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
-        _need(body, 6, offset, "Restart Counter")
-        return cls(counter=_U32.unpack_from(body, 2)[0])
+        _need(body, 4, offset, "Restart Counter")
+        return cls(counter=_U32.unpack(body)[0])
 
     def encode_body(self) -> bytes:
-        return b"\x00\x00" + _U32.pack(self.counter)
+        return _U32.pack(self.counter)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,7 +336,7 @@ class GREKey(MobilityOption):
     """GRE Key (RFC 5845 section 3.1): the key the sender wants to receive with."""
 
     TYPE: ClassVar[int] = OptionType.GRE_KEY
-    ALIGN: ClassVar[tuple[int, int]] = (4, 2)
+    ALIGN: ClassVar[tuple[int, int]] = (4, 0)
     key: int = 0
 
     @classmethod
@@ -421,6 +420,7 @@ class MobileNodeGroupIdentifier(MobilityOption):
     """Mobile Node Group Identifier (RFC 6602 section 3): subtype 1 is bulk binding."""
 
     TYPE: ClassVar[int] = OptionType.MOBILE_NODE_GROUP_IDENTIFIER
+    ALIGN: ClassVar[tuple[int, int]] = (4, 0)
     subtype: int = 1
     group_identifier: int = 0
 
@@ -492,10 +492,10 @@ class NetworkIdentifier(ANISubOption):
 
 @dataclass(frozen=True, kw_only=True)
 class GeoLocation(ANISubOption):
-    """Geo-Location sub-option: latitude and longitude as 24-bit signed fixed point.
+    """Geo-Location sub-option (RFC 6757 section 3.1.2).
 
-    Kept as the raw wire integers (RFC 6757 section 3.1.2 / RFC 6225 style);
-    ``latitude_deg``/``longitude_deg`` convert.
+    Latitude and longitude are 24-bit two's-complement fixed point with 15
+    fraction bits, kept as the signed wire integers; ``*_deg`` convert.
     """
 
     TYPE: ClassVar[int] = ANISubOptionType.GEO_LOCATION
@@ -506,12 +506,22 @@ class GeoLocation(ANISubOption):
     def decode_body(cls, body: bytes, offset: int) -> Self:
         _need(body, 6, offset, "ANI Geo-Location")
         return cls(
-            latitude=int.from_bytes(body[0:3], "big"),
-            longitude=int.from_bytes(body[3:6], "big"),
+            latitude=int.from_bytes(body[0:3], "big", signed=True),
+            longitude=int.from_bytes(body[3:6], "big", signed=True),
         )
 
     def encode_body(self) -> bytes:
-        return self.latitude.to_bytes(3, "big") + self.longitude.to_bytes(3, "big")
+        return self.latitude.to_bytes(3, "big", signed=True) + self.longitude.to_bytes(
+            3, "big", signed=True
+        )
+
+    @property
+    def latitude_deg(self) -> float:
+        return self.latitude / 32768
+
+    @property
+    def longitude_deg(self) -> float:
+        return self.longitude / 32768
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -665,6 +675,14 @@ def _padding(size: int) -> bytes:
     return bytes([OptionType.PADN, size - 2]) + bytes(size - 2)
 
 
+def _encode_checked(item: MobilityOption) -> bytes:
+    """Encode a body; a field out of its wire range is a ValueError naming the option."""
+    try:
+        return item.encode_body()
+    except (struct.error, OverflowError, ValueError) as exc:
+        raise ValueError(f"{type(item).__name__}: field out of range ({exc})") from None
+
+
 def encode_options(options: tuple[MobilityOption, ...], start: int) -> bytes:
     """Encode options that start at MH offset ``start``, ending on an 8-octet boundary.
 
@@ -678,7 +696,7 @@ def encode_options(options: tuple[MobilityOption, ...], start: int) -> bytes:
         if isinstance(opt, Pad1):
             out += b"\x00"
             continue
-        body = opt.encode_body()
+        body = _encode_checked(opt)
         if len(body) > 255:
             raise ValueError(f"{type(opt).__name__}: body of {len(body)} octets exceeds 255")
         if not explicit:

@@ -1,0 +1,30 @@
+"""Shared test plumbing: tier markers by directory, and tools that must exist.
+
+A missing prerequisite (tshark, root, qemu) fails the test with the reason:
+CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(str(item.path)).relative_to(TESTS).parts[0]
+        if tier in ("unit", "netns", "vm"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def require_tool(name: str) -> str:
+    """Path of a required program; fails (never skips) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run 'make test' (scripts/setup.sh installs it)")
+    return path

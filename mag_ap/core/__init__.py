@@ -1,0 +1,1 @@
+"""Pure protocol logic of the MAG: binding state machine, timers, actions (no IO)."""

@@ -1,0 +1,194 @@
+"""Shared value types of the pure core: settings, profiles, datagrams and actions.
+
+These are the contract between the pure protocol objects (MAG binding engine,
+reference LMA), the runtime that drives them and the plugins that act on their
+actions. Pure: no IO imports (a test enforces it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Network
+from typing import Any, Protocol
+
+Address = IPv4Address | IPv6Address
+
+# --- settings (built by mag_ap.config from TOML, or by tests directly) ----------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MagSettings:
+    """Protocol knobs of the MAG, with RFC 5213/6275/5847 defaults."""
+
+    own_address: Address  # the MAG's Proxy-CoA on the transport network
+    use_timestamps: bool = True  # TimestampBasedApproachInUse; else sequence numbers
+    lifetime_s: int = 3600  # requested binding lifetime (multiple of 4)
+    refresh_before_s: float = 300.0  # re-register this long before the lifetime ends
+    initial_bindack_timeout_first_reg_s: float = 1.5  # InitialBindackTimeoutFirstReg
+    initial_bindack_timeout_s: float = 1.0  # INITIAL_BINDACK_TIMEOUT (re-registration)
+    max_bindack_timeout_s: float = 32.0  # MAX_BINDACK_TIMEOUT: give up after this
+    heartbeat_interval_s: float = 60.0  # HEARTBEAT_INTERVAL (RFC 5847), 0 disables
+    missing_heartbeats_allowed: int = 3  # MISSING_HEARTBEATS_ALLOWED
+    restart_counter: int = 0  # bumped and persisted by the runtime on every start
+
+
+@dataclass(frozen=True, kw_only=True)
+class LmaSettings:
+    """Knobs of the reference LMA, with RFC 5213 section 9 defaults."""
+
+    own_address: Address
+    hnp_pool: IPv6Network | None = IPv6Network("2001:db8:100::/48")
+    hnp_length: int = 64
+    ipv4_pool: IPv4Interface | None = IPv4Interface("10.200.0.1/16")  # .ip is the default router
+    authorized_mags: tuple[IPv4Network | IPv6Network, ...] = ()  # empty: any MAG may register
+    max_lifetime_s: int = 3600
+    min_delay_before_bce_delete_s: float = 10.0  # MinDelayBeforeBCEDelete
+    max_delay_before_new_bce_assign_s: float = 1.5  # MaxDelayBeforeNewBCEAssign
+    timestamp_validity_window_s: float = 0.3  # TimestampValidityWindow
+    use_timestamps: bool = True
+    gre_keys: bool = True  # allocate GRE keys when a MAG asks for them
+    heartbeat_interval_s: float = 60.0
+    missing_heartbeats_allowed: int = 3
+    restart_counter: int = 0
+
+
+# --- what the policy plugin says about a mobile node -----------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileNodeProfile:
+    """Policy profile of one MN: which LMA, which services, which wishes."""
+
+    mn_id: str  # NAI
+    lma_address: Address
+    ipv6: bool = True  # request an HNP
+    ipv4: bool = True  # request an IPv4 home address
+    hnp: IPv6Network | None = None  # a specific prefix to request, else all-zero
+    ipv4_address: IPv4Address | None = None  # a specific IPv4 HoA, else 0.0.0.0
+    service_selection: str | None = None  # APN (RFC 5149)
+    gre_key: bool = False  # ask for GRE encapsulation with per-MN keys (RFC 5845)
+    lifetime_s: int | None = None  # override MagSettings.lifetime_s
+    dns_servers: tuple[Address, ...] = ()
+
+
+# --- IO the protocol objects ask for ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Datagram:
+    """A Mobility Header to send. IPv6 peer: raw protocol-135 socket; IPv4 peer:
+    UDP port 5436 (RFC 5844 section 4)."""
+
+    data: bytes
+    peer: Address
+
+
+# --- actions: what changed, for the datapath, address services and logs ------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BindingUp:
+    """MAG: a binding is (newly or again) acknowledged; install or refresh the datapath."""
+
+    mn_id: str
+    mac: str
+    lma: Address
+    hnp: IPv6Network | None
+    ipv4_hoa: IPv4Interface | None  # address/prefix length from the IPv4 HoA Reply
+    ipv4_default_router: IPv4Address | None
+    gre_key_to_lma: int | None  # key the LMA asked us to use (its GRE Key option)
+    gre_key_from_lma: int | None  # key we asked the LMA to use
+    lifetime_s: int
+    refresh: bool = False  # True when only the lifetime was extended
+
+
+@dataclass(frozen=True, kw_only=True)
+class BindingDown:
+    """MAG: a binding ended (detach, revocation, expiry, give-up); remove its datapath."""
+
+    mn_id: str
+    mac: str
+    lma: Address
+    hnp: IPv6Network | None
+    ipv4_hoa: IPv4Interface | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BindingRejected:
+    """MAG: the LMA refused (or never answered) a registration; nothing to install."""
+
+    mn_id: str
+    mac: str
+    lma: Address
+    status: int | None  # PBA status, None when no answer came
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileRouteUp:
+    """LMA: route the MN's prefixes into the tunnel to ``mag`` (moves them on handover)."""
+
+    mn_id: str
+    mag: Address
+    hnp: IPv6Network | None
+    ipv4_hoa: IPv4Interface | None
+    gre_key_to_mag: int | None
+    gre_key_from_mag: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileRouteDown:
+    """LMA: the binding cache entry is gone; remove the MN's routes."""
+
+    mn_id: str
+    mag: Address
+    hnp: IPv6Network | None
+    ipv4_hoa: IPv4Interface | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerRestarted:
+    """A peer's restart counter changed (RFC 5847) or it stopped answering heartbeats."""
+
+    peer: Address
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogEvent:
+    """Something an operator wants in the log (bad packet dropped, status refused...)."""
+
+    level: str  # "debug" | "info" | "warning" | "error"
+    message: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Action = (
+    BindingUp
+    | BindingDown
+    | BindingRejected
+    | MobileRouteUp
+    | MobileRouteDown
+    | PeerRestarted
+    | LogEvent
+)
+
+
+class SansIOEndpoint(Protocol):
+    """What the runtime driver needs of the MAG and of the LMA protocol objects."""
+
+    def receive_datagram(self, data: bytes, src: Address, now: float) -> None: ...
+
+    def datagrams_to_send(self, now: float) -> list[Datagram]: ...
+
+    def next_action(self) -> Action | None: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def status(self, now: float) -> dict[str, Any]:
+        """JSON-ready state for the control socket (bindings and counters)."""
+        ...

@@ -48,6 +48,12 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
+def _check(ok: bool, what: str) -> None:
+    """Encoder side of a length/range rule the decoder enforces: never emit what we refuse."""
+    if not ok:
+        raise ValueError(what)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MobilityOption:
     """Base of every option. ``ALIGN = (x, y)`` means the type octet sits at xn+y."""
@@ -113,7 +119,9 @@ class MobileNodeIdentifier(MobilityOption):
         return cls(subtype=subtype, identifier=ident)
 
     def encode_body(self) -> bytes:
-        return bytes([self.subtype]) + _as_bytes(self.identifier)
+        ident = _as_bytes(self.identifier)
+        _check(bool(ident), "Mobile Node Identifier: identifier must not be empty")
+        return bytes([self.subtype]) + ident
 
     @classmethod
     def nai(cls, nai: str) -> Self:
@@ -152,7 +160,9 @@ class ServiceSelection(MobilityOption):
         return cls(identifier=_text_or_bytes(body))
 
     def encode_body(self) -> bytes:
-        return _as_bytes(self.identifier)
+        ident = _as_bytes(self.identifier)
+        _check(bool(ident), "Service Selection: identifier must not be empty")
+        return ident
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +186,7 @@ class HomeNetworkPrefix(MobilityOption):
         return cls(prefix_length=body[1], prefix=IPv6Address(body[2:18]))
 
     def encode_body(self) -> bytes:
+        _check(0 <= self.prefix_length <= 128, "Home Network Prefix: prefix_length not in 0..128")
         return bytes([0, self.prefix_length]) + self.prefix.packed
 
     @property
@@ -232,6 +243,7 @@ class MNLinkLayerIdentifier(MobilityOption):
         return cls(link_layer_identifier=body[2:])
 
     def encode_body(self) -> bytes:
+        _check(bool(self.link_layer_identifier), "MN Link-layer Identifier must not be empty")
         return b"\x00\x00" + self.link_layer_identifier
 
 
@@ -366,7 +378,8 @@ class IPv4HomeAddressRequest(MobilityOption):
         return cls(prefix_length=plen, address=IPv4Address(body[2:6]))
 
     def encode_body(self) -> bytes:
-        return bytes([(self.prefix_length & 0x3F) << 2, 0]) + self.address.packed
+        _check(0 <= self.prefix_length <= 32, "IPv4 HoA Request: prefix_length not in 0..32")
+        return bytes([self.prefix_length << 2, 0]) + self.address.packed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -392,7 +405,8 @@ class IPv4HomeAddressReply(MobilityOption):
         )
 
     def encode_body(self) -> bytes:
-        return bytes([self.status, (self.prefix_length & 0x3F) << 2]) + self.address.packed
+        _check(0 <= self.prefix_length <= 32, "IPv4 HoA Reply: prefix_length not in 0..32")
+        return bytes([self.status, self.prefix_length << 2]) + self.address.packed
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
     tshark          # independent decoder of our Mobility Header packets
     iproute2        # ip netns / link / route / rule
+    iputils-ping    # reachability checks inside the lab namespaces
+    nftables        # packet loss and filtering inside test namespaces (no netem here)
     python3-venv    # venv for the system python, when pyenv is absent
 )
 

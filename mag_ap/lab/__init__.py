@@ -1,0 +1,1 @@
+"""Lab helpers for tests, benchmarks and the demo (namespaces, veth, processes)."""

@@ -1,0 +1,87 @@
+"""Identity fallback: a MAC-based NAI for stations that gave no 802.1X identity.
+
+``02:00:00:00:00:01`` becomes ``020000000001@mag-ap.invalid`` (``format = "hex"``)
+or ``02:00:00:00:00:01@mag-ap.invalid`` (``format = "colon"``). Configured by::
+
+    [plugin.macnai]
+    realm = "mag-ap.invalid"   # the NAI realm (RFC 7542); .invalid never resolves
+    format = "hex"             # "hex" or "colon"
+
+The hooks are ``trylast`` so any other identity provider (hostapd 802.1X) wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast
+
+from mag_ap.config import Config, Table, normalize_mac
+from mag_ap.hookspecs import hookimpl
+
+__all__ = ["SECTION", "MacNaiIdentity", "MacNaiSettings", "mac_nai", "parse_settings"]
+
+SECTION: Final = "macnai"
+# RFC 7542 realm: dot-separated labels of letters, digits and hyphens
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_REALM = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+
+NaiFormat = Literal["hex", "colon"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MacNaiSettings:
+    """How the NAI is spelled."""
+
+    realm: str = "mag-ap.invalid"
+    format: NaiFormat = "hex"
+
+
+def parse_settings(section: Mapping[str, Any]) -> MacNaiSettings:
+    """Validate ``[plugin.macnai]``; errors name ``plugin.macnai.<key>``."""
+    t = Table(section, f"plugin.{SECTION}")
+    defaults = MacNaiSettings()
+    realm = t.get_str("realm", defaults.realm, max_len=253)
+    if not _REALM.match(realm):
+        raise t.error("realm", f"{realm!r} is not a realm (labels of letters, digits, '-')")
+    fmt = cast(NaiFormat, t.get_str("format", defaults.format, choices=("hex", "colon")))
+    t.finish()
+    return MacNaiSettings(realm=realm, format=fmt)
+
+
+def mac_nai(mac: str, settings: MacNaiSettings = MacNaiSettings()) -> str:
+    """The NAI of a MAC address; raises ValueError when ``mac`` is not one."""
+    normal = normalize_mac(mac, "mac")
+    user = normal.replace(":", "") if settings.format == "hex" else normal
+    return f"{user}@{settings.realm}"
+
+
+class MacNaiIdentity:
+    """IdentityProvider answering every well-formed MAC with its MAC-based NAI."""
+
+    name = "macnai"
+
+    def __init__(self, settings: MacNaiSettings) -> None:
+        self.settings = settings
+
+    async def identity_for(self, mac: str) -> str | None:
+        try:
+            return mac_nai(mac, self.settings)
+        except ValueError:
+            return None
+
+
+@hookimpl(trylast=True)
+def mag_config_sections() -> Sequence[str]:
+    return [SECTION]
+
+
+@hookimpl(trylast=True)
+def mag_validate_config(config: Config) -> None:
+    parse_settings(config.plugin_section(SECTION))
+
+
+@hookimpl(trylast=True)
+def mag_identity_provider(config: Config) -> MacNaiIdentity:
+    return MacNaiIdentity(parse_settings(config.plugin_section(SECTION)))

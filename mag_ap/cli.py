@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config, ConfigError
 
 
 def _read_hex(text: str) -> bytes:
@@ -53,6 +57,175 @@ def _cmd_mh_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- daemons and their control socket ---------------------------------------------
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"mag-ap: {message}", file=sys.stderr)
+    return code
+
+
+def _load(path: str) -> Config:
+    """The config at ``path``; a ConfigError propagates with its key path."""
+    from .config import load_config
+
+    return load_config(path)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run_daemon(args.config, "mag")
+
+
+def _cmd_lma(args: argparse.Namespace) -> int:
+    if args.config is None:
+        return _fail("lma: give -c FILE to run the LMA, or a sub-command (lma revoke MN-ID)", 2)
+    return _run_daemon(args.config, "lma")
+
+
+def _run_daemon(path: str, role: str) -> int:
+    from .config import ConfigError
+
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        return _fail(_config_error_text(exc, path))
+    if config.role != role:
+        hint = "mag-ap run" if config.role == "mag" else "mag-ap lma"
+        return _fail(f"{path} configures a {config.role.upper()} (daemon.role); use '{hint}'")
+    from .runtime.daemon import run_lma, run_mag
+
+    return run_mag(config) if role == "mag" else run_lma(config)
+
+
+def _config_error_text(exc: ConfigError, path: str) -> str:
+    return f"{exc.source or path}: {exc}"
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+
+    try:
+        config = _load(args.config)
+        if args.plugins:
+            from .plugins import PluginError, PluginHost
+
+            try:
+                PluginHost.from_config(config)
+            except PluginError as exc:
+                return _fail(f"{args.config}: {exc}")
+    except ConfigError as exc:
+        return _fail(_config_error_text(exc, args.config))
+    print("ok")
+    return 0
+
+
+def _socket_path(args: argparse.Namespace, role: str) -> str:
+    """-s wins, else the config's control_socket, else the role's default path."""
+    from .config import DEFAULT_CONTROL_SOCKET
+
+    if getattr(args, "socket", None):
+        return str(args.socket)
+    if getattr(args, "config_file", None):
+        return _load(args.config_file).control_socket
+    return DEFAULT_CONTROL_SOCKET[role]
+
+
+def _ask(args: argparse.Namespace, role: str, payload: dict[str, Any]) -> dict[str, Any] | int:
+    """Send one control request; an int is the exit code of a failure already printed."""
+    from .config import ConfigError
+    from .runtime.control import ControlError, NoDaemonError, request
+
+    try:
+        path = _socket_path(args, role)
+    except ConfigError as exc:
+        return _fail(_config_error_text(exc, args.config_file))
+    try:
+        answer = request(path, payload, timeout_s=args.timeout)
+    except NoDaemonError as exc:
+        return _fail(str(exc))
+    except (ControlError, OSError, ValueError) as exc:
+        return _fail(f"{path}: {exc}")
+    if not answer.get("ok"):
+        return _fail(str(answer.get("error", "request failed")))
+    return answer
+
+
+def _cmd_attach(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"cmd": "attach", "mac": args.mac}
+    if args.mn_id:
+        payload["mn_id"] = args.mn_id
+    if args.wait:
+        payload["wait_s"] = args.wait
+        args.timeout = max(args.timeout, args.wait + 5.0)  # the answer comes after the wait
+    answer = _ask(args, "mag", payload)
+    if isinstance(answer, int):
+        return answer
+    if args.json:
+        _print_json(answer)
+        return 0
+    line = f"attach {answer.get('mac')} as {answer.get('mn_id')} via LMA {answer.get('lma')}"
+    if args.wait:
+        binding = answer.get("binding") or {}
+        line += f": {binding.get('state', 'gone (rejected?)')}"
+    print(line)
+    if args.wait and not answer.get("settled"):
+        return _fail(f"not bound within {args.wait:g} s")
+    return 0
+
+
+def _cmd_detach(args: argparse.Namespace) -> int:
+    answer = _ask(args, "mag", {"cmd": "detach", "mac": args.mac})
+    if isinstance(answer, int):
+        return answer
+    print(f"detach {answer.get('mac')}")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    answer = _ask(args, "lma" if args.lma else "mag", {"cmd": "stop"})
+    return answer if isinstance(answer, int) else 0
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    answer = _ask(args, "lma", {"cmd": "revoke", "mn_id": args.mn_id})
+    if isinstance(answer, int):
+        return answer
+    print(f"revoking {answer.get('mn_id')}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    answer = _ask(args, "lma" if args.lma else "mag", {"cmd": "status"})
+    if isinstance(answer, int):
+        return answer
+    if args.json:
+        _print_json(answer)
+    else:
+        from .runtime.status_view import render_status
+
+        sys.stdout.write(render_status(answer))
+    return 0
+
+
+def _print_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    """-s SOCKET | -c FILE: which daemon to talk to."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-s", "--socket", help="control socket path")
+    group.add_argument(
+        "-c",
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        help="read control_socket from this config file",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mag-ap", description="Proxy Mobile IPv6 MAG for OpenWrt access points"
@@ -68,6 +241,63 @@ def build_parser() -> argparse.ArgumentParser:
     dec.set_defaults(func=_cmd_mh_decode)
     enc = mh_sub.add_parser("encode", help="JSON on stdin -> hex Mobility Header")
     enc.set_defaults(func=_cmd_mh_encode)
+
+    run = sub.add_parser("run", help="run the MAG daemon")
+    run.add_argument(
+        "-c", "--config", required=True, metavar="FILE", help="TOML configuration file"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    lma = sub.add_parser(
+        "lma", help="run the reference LMA daemon (-c FILE), or talk to it (lma revoke)"
+    )
+    lma.add_argument(
+        "-c", "--config", metavar="FILE", help="TOML configuration file (runs the daemon)"
+    )
+    lma.set_defaults(func=_cmd_lma)
+    lma_sub = lma.add_subparsers(dest="lma_command")
+    rev = lma_sub.add_parser("revoke", help="revoke an MN's binding (RFC 5846)")
+    rev.add_argument("mn_id", metavar="MN-ID")
+    _add_target(rev)
+    rev.set_defaults(func=_cmd_revoke)
+
+    status = sub.add_parser("status", help="bindings and counters of a running daemon")
+    status.add_argument("--json", action="store_true", help="the raw JSON answer")
+    status.add_argument("--lma", action="store_true", help="default to the LMA's socket")
+    _add_target(status)
+    status.set_defaults(func=_cmd_status)
+
+    att = sub.add_parser("attach", help="report a station as attached (MAG)")
+    att.add_argument("mac", metavar="MAC")
+    att.add_argument("--mn-id", help="MN identifier (NAI); default: the identity provider")
+    att.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for the PBA"
+    )
+    att.add_argument("--json", action="store_true", help="the raw JSON answer")
+    _add_target(att)
+    att.set_defaults(func=_cmd_attach)
+
+    det = sub.add_parser("detach", help="report a station as gone (MAG): de-register")
+    det.add_argument("mac", metavar="MAC")
+    _add_target(det)
+    det.set_defaults(func=_cmd_detach)
+
+    stop = sub.add_parser("stop", help="stop a running daemon gracefully")
+    stop.add_argument("--lma", action="store_true", help="default to the LMA's socket")
+    _add_target(stop)
+    stop.set_defaults(func=_cmd_stop)
+
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument(
+        "-c", "--config", required=True, metavar="FILE", help="TOML configuration file"
+    )
+    check.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="check the core sections only (do not load plugins)",
+    )
+    check.set_defaults(func=_cmd_check_config)
     return parser
 
 

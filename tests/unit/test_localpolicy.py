@@ -8,11 +8,11 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 import pytest
-from mag_ap_localpolicy import LocalPolicy, parse_policy, realm_of
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.core.types import MobileNodeProfile
 from mag_ap.plugins import PluginHost
+from mag_ap_localpolicy import LocalPolicy, parse_policy, realm_of
 
 LMA = IPv6Address("2001:db8::1")
 MAC = "02:00:00:00:00:01"

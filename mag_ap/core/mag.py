@@ -1,0 +1,800 @@
+"""The MAG binding engine (RFC 5213 section 6, RFC 5844, 5845, 5846, 5847), sans-IO.
+
+``MagProtocol`` keeps one binding-update-list entry per attached MAC, speaks the
+Mobility Header to the LMAs and tells the runtime what changed through actions.
+Nothing here reads a clock or touches a socket: every entry point takes ``now``
+(monotonic seconds) and the runtime drains ``datagrams_to_send`` and
+``next_action`` after each call and re-arms its single timer from ``get_timer``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from typing import Any
+
+from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
+from mag_ap.core.gre_keys import GreKeyAllocator
+from mag_ap.core.heartbeat import HeartbeatPeer
+from mag_ap.core.pba_status import PbaOutcome, classify_pba_status, status_name
+from mag_ap.core.pbu import build_pbu, wire_lifetime_s
+from mag_ap.core.retransmit import Transaction, TransactionKind
+from mag_ap.core.sequence import SequenceCounter, sequence_newer
+from mag_ap.core.types import (
+    Action,
+    Address,
+    BindingDown,
+    BindingRejected,
+    BindingUp,
+    Datagram,
+    LogEvent,
+    MagSettings,
+    MobileNodeProfile,
+    PeerRestarted,
+)
+from mag_ap.mh.constants import (
+    AccessTechnologyType,
+    BindingAckStatus,
+    BindingErrorStatus,
+    HandoffIndicator,
+    IPv4HoAReplyStatus,
+    RevocationStatus,
+    enum_or_int,
+)
+from mag_ap.mh.errors import DecodeError
+from mag_ap.mh.messages import (
+    BindingError,
+    BindingRevocationAcknowledgement,
+    BindingRevocationIndication,
+    Heartbeat,
+    MobilityMessage,
+    ProxyBindingAcknowledgement,
+    UnknownMessage,
+    decode_message,
+    encode_message,
+)
+from mag_ap.mh.options import (
+    GREKey,
+    HomeNetworkPrefix,
+    IPv4DefaultRouterAddress,
+    IPv4HomeAddressReply,
+    MobileNodeIdentifier,
+    MobilityOption,
+    RestartCounter,
+    Timestamp,
+)
+
+COUNTER_NAMES = (
+    "pbu_sent",  # every PBU transmission, retransmissions included
+    "retransmissions",  # PBUs sent again after a timeout
+    "deregistrations_sent",  # lifetime-0 PBUs (first transmission only)
+    "pba_received",
+    "pba_accepted",
+    "pba_rejected",  # final rejections (after any resync/retry)
+    "pba_unmatched",  # no entry with the PBA's MN-ID (or no MN-ID option)
+    "pba_wrong_source",  # the MN-ID is known but bound to another LMA
+    "pba_stale",  # nothing awaiting that sequence: duplicate, late or superseded
+    "sequence_resyncs",  # status 135 handled
+    "timestamp_retries",  # status 156/157 handled
+    "registrations_given_up",
+    "deregistrations_unanswered",
+    "bindings_expired",
+    "bindings_revoked",
+    "heartbeat_requests_sent",
+    "heartbeat_responses_received",
+    "heartbeat_requests_received",
+    "heartbeat_responses_sent",
+    "heartbeat_unmatched",
+    "heartbeat_losses",
+    "peer_restarts",
+    "bri_received",
+    "bra_sent",
+    "binding_errors_sent",
+    "binding_errors_received",
+    "mh_decode_errors",
+    "mh_unknown_type",
+    "mh_unexpected",
+)
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
+_NO_ANSWER = "no answer from LMA"
+
+
+def normalize_mac(mac: str) -> str:
+    """Lower-case ``aa:bb:cc:dd:ee:ff``; a malformed MAC is the caller's bug."""
+    low = mac.strip().lower().replace("-", ":")
+    if not _MAC_RE.match(low):
+        raise ValueError(f"not a MAC address: {mac!r}")
+    return low
+
+
+@dataclass(frozen=True)
+class _EventInfo:
+    """What a step handler needs to know about the event that triggered it."""
+
+    pba: ProxyBindingAcknowledgement | None = None
+    status: int | None = None
+    reason: str = ""
+
+
+_NOTHING = _EventInfo()
+
+
+def _nai(option: MobileNodeIdentifier | None) -> str | None:
+    if option is None:
+        return None
+    ident = option.identifier
+    if isinstance(ident, bytes):
+        try:
+            return ident.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return ident
+
+
+def _json(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class MagProtocol:
+    """Sans-IO Mobile Access Gateway: satisfies ``mag_ap.core.types.SansIOEndpoint``."""
+
+    def __init__(
+        self,
+        settings: MagSettings,
+        *,
+        wall_clock_offset_s: float = 0.0,
+        initial_sequence: int = 0,
+        access_technology: AccessTechnologyType = AccessTechnologyType.IEEE_802_11,
+    ) -> None:
+        self._settings = settings
+        self._wall_clock_offset_s = wall_clock_offset_s
+        self._access_technology = access_technology
+        self._sequence = SequenceCounter(initial_sequence)
+        self._gre_keys = GreKeyAllocator()
+        self._entries: list[BindingUpdateListEntry] = []  # every live entry
+        self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
+        self._peers: dict[Address, HeartbeatPeer] = {}
+        self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
+        self._datagrams: list[Datagram] = []
+        self._actions: deque[Action] = deque()
+        self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+        self._steps = {
+            Step.BIND: self._step_bind,
+            Step.REJECT: self._step_reject,
+            Step.RESEND_NOW: self._step_resend_now,
+            Step.RETRANSMIT: self._step_retransmit,
+            Step.GIVE_UP: self._step_give_up,
+            Step.START_REFRESH: self._step_start_refresh,
+            Step.EXPIRE: self._step_expire,
+            Step.DEREGISTER: self._step_deregister,
+            Step.REVOKE: self._step_revoke,
+            Step.REREGISTER: self._step_reregister,
+            Step.FINISH_DEREGISTRATION: self._step_finish_deregistration,
+        }
+
+    # --- the runtime's entry points ------------------------------------------------
+
+    def attach(
+        self,
+        mac: str,
+        profile: MobileNodeProfile,
+        now: float,
+        *,
+        handoff: HandoffIndicator | None = None,
+    ) -> None:
+        """A station appeared: start its initial registration (PBU out at once).
+
+        Attaching an already attached MAC with the same profile is a no-op (triggers
+        repeat themselves); with another profile the old binding is de-registered first.
+        """
+        mac = normalize_mac(mac)
+        existing = self._active.get(mac)
+        if existing is not None:
+            if existing.profile == profile:
+                self._log("debug", "attach of an attached station ignored", mac=mac)
+                return
+            self.detach(mac, now, reason="profile changed")
+        self._cancel_deregistrations(profile, now)
+        lifetime_s = wire_lifetime_s(profile.lifetime_s or self._settings.lifetime_s)
+        entry = BindingUpdateListEntry(mac=mac, profile=profile, lifetime_requested_s=lifetime_s)
+        if profile.gre_key:
+            entry.gre_key_from_lma = self._gre_keys.allocate()
+        self._entries.append(entry)
+        self._active[mac] = entry
+        self._log("info", "registering", mac=mac, mn_id=profile.mn_id, lma=profile.lma_address)
+        self._begin(
+            entry,
+            TransactionKind.INITIAL_REGISTRATION,
+            handoff or HandoffIndicator.NEW_INTERFACE,
+            now,
+        )
+
+    def _cancel_deregistrations(self, profile: MobileNodeProfile, now: float) -> None:
+        """The MN is back: a pending lifetime-0 PBU must not follow the new registration."""
+        for entry in list(self._entries):
+            if (
+                entry.state is BindingState.DEREGISTERING
+                and entry.mn_id == profile.mn_id
+                and entry.lma == profile.lma_address
+            ):
+                self._log("info", "de-registration cancelled by re-attach", mac=entry.mac)
+                self._fire(entry, BindingEvent.CANCEL, now, _EventInfo(reason="re-attached"))
+
+    def detach(self, mac: str, now: float, reason: str = "detach") -> None:
+        """A station left: BindingDown at once, then a lifetime-0 PBU to the LMA."""
+        entry = self._active.get(normalize_mac(mac))
+        if entry is None:
+            self._log("debug", "detach of an unknown station ignored", mac=mac)
+            return
+        self._fire(entry, BindingEvent.DETACH, now, _EventInfo(reason=reason))
+
+    def shutdown(self, now: float) -> None:
+        """Clean stop: de-register every binding (lifetime 0)."""
+        for mac in list(self._active):
+            self.detach(mac, now, reason="shutdown")
+
+    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
+        """One Mobility Header from ``src``; bad input is counted and logged, never raised."""
+        try:
+            msg = decode_message(data)
+        except DecodeError as exc:
+            self._count("mh_decode_errors")
+            self._log("warning", "undecodable Mobility Header dropped", peer=src, error=str(exc))
+            return
+        if isinstance(msg, ProxyBindingAcknowledgement):
+            self._on_pba(msg, src, now)
+        elif isinstance(msg, Heartbeat):
+            self._on_heartbeat(msg, src, now)
+        elif isinstance(msg, BindingRevocationIndication):
+            self._on_bri(msg, src, now)
+        elif isinstance(msg, BindingError):
+            self._count("binding_errors_received")
+            self._log("warning", "Binding Error from peer", peer=src, status=msg.status)
+        elif isinstance(msg, UnknownMessage):
+            self._count("mh_unknown_type")
+            self._log("warning", "unknown MH type answered", peer=src, mh_type=msg.type_number)
+            self._send(BindingError(status=BindingErrorStatus.UNRECOGNIZED_MH_TYPE), src)
+            self._count("binding_errors_sent")
+        else:
+            self._count("mh_unexpected")
+            self._log("info", "MH message a MAG does not handle", peer=src, type=type(msg).__name__)
+
+    def datagrams_to_send(self, now: float) -> list[Datagram]:
+        out, self._datagrams = self._datagrams, []
+        return out
+
+    def next_action(self) -> Action | None:
+        return self._actions.popleft() if self._actions else None
+
+    def get_timer(self) -> float | None:
+        """Earliest deadline over every entry and every heartbeat peer."""
+        deadlines = [at for entry in self._entries for at, _ in entry.deadlines()]
+        deadlines += [p.next_request_at for p in self._peers.values() if p.next_request_at]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``, earliest first."""
+        for _ in range(_MAX_TIMER_STEPS):
+            due = self._earliest_due(now)
+            if due is None:
+                return
+            _, _, entry, event, peer = due
+            if entry is not None and event is not None:
+                info = _EventInfo(reason=_NO_ANSWER) if event is BindingEvent.GIVE_UP else _NOTHING
+                self._fire(entry, event, now, info)
+            elif peer is not None:
+                self._heartbeat_due(peer, now)
+        self._log("error", "timer loop guard hit", now=now)
+
+    def status(self, now: float) -> dict[str, Any]:
+        """JSON-ready view for the control socket."""
+        return {
+            "bindings": [self._entry_status(entry, now) for entry in self._entries],
+            "counters": dict(self.counters),
+            "peers": [self._peer_status(peer, now) for peer in self._peers.values()],
+        }
+
+    # --- state machine plumbing ----------------------------------------------------
+
+    def _fire(
+        self,
+        entry: BindingUpdateListEntry,
+        event: BindingEvent,
+        now: float,
+        info: _EventInfo = _NOTHING,
+    ) -> None:
+        step = entry.fire(event)
+        self._steps[step](entry, now, info)
+
+    def _earliest_due(
+        self, now: float
+    ) -> (
+        tuple[float, int, BindingUpdateListEntry | None, BindingEvent | None, HeartbeatPeer | None]
+        | None
+    ):
+        best: (
+            tuple[
+                float, int, BindingUpdateListEntry | None, BindingEvent | None, HeartbeatPeer | None
+            ]
+            | None
+        ) = None
+        for entry in self._entries:
+            for priority, (at, event) in enumerate(entry.deadlines()):
+                if at <= now and (best is None or (at, priority) < best[:2]):
+                    best = (at, priority, entry, event, None)
+        for peer in self._peers.values():
+            at_or_none = peer.next_request_at
+            if (
+                at_or_none is not None
+                and at_or_none <= now
+                and (best is None or (at_or_none, 9) < best[:2])
+            ):
+                best = (at_or_none, 9, None, None, peer)
+        return best
+
+    def _begin(
+        self,
+        entry: BindingUpdateListEntry,
+        kind: TransactionKind,
+        handoff: HandoffIndicator,
+        now: float,
+    ) -> None:
+        first = kind is TransactionKind.INITIAL_REGISTRATION
+        entry.transaction = Transaction(
+            kind=kind,
+            handoff=handoff,
+            timeout_s=(
+                self._settings.initial_bindack_timeout_first_reg_s
+                if first
+                else self._settings.initial_bindack_timeout_s
+            ),
+            max_timeout_s=self._settings.max_bindack_timeout_s,
+        )
+        self._send_pbu(entry, now)
+
+    def _send_pbu(self, entry: BindingUpdateListEntry, now: float) -> None:
+        tx = entry.transaction
+        assert tx is not None
+        timestamp_unix_s = None
+        if self._settings.use_timestamps:
+            correction = self._clock_correction_s.get(entry.lma, 0.0)
+            timestamp_unix_s = now + self._wall_clock_offset_s + correction
+        sequence = self._sequence.take()
+        pbu = build_pbu(
+            entry,
+            sequence=sequence,
+            deregistration=tx.kind is TransactionKind.DE_REGISTRATION,
+            own_address=self._settings.own_address,
+            timestamp_unix_s=timestamp_unix_s,
+            access_technology=self._access_technology,
+        )
+        tx.record_send(sequence, now)
+        self._send(pbu, entry.lma)
+        self._count("pbu_sent")
+
+    def _close(self, entry: BindingUpdateListEntry, now: float) -> None:
+        """Forget the entry: timers, GRE key, heartbeat duty."""
+        entry.transaction = None
+        entry.refresh_at = entry.expires_at = None
+        if entry in self._entries:
+            self._entries.remove(entry)
+        if self._active.get(entry.mac) is entry:
+            del self._active[entry.mac]
+        if entry.gre_key_from_lma is not None:
+            self._gre_keys.release(entry.gre_key_from_lma)
+        self._update_heartbeat(entry.lma, now)
+
+    def _take_down(self, entry: BindingUpdateListEntry, reason: str) -> None:
+        """BindingDown for an entry whose datapath is installed (once)."""
+        if not entry.datapath_up:
+            return
+        entry.datapath_up = False
+        self._actions.append(
+            BindingDown(
+                mn_id=entry.mn_id,
+                mac=entry.mac,
+                lma=entry.lma,
+                hnp=entry.hnp,
+                ipv4_hoa=entry.ipv4_hoa,
+                reason=reason,
+            )
+        )
+
+    def _reject(self, entry: BindingUpdateListEntry, status: int | None, reason: str) -> None:
+        self._actions.append(
+            BindingRejected(
+                mn_id=entry.mn_id, mac=entry.mac, lma=entry.lma, status=status, reason=reason
+            )
+        )
+
+    # --- step handlers (one per Step of the table) ---------------------------------
+
+    def _step_bind(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        pba, tx = info.pba, entry.transaction
+        assert pba is not None and tx is not None
+        sent_at = tx.sent_at.get(pba.sequence, tx.first_sent_at)
+        profile = entry.profile
+        hnp_option = pba.find(HomeNetworkPrefix)
+        hnp = hnp_option.network if hnp_option is not None else None
+        if profile.ipv6 and hnp is None:
+            self._log("warning", "PBA accepted without a Home Network Prefix", mac=entry.mac)
+        ipv4_hoa = self._ipv4_hoa(entry, pba)
+        router = pba.find(IPv4DefaultRouterAddress)
+        ipv4_default_router = router.address if router is not None and ipv4_hoa else None
+        if pba.status == BindingAckStatus.GRE_KEY_OPTION_NOT_REQUIRED and entry.gre_key_from_lma:
+            self._gre_keys.release(entry.gre_key_from_lma)
+            entry.gre_key_from_lma = None
+        gre = pba.find(GREKey)
+        gre_key_to_lma = gre.key if gre is not None and entry.gre_key_from_lma is not None else None
+        if entry.gre_key_from_lma is not None and gre_key_to_lma is None:
+            self._log("warning", "GRE key asked for, none granted", mac=entry.mac)
+        granted = (hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma)
+        before = (entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma)
+        refresh = entry.datapath_up and granted == before
+        if entry.datapath_up and not refresh:
+            self._take_down(entry, "binding changed")
+        entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma = granted
+        entry.lifetime_s = pba.lifetime_s
+        entry.expires_at = sent_at + pba.lifetime_s
+        entry.refresh_at = entry.expires_at - self._refresh_lead_s(pba.lifetime_s)
+        entry.transaction = None
+        entry.registrations += 1
+        entry.last_registration_delay_ms = round((now - sent_at) * 1000, 3)
+        entry.datapath_up = True
+        self._actions.append(
+            BindingUp(
+                mn_id=entry.mn_id,
+                mac=entry.mac,
+                lma=entry.lma,
+                hnp=hnp,
+                ipv4_hoa=ipv4_hoa,
+                ipv4_default_router=ipv4_default_router,
+                gre_key_to_lma=gre_key_to_lma,
+                gre_key_from_lma=entry.gre_key_from_lma,
+                lifetime_s=pba.lifetime_s,
+                refresh=refresh,
+            )
+        )
+        self._update_heartbeat(entry.lma, now)
+
+    def _refresh_lead_s(self, lifetime_s: int) -> float:
+        """Re-register refresh_before_s before the end, but never later than mid-life.
+
+        Half the lifetime at least leaves room for several retransmissions even
+        with short lifetimes (40 s: refresh at 20 s, retries at 21, 23, 27, 35 s).
+        """
+        return min(self._settings.refresh_before_s, lifetime_s / 2)
+
+    def _ipv4_hoa(
+        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement
+    ) -> IPv4Interface | None:
+        reply = pba.find(IPv4HomeAddressReply)
+        if reply is None:
+            if entry.profile.ipv4:
+                self._log("warning", "PBA without IPv4 HoA Reply", mac=entry.mac)
+            return None
+        if reply.status != IPv4HoAReplyStatus.SUCCESS:
+            known = enum_or_int(IPv4HoAReplyStatus, reply.status)
+            name = known.name if isinstance(known, IPv4HoAReplyStatus) else str(known)
+            self._log(
+                "warning",
+                f"IPv4 home address refused ({name}); IPv6 binding kept",
+                mac=entry.mac,
+                mn_id=entry.mn_id,
+                ipv4_hoa_status=int(reply.status),
+            )
+            return None
+        return IPv4Interface((reply.address, reply.prefix_length))
+
+    def _step_reject(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        self._log("warning", f"binding rejected: {info.reason}", mac=entry.mac, status=info.status)
+        self._reject(entry, info.status, info.reason)
+        self._take_down(entry, f"rejected: {info.reason}")
+        self._close(entry, now)
+
+    def _step_resend_now(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        self._send_pbu(entry, now)
+
+    def _step_retransmit(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        assert entry.transaction is not None
+        entry.transaction.back_off()
+        self._count("retransmissions")
+        self._send_pbu(entry, now)
+
+    def _step_give_up(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        self._count("registrations_given_up")
+        self._log("warning", _NO_ANSWER, mac=entry.mac, lma=entry.lma)
+        self._reject(entry, None, _NO_ANSWER)
+        self._take_down(entry, _NO_ANSWER)
+        self._close(entry, now)
+
+    def _step_start_refresh(
+        self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
+    ) -> None:
+        entry.refresh_at = None
+        self._begin(entry, TransactionKind.RE_REGISTRATION, HandoffIndicator.NOT_CHANGED, now)
+
+    def _step_expire(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        self._count("bindings_expired")
+        self._log("warning", "binding lifetime expired", mac=entry.mac, lma=entry.lma)
+        self._take_down(entry, "expired")
+        self._close(entry, now)
+
+    def _step_deregister(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        if self._active.get(entry.mac) is entry:
+            del self._active[entry.mac]
+        self._take_down(entry, info.reason)
+        entry.refresh_at = entry.expires_at = None
+        self._log("info", "de-registering", mac=entry.mac, reason=info.reason)
+        self._count("deregistrations_sent")
+        self._begin(entry, TransactionKind.DE_REGISTRATION, HandoffIndicator.NOT_CHANGED, now)
+        self._update_heartbeat(entry.lma, now)
+
+    def _step_revoke(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        self._count("bindings_revoked")
+        if entry.datapath_up:
+            self._take_down(entry, "revoked")
+        else:
+            self._reject(entry, None, "revoked by the LMA during registration")
+        self._close(entry, now)
+
+    def _step_reregister(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        """The LMA lost its cache: a new initial registration asking for what we had."""
+        tx = entry.transaction
+        keep_first_handoff = tx is not None and not entry.datapath_up
+        handoff = (
+            tx.handoff if tx is not None and keep_first_handoff else HandoffIndicator.NOT_CHANGED
+        )
+        entry.refresh_at = entry.expires_at = None
+        self._begin(entry, TransactionKind.INITIAL_REGISTRATION, handoff, now)
+
+    def _step_finish_deregistration(
+        self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
+    ) -> None:
+        if info.reason == _NO_ANSWER:
+            self._count("deregistrations_unanswered")
+        self._log("info", f"de-registration done: {info.reason}", mac=entry.mac)
+        self._close(entry, now)
+
+    # --- incoming messages ---------------------------------------------------------
+
+    def _on_pba(self, pba: ProxyBindingAcknowledgement, src: Address, now: float) -> None:
+        """Match the PBA to the PBU it answers: MN-ID, then source, then sequence."""
+        self._count("pba_received")
+        mn_id = _nai(pba.find(MobileNodeIdentifier))
+        same_id = [e for e in self._entries if e.mn_id == mn_id] if mn_id is not None else []
+        if not same_id:
+            self._count("pba_unmatched")
+            self._log(
+                "info", "PBA for no known MN dropped", peer=src, mn_id=mn_id, seq=pba.sequence
+            )
+            return
+        from_lma = [e for e in same_id if e.lma == src]
+        if not from_lma:
+            self._count("pba_wrong_source")
+            self._log("warning", "PBA from the wrong LMA dropped", peer=src, mn_id=mn_id)
+            return
+        hits = [e for e in from_lma if self._answers(e.transaction, pba)]
+        if not hits:
+            self._count("pba_stale")
+            self._log("debug", "stale or duplicate PBA dropped", peer=src, seq=pba.sequence)
+            return
+        self._apply_pba(hits[-1], pba, now)
+
+    @staticmethod
+    def _answers(tx: Transaction | None, pba: ProxyBindingAcknowledgement) -> bool:
+        """Does ``pba`` answer the transaction's latest PBU (or any, when accepted/final)?
+
+        A 135 carries the LMA's last accepted number, not ours: it answers us when
+        our latest PBU is not newer. Retry statuses must answer the latest PBU, so a
+        duplicate of an already handled 135/156/157 is stale.
+        """
+        if tx is None or not tx.sent_at:
+            return False
+        latest = next(reversed(tx.sent_at))
+        if pba.status == BindingAckStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW:
+            return not sequence_newer(latest, pba.sequence)
+        outcome, _ = classify_pba_status(pba.status)
+        if outcome is PbaOutcome.RETRY_ONCE:
+            return pba.sequence == latest
+        return pba.sequence in tx.sent_at
+
+    def _apply_pba(
+        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement, now: float
+    ) -> None:
+        tx = entry.transaction
+        assert tx is not None
+        outcome, reason = classify_pba_status(pba.status)
+        status = int(pba.status)
+        if outcome is PbaOutcome.ACCEPTED:
+            if entry.state is not BindingState.DEREGISTERING and pba.lifetime_s == 0:
+                outcome, reason = PbaOutcome.REJECTED, f"{status_name(status)}: granted lifetime 0"
+            else:
+                self._count("pba_accepted")
+                reason = "accepted" if tx.kind is TransactionKind.DE_REGISTRATION else reason
+                self._fire(
+                    entry,
+                    BindingEvent.PBA_ACCEPTED,
+                    now,
+                    _EventInfo(pba=pba, status=status, reason=reason),
+                )
+                return
+        if outcome is not PbaOutcome.REJECTED and status not in tx.retried_statuses:
+            tx.retried_statuses.add(status)
+            if outcome is PbaOutcome.RESYNC_SEQUENCE:
+                self._count("sequence_resyncs")
+                self._sequence.resync(pba.sequence)
+            else:
+                self._count("timestamp_retries")
+                self._correct_clock(entry.lma, pba, now)
+            self._log(
+                "info", f"PBA {status_name(status)}: sending again", mac=entry.mac, seq=pba.sequence
+            )
+            self._fire(entry, BindingEvent.PBA_RESEND, now, _EventInfo(pba=pba, status=status))
+            return
+        self._count("pba_rejected")
+        self._fire(
+            entry, BindingEvent.PBA_REJECTED, now, _EventInfo(pba=pba, status=status, reason=reason)
+        )
+
+    def _correct_clock(self, lma: Address, pba: ProxyBindingAcknowledgement, now: float) -> None:
+        """156/157: the PBA carries the LMA's clock; use it for the retry's timestamp."""
+        stamp = pba.find(Timestamp)
+        if stamp is None:
+            return
+        ours = now + self._wall_clock_offset_s
+        self._clock_correction_s[lma] = stamp.unix_time_s - ours
+        self._log(
+            "warning", "LMA clock differs from ours", lma=lma, offset_s=stamp.unix_time_s - ours
+        )
+
+    def _on_heartbeat(self, hb: Heartbeat, src: Address, now: float) -> None:
+        peer = self._peers.setdefault(src, HeartbeatPeer(address=src))
+        if hb.r:
+            self._count("heartbeat_responses_received")
+            if not peer.response(hb.sequence, now):
+                self._count("heartbeat_unmatched")
+                self._log("debug", "unmatched heartbeat response", peer=src, seq=hb.sequence)
+        else:
+            self._count("heartbeat_requests_received")
+            peer.last_heard_at = now
+            answer = Heartbeat(
+                sequence=hb.sequence,
+                r=True,
+                options=(RestartCounter(counter=self._settings.restart_counter),),
+            )
+            self._send(answer, src)
+            self._count("heartbeat_responses_sent")
+        counter = hb.find(RestartCounter)
+        if counter is not None:
+            previous = peer.restart_counter_seen(counter.counter)
+            if previous is not None:
+                self._peer_restarted(src, now, f"restart counter {previous} -> {counter.counter}")
+
+    def _peer_restarted(self, lma: Address, now: float, reason: str) -> None:
+        """The LMA lost its binding cache: tell the runtime and register everything again."""
+        self._count("peer_restarts")
+        self._log("warning", f"LMA restarted ({reason}): re-registering", lma=lma)
+        self._actions.append(PeerRestarted(peer=lma, reason=reason))
+        for entry in [e for e in self._entries if e.lma == lma]:
+            self._fire(entry, BindingEvent.PEER_RESTARTED, now, _EventInfo(reason=reason))
+
+    def _heartbeat_due(self, peer: HeartbeatPeer, now: float) -> None:
+        sequence, just_lost = peer.request_due(
+            now, self._settings.heartbeat_interval_s, self._settings.missing_heartbeats_allowed
+        )
+        if just_lost:
+            self._count("heartbeat_losses")
+            self._log("warning", "LMA stopped answering heartbeats", lma=peer.address)
+            self._actions.append(PeerRestarted(peer=peer.address, reason="heartbeat lost"))
+        self._send(Heartbeat(sequence=sequence), peer.address)
+        self._count("heartbeat_requests_sent")
+
+    def _update_heartbeat(self, lma: Address, now: float) -> None:
+        """Heartbeats run while the LMA holds at least one acknowledged binding of ours."""
+        has_bindings = any(e.datapath_up and e.lma == lma for e in self._active.values())
+        peer = self._peers.get(lma)
+        if has_bindings:
+            if peer is None:
+                peer = self._peers[lma] = HeartbeatPeer(address=lma)
+            peer.start(now, self._settings.heartbeat_interval_s)
+        elif peer is not None:
+            peer.stop()
+
+    def _on_bri(self, bri: BindingRevocationIndication, src: Address, now: float) -> None:
+        """RFC 5846 responder: drop the named (or, with G, every) binding of that LMA."""
+        self._count("bri_received")
+        mn_option = bri.find(MobileNodeIdentifier)
+        mn_id = _nai(mn_option)
+        status: RevocationStatus
+        if bri.g:
+            targets = [e for e in self._entries if e.lma == src]
+        elif mn_id is not None:
+            targets = [e for e in self._entries if e.lma == src and e.mn_id == mn_id]
+        else:
+            targets = []
+        if not bri.g and mn_id is None:
+            status = RevocationStatus.REVOKED_MN_IDENTITY_REQUIRED
+        elif targets:
+            status = RevocationStatus.SUCCESS
+        else:
+            status = RevocationStatus.BINDING_DOES_NOT_EXIST
+        self._log(
+            "info",
+            "binding revocation",
+            lma=src,
+            mn_id=mn_id,
+            trigger=bri.trigger,
+            revoked=len(targets),
+            status=status.name,
+        )
+        for entry in targets:
+            self._fire(entry, BindingEvent.REVOKED, now, _EventInfo(reason="revoked by the LMA"))
+        options: tuple[MobilityOption, ...] = (mn_option,) if mn_option is not None else ()
+        answer = BindingRevocationAcknowledgement(
+            status=status, sequence=bri.sequence, p=True, g=bri.g, v=bri.v, options=options
+        )
+        self._send(answer, src)
+        self._count("bra_sent")
+
+    # --- outputs -------------------------------------------------------------------
+
+    def _send(self, msg: MobilityMessage, peer: Address) -> None:
+        self._datagrams.append(Datagram(data=encode_message(msg), peer=peer))
+
+    def _count(self, name: str) -> None:
+        self.counters[name] += 1
+
+    def _log(self, level: str, message: str, **fields: object) -> None:
+        self._actions.append(
+            LogEvent(level=level, message=message, fields={k: _json(v) for k, v in fields.items()})
+        )
+
+    def _entry_status(self, entry: BindingUpdateListEntry, now: float) -> dict[str, Any]:
+        tx = entry.transaction
+        return {
+            "mn_id": entry.mn_id,
+            "mac": entry.mac,
+            "state": entry.state.value,
+            "lma": str(entry.lma),
+            "hnp": _json(entry.hnp),
+            "ipv4_hoa": _json(entry.ipv4_hoa),
+            "ipv4_default_router": _json(entry.ipv4_default_router),
+            "gre_key_to_lma": entry.gre_key_to_lma,
+            "gre_key_from_lma": entry.gre_key_from_lma,
+            "lifetime_s": entry.lifetime_s,
+            "lifetime_left_s": (
+                None if entry.expires_at is None else round(max(0.0, entry.expires_at - now), 3)
+            ),
+            "refresh_in_s": (
+                None if entry.refresh_at is None else round(max(0.0, entry.refresh_at - now), 3)
+            ),
+            "last_registration_delay_ms": entry.last_registration_delay_ms,
+            "registrations": entry.registrations,
+            "pending": None if tx is None else tx.kind.value,
+            "transmissions": 0 if tx is None else tx.transmissions,
+        }
+
+    def _peer_status(self, peer: HeartbeatPeer, now: float) -> dict[str, Any]:
+        return {
+            "address": str(peer.address),
+            "bindings": sum(1 for e in self._active.values() if e.lma == peer.address),
+            "restart_counter": peer.restart_counter,
+            "missed_heartbeats": peer.missed,
+            "lost": peer.lost,
+            "next_heartbeat_in_s": (
+                None if peer.next_request_at is None else round(peer.next_request_at - now, 3)
+            ),
+            "last_heard_s_ago": (
+                None if peer.last_heard_at is None else round(now - peer.last_heard_at, 3)
+            ),
+        }
+
+
+__all__ = ["COUNTER_NAMES", "MagProtocol", "normalize_mac"]

@@ -1,0 +1,83 @@
+"""Building the Proxy Binding Update for a binding-update-list entry (RFC 5213 6.9.1)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Network
+
+from mag_ap.core.bul import BindingUpdateListEntry
+from mag_ap.core.types import Address
+from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType
+from mag_ap.mh.messages import ProxyBindingUpdate
+from mag_ap.mh.options import (
+    AccessTechnologyTypeOption,
+    GREKey,
+    HandoffIndicatorOption,
+    HomeNetworkPrefix,
+    IPv4CareOfAddress,
+    IPv4HomeAddressRequest,
+    MNLinkLayerIdentifier,
+    MobileNodeIdentifier,
+    MobilityOption,
+    ServiceSelection,
+    Timestamp,
+)
+
+ALL_ZERO_HNP = IPv6Network("::/0")  # "assign me a prefix" (RFC 5213 section 6.9.1.1)
+
+
+def wire_lifetime_s(lifetime_s: int) -> int:
+    """A lifetime the 4-second wire field can carry: rounded down, at least 4 s."""
+    return max(LIFETIME_UNIT_S, min(MAX_LIFETIME_S, lifetime_s - lifetime_s % LIFETIME_UNIT_S))
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def build_pbu(
+    entry: BindingUpdateListEntry,
+    *,
+    sequence: int,
+    deregistration: bool,
+    own_address: Address,
+    timestamp_unix_s: float | None,
+    access_technology: AccessTechnologyType = AccessTechnologyType.IEEE_802_11,
+) -> ProxyBindingUpdate:
+    """The PBU for the entry's current transaction.
+
+    Refreshes and de-registrations carry what the LMA assigned (RFC 5213
+    6.9.1.2/6.9.1.3); an initial registration carries the profile's wishes or
+    the all-zero "assign one" values.
+    """
+    profile = entry.profile
+    assert entry.transaction is not None
+    options: list[MobilityOption] = [
+        MobileNodeIdentifier.nai(profile.mn_id),
+        HandoffIndicatorOption(indicator=entry.transaction.handoff),
+        AccessTechnologyTypeOption(access_technology=access_technology),
+        MNLinkLayerIdentifier(link_layer_identifier=mac_bytes(entry.mac)),
+    ]
+    if profile.ipv6:
+        hnp = entry.hnp or profile.hnp or ALL_ZERO_HNP
+        options.append(HomeNetworkPrefix.of(hnp))
+    if timestamp_unix_s is not None:
+        options.append(Timestamp.at_unix_time(timestamp_unix_s))
+    if profile.ipv4:
+        if entry.ipv4_hoa is not None:
+            request = IPv4HomeAddressRequest(
+                prefix_length=entry.ipv4_hoa.network.prefixlen, address=entry.ipv4_hoa.ip
+            )
+        else:
+            request = IPv4HomeAddressRequest(address=profile.ipv4_address or IPv4Address(0))
+        options.append(request)
+    if isinstance(profile.lma_address, IPv4Address) and isinstance(own_address, IPv4Address):
+        options.append(IPv4CareOfAddress(address=own_address))  # RFC 5844 section 4
+    if entry.gre_key_from_lma is not None:
+        options.append(GREKey(key=entry.gre_key_from_lma))
+    if profile.service_selection:
+        options.append(ServiceSelection(identifier=profile.service_selection))
+    return ProxyBindingUpdate(
+        sequence=sequence,
+        lifetime_s=0 if deregistration else wire_lifetime_s(entry.lifetime_requested_s),
+        options=tuple(options),
+    )

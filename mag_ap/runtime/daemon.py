@@ -1,0 +1,617 @@
+"""The MAG and LMA daemons: plugins, sockets, driver, control socket, signals, clean stop.
+
+``run_mag(config)`` and ``run_lma(config)`` return the process exit code. Start-up
+order follows DESIGN.md rule 7 (refuse a wrong config before any packet): logging,
+plugins and their validation, restart counter, sockets, protocol object, datapath
+and address services, control socket, triggers and static stations, then one
+"ready" log line. SIGTERM/SIGINT (or ``{"cmd": "stop"}``) stop gracefully: the MAG
+de-registers every binding and gives the PBAs up to ``SHUTDOWN_GRACE_S`` to arrive,
+the providers remove what they installed, the control socket file goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ..core.types import (
+    Action,
+    BindingDown,
+    BindingRejected,
+    BindingUp,
+    Datagram,
+    LogEvent,
+    MobileRouteDown,
+    MobileRouteUp,
+    PeerRestarted,
+    SansIOEndpoint,
+)
+from .control import ControlError, ControlServer, Handler, Request, Response, require_str
+from .driver import Driver, wall_clock_offset_s
+from .mh_socket import MhSocket, close_quietly, open_mh_socket
+from .status_view import bindings_of
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..core.mag import MagProtocol
+    from ..lma.protocol import LmaProtocol
+    from ..plugins import PluginHost
+    from ..providers import IdentityProvider, PolicyProvider, TriggerProvider
+
+log = logging.getLogger("mag_ap.daemon")
+
+SHUTDOWN_GRACE_S = 2.0  # how long de-registration PBAs may take before we stop anyway
+PROVIDER_TIMEOUT_S = 5.0  # identity, policy, datapath and address-service calls
+ATTACH_WAIT_MAX_S = 60.0
+
+T = TypeVar("T")
+
+
+# --- logging ---------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, msg, fields (and exc when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "fields": dict(getattr(record, "fields", None) or {}),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``ts level msg key=value ...``: readable in logread, still greppable."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        fields = getattr(record, "fields", None) or {}
+        tail = "".join(f" {k}={_text_value(v)}" for k, v in fields.items())
+        line = f"{ts} {record.levelname.lower():<7} {record.getMessage()}{tail}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if (not text or " " in text or '"' in text) else text
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    """Structured logs to stderr, on the root logger: plugins (``mag_ap_*``) log there too."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("asyncio").setLevel(max(root.level, logging.WARNING))
+
+
+def _log(level: str, msg: str, **fields: Any) -> None:
+    log.log(logging.getLevelName(level.upper()), msg, extra={"fields": fields})
+
+
+# --- restart counter (RFC 5847) -----------------------------------------------------
+
+
+def bump_restart_counter(state_dir: str | os.PathLike[str], role: str) -> int:
+    """Read the persisted counter, add one (mod 2**32), write it back atomically."""
+    directory = Path(state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{role}.restart_counter"
+    previous = 0
+    try:
+        previous = int(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        _log("warning", "restart counter file is garbled; starting again", path=str(path))
+    value = (previous + 1) % (1 << 32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{value}\n")
+    os.replace(tmp, path)
+    return value
+
+
+# --- the parts both daemons share -----------------------------------------------------
+
+
+class _Provider(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def apply(self, action: Action) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _action_fields(action: Action) -> dict[str, Any]:
+    fields: dict[str, Any] = {"action": type(action).__name__}
+    for key, value in vars(action).items():
+        if value is not None and key != "fields":
+            fields[key] = value if isinstance(value, int | float | bool) else str(value)
+    return fields
+
+
+_ACTION_MESSAGES: Mapping[type, str] = {
+    BindingUp: "binding up",
+    BindingDown: "binding down",
+    BindingRejected: "binding rejected",
+    MobileRouteUp: "mobile route up",
+    MobileRouteDown: "mobile route down",
+    PeerRestarted: "peer restarted",
+}
+
+
+async def _with_timeout(what: str, aw: Awaitable[T], timeout_s: float = PROVIDER_TIMEOUT_S) -> T:
+    try:
+        return await asyncio.wait_for(aw, timeout_s)
+    except TimeoutError:
+        raise ControlError(f"{what} did not answer within {timeout_s:g} s") from None
+
+
+class _Daemon:
+    """Lifecycle shared by the MAG and the LMA; subclasses build the endpoint and commands."""
+
+    role = "?"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.host: PluginHost | None = None
+        self.sock: MhSocket | None = None
+        self.driver: Driver[Any] | None = None
+        self.control: ControlServer | None = None
+        self.providers: list[_Provider] = []
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.started_at = time.monotonic()
+        self.restart_counter = 0
+        self.signals: list[signal.Signals] = []
+
+    # -- hooks for the subclasses --
+
+    def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
+        raise NotImplementedError
+
+    def commands(self) -> dict[str, Handler]:
+        return {"status": self.cmd_status, "stop": self.cmd_stop}
+
+    async def after_start(self) -> None:
+        """Role-specific work once everything is up (triggers, static stations)."""
+
+    async def before_stop(self) -> None:
+        """Role-specific graceful work while sockets are still open (de-registration)."""
+
+    # -- lifecycle --
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        """A background task we keep a reference to and cancel on stop."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def run(self) -> int:
+        from ..plugins import PluginHost
+
+        config = self.config
+        host = PluginHost.from_config(config)
+        self.host = host
+        datapath = host.datapath_provider()
+        if datapath is not None:
+            self.providers.append(datapath)
+        self.providers.extend(host.address_services())
+        self.prepare_providers(host)
+
+        self.restart_counter = bump_restart_counter(config.state_dir, self.role)
+        endpoint = self.make_endpoint(self.restart_counter)
+        loop = asyncio.get_running_loop()
+        # Each provider gets PROVIDER_TIMEOUT_S inside the sink; the whole sink a bit more.
+        self.driver = Driver(
+            endpoint,
+            send=self._send,
+            action_sink=self._apply_action,
+            action_timeout_s=PROVIDER_TIMEOUT_S * (len(self.providers) + 1),
+        )
+        driver = self.driver
+        try:
+            self.sock = open_mh_socket(config.own_address, driver.datagram_received, loop)
+            for provider in self.providers:
+                await _with_timeout(f"{provider.name}.start", provider.start())
+            driver.start()
+            self.control = ControlServer(config.control_socket, self.commands())
+            await self.control.start()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+                self.signals.append(sig)
+            await self.after_start()
+            _log(
+                "info",
+                "ready",
+                role=self.role,
+                own_address=str(config.own_address),
+                transport=config.transport,
+                control_socket=config.control_socket,
+                restart_counter=self.restart_counter,
+                plugins=",".join(host.names()),
+                pid=os.getpid(),
+            )
+            await self.stopping.wait()
+            _log("info", "stopping", role=self.role)
+            await self.before_stop()
+        finally:
+            await self._teardown(loop)
+        _log("info", "stopped", role=self.role)
+        return 0
+
+    def prepare_providers(self, host: PluginHost) -> None:
+        """Subclass hook: pick up role-specific providers (identity, policy, triggers)."""
+
+    async def _teardown(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in self.signals:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        self.signals.clear()
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.driver is not None:
+            if not await self.driver.drain_actions(PROVIDER_TIMEOUT_S):
+                _log("warning", "actions still pending at stop")
+            await self.driver.close()
+        for provider in reversed(self.providers):
+            try:
+                await asyncio.wait_for(provider.stop(), PROVIDER_TIMEOUT_S)
+            except Exception as exc:
+                _log("error", "provider stop failed", provider=provider.name, error=repr(exc))
+        if self.control is not None:
+            await self.control.close()
+        close_quietly(self.sock)
+        self.sock = None
+
+    # -- IO glue --
+
+    def _send(self, datagram: Datagram) -> None:
+        if self.sock is not None:
+            self.sock.send(datagram.data, datagram.peer)
+
+    async def _apply_action(self, action: Action) -> None:
+        if isinstance(action, LogEvent):
+            _log(action.level, action.message, **action.fields)
+            return
+        level = "warning" if isinstance(action, BindingRejected | PeerRestarted) else "info"
+        _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
+        for provider in self.providers:
+            try:
+                await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
+            except Exception as exc:
+                _log(
+                    "error",
+                    "provider failed to apply an action",
+                    provider=provider.name,
+                    action=type(action).__name__,
+                    error=repr(exc) if not str(exc) else str(exc),
+                )
+
+    # -- commands --
+
+    async def cmd_status(self, request: Request) -> Response:
+        del request
+        assert self.driver is not None
+        status: dict[str, Any] = self.driver.snapshot(lambda ep, now: ep.status(now))
+        runtime: dict[str, Any] = {
+            "role": self.role,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "restart_counter": self.restart_counter,
+            "own_address": str(self.config.own_address),
+            "transport": self.config.transport,
+            "driver": dict(self.driver.counters),
+            "socket": dict(self.sock.counters) if self.sock is not None else {},
+            "control": dict(self.control.counters) if self.control is not None else {},
+            "plugins": list(self.host.names()) if self.host is not None else [],
+        }
+        extra = self._status_extra()
+        if extra:
+            runtime["plugin_status"] = extra
+        return {"role": self.role, "status": status, "runtime": runtime}
+
+    def _status_extra(self) -> dict[str, Any]:
+        if self.host is None:
+            return {}
+        try:
+            return self.host.status_extra()
+        except Exception as exc:  # a plugin's bug must not break status
+            return {"error": repr(exc)}
+
+    async def cmd_stop(self, request: Request) -> Response:
+        del request
+        # Answer first; the stop runs after this response is written.
+        asyncio.get_running_loop().call_soon(self.stopping.set)
+        return {"stopping": True}
+
+
+# --- the MAG ------------------------------------------------------------------------------
+
+
+def binding_for_mac(status: Mapping[str, Any], mac: str) -> Mapping[str, Any] | None:
+    """The status entry of the binding of ``mac``, if any."""
+    for binding in bindings_of(status):
+        if str(binding.get("mac", "")).lower() == mac:
+            return binding
+    return None
+
+
+_SETTLED_STATES = frozenset({"bound", "refreshing"})
+
+
+class MagDaemon(_Daemon):
+    """The Mobile Access Gateway: stations in, PBUs out, bindings into the datapath."""
+
+    role = "mag"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.identity: IdentityProvider | None = None
+        self.policy: PolicyProvider | None = None
+        self.triggers: list[TriggerProvider] = []
+        self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
+
+    @property
+    def mag(self) -> MagProtocol:
+        assert self.driver is not None
+        endpoint: MagProtocol = self.driver.endpoint
+        return endpoint
+
+    def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
+        from ..core.mag import MagProtocol
+
+        assert self.config.mag is not None
+        settings = replace(self.config.mag, restart_counter=restart_counter)
+        return MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s())
+
+    def prepare_providers(self, host: PluginHost) -> None:
+        self.identity = host.identity_provider()
+        self.policy = host.policy_provider()
+        self.triggers = list(host.trigger_providers())
+
+    def commands(self) -> dict[str, Handler]:
+        return {**super().commands(), "attach": self.cmd_attach, "detach": self.cmd_detach}
+
+    async def after_start(self) -> None:
+        for trigger in self.triggers:
+            self.spawn(self._run_trigger(trigger), f"trigger-{trigger.name}")
+        for station in self.config.static_attach:
+            self.spawn(self._attach_logged(station.mac, station.mn_id, "static"), "static")
+
+    async def _run_trigger(self, trigger: TriggerProvider) -> None:
+        try:
+            await trigger.run(_TriggerSink(self))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log("error", "trigger stopped", trigger=trigger.name, error=repr(exc))
+
+    async def _attach_logged(self, mac: str, mn_id: str | None, source: str) -> None:
+        try:
+            await self.attach(mac, mn_id, source=source)
+        except ControlError as exc:
+            _log("warning", "attach refused", mac=mac, source=source, reason=str(exc))
+
+    async def attach(self, mac: str, mn_id: str | None, *, source: str) -> dict[str, Any]:
+        """Identity (when not given), policy profile, then ``MagProtocol.attach``."""
+        from ..config import ConfigError, normalize_mac
+
+        try:
+            mac = normalize_mac(mac, "mac")
+        except ConfigError as exc:
+            raise ControlError(exc.reason) from None
+        self.counters["attach_requests"] += 1
+        if mn_id is None:
+            if self.identity is None:
+                self.counters["attach_refused"] += 1
+                raise ControlError("no identity provider: give mn_id")
+            mn_id = await _with_timeout(
+                f"identity provider {self.identity.name}", self.identity.identity_for(mac)
+            )
+            if mn_id is None:
+                self.counters["attach_refused"] += 1
+                raise ControlError(f"no identity for {mac}")
+        if self.policy is None:
+            self.counters["attach_refused"] += 1
+            raise ControlError("no policy provider")
+        profile = await _with_timeout(
+            f"policy provider {self.policy.name}", self.policy.profile_for(mn_id, mac)
+        )
+        if profile is None:
+            self.counters["attach_refused"] += 1
+            _log("warning", "attach refused by policy", mac=mac, mn_id=mn_id, source=source)
+            raise ControlError(f"policy refused {mn_id} ({mac})")
+        assert self.driver is not None
+        self.driver.call(lambda ep, now: ep.attach(mac, profile, now))
+        _log(
+            "info",
+            "attach",
+            mac=mac,
+            mn_id=mn_id,
+            lma=str(profile.lma_address),
+            source=source,
+        )
+        return {"mac": mac, "mn_id": mn_id, "lma": str(profile.lma_address)}
+
+    def detach(self, mac: str, reason: str) -> None:
+        from ..config import ConfigError, normalize_mac
+
+        try:
+            mac = normalize_mac(mac, "mac")
+        except ConfigError as exc:
+            raise ControlError(exc.reason) from None
+        assert self.driver is not None
+        self.driver.call(lambda ep, now: ep.detach(mac, now, reason=reason))
+        _log("info", "detach", mac=mac, reason=reason)
+
+    async def cmd_attach(self, request: Request) -> Response:
+        mac = require_str(request, "mac")
+        mn_id = request.get("mn_id")
+        if mn_id is not None and (not isinstance(mn_id, str) or not mn_id):
+            raise ControlError('"mn_id" must be a non-empty string')
+        started = time.monotonic()
+        answer = await self.attach(mac, mn_id, source="control")
+        wait_s = request.get("wait_s")
+        if isinstance(wait_s, int | float) and not isinstance(wait_s, bool) and wait_s > 0:
+            norm = answer["mac"]
+            assert self.driver is not None
+            settled = await self.driver.wait_for(
+                lambda ep, now: _attach_settled(ep.status(now), norm),
+                min(float(wait_s), ATTACH_WAIT_MAX_S),
+            )
+            binding = self.driver.snapshot(lambda ep, now: binding_for_mac(ep.status(now), norm))
+            answer["settled"] = settled
+            answer["elapsed_ms"] = round((time.monotonic() - started) * 1000, 3)
+            answer["binding"] = dict(binding) if binding is not None else None
+        return answer
+
+    async def cmd_detach(self, request: Request) -> Response:
+        mac = require_str(request, "mac")
+        reason = request.get("reason", "detach")
+        self.detach(mac, reason if isinstance(reason, str) and reason else "detach")
+        return {"mac": mac}
+
+    async def cmd_status(self, request: Request) -> Response:
+        answer = await super().cmd_status(request)
+        answer["runtime"]["mag"] = dict(self.counters)
+        return answer
+
+    async def before_stop(self) -> None:
+        driver = self.driver
+        if driver is None:
+            return
+        driver.call(lambda ep, now: ep.shutdown(now))
+        done = await driver.wait_for(
+            lambda ep, now: not bindings_of(ep.status(now)), SHUTDOWN_GRACE_S
+        )
+        if not done:
+            left = len(bindings_of(driver.snapshot(lambda ep, now: ep.status(now))))
+            _log("warning", "de-registration not acknowledged in time", bindings_left=left)
+
+
+def _attach_settled(status: Mapping[str, Any], mac: str) -> bool:
+    binding = binding_for_mac(status, mac)
+    if binding is None:
+        return True  # rejected (or detached meanwhile): nothing more will happen
+    return str(binding.get("state", "")) in _SETTLED_STATES
+
+
+class _TriggerSink:
+    """What trigger providers report into (mag_ap.providers.TriggerSink)."""
+
+    def __init__(self, daemon: MagDaemon) -> None:
+        self._daemon = daemon
+
+    def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        self._daemon.spawn(self._daemon._attach_logged(mac, mn_id, "trigger"), "attach")
+
+    def station_detached(self, mac: str, reason: str = "trigger") -> None:
+        try:
+            self._daemon.detach(mac, reason)
+        except ControlError as exc:
+            _log("warning", "detach refused", mac=mac, reason=str(exc))
+
+
+# --- the LMA -----------------------------------------------------------------------------
+
+
+class LmaDaemon(_Daemon):
+    """The reference Local Mobility Anchor: binding cache, pools, revocation."""
+
+    role = "lma"
+
+    def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
+        from ..lma.protocol import LmaProtocol
+
+        assert self.config.lma is not None
+        settings = replace(self.config.lma, restart_counter=restart_counter)
+        return LmaProtocol(settings, wall_clock_offset_s=wall_clock_offset_s())
+
+    @property
+    def lma(self) -> LmaProtocol:
+        assert self.driver is not None
+        endpoint: LmaProtocol = self.driver.endpoint
+        return endpoint
+
+    def commands(self) -> dict[str, Handler]:
+        return {**super().commands(), "revoke": self.cmd_revoke}
+
+    async def cmd_revoke(self, request: Request) -> Response:
+        mn_id = require_str(request, "mn_id")
+        assert self.driver is not None
+        found: bool = self.driver.call(lambda ep, now: ep.revoke(mn_id, now))
+        if not found:
+            raise ControlError(f"no binding for {mn_id}")
+        _log("info", "revoke", mn_id=mn_id)
+        return {"mn_id": mn_id, "revoking": True}
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def _run(daemon_cls: type[_Daemon], config: Config) -> int:
+    from ..config import ConfigError
+    from ..plugins import PluginError
+
+    setup_logging(config.log_level, config.log_format)
+
+    async def main() -> int:
+        return await daemon_cls(config).run()
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        _log("error", str(exc), key_path=exc.key_path, source=exc.source or config.source)
+        return 1
+    except (ControlError, PluginError) as exc:
+        _log("error", str(exc))
+        return 1
+    except PermissionError as exc:
+        _log("error", f"permission denied: {exc} (raw MH sockets need root/CAP_NET_RAW)")
+        return 1
+    except OSError as exc:
+        _log("error", f"cannot start: {exc}")
+        return 1
+
+
+def run_mag(config: Config) -> int:
+    """Run the MAG until SIGTERM/SIGINT or a stop command; the exit code."""
+    if config.role != "mag" or config.mag is None:
+        raise ValueError("run_mag needs a config with daemon.role = 'mag'")
+    return _run(MagDaemon, config)
+
+
+def run_lma(config: Config) -> int:
+    """Run the reference LMA until SIGTERM/SIGINT or a stop command; the exit code."""
+    if config.role != "lma" or config.lma is None:
+        raise ValueError("run_lma needs a config with daemon.role = 'lma'")
+    return _run(LmaDaemon, config)

@@ -1,0 +1,234 @@
+"""The asyncio driver of a sans-IO endpoint (MAG or LMA): clock, one timer, output draining.
+
+The protocol objects never see a clock or a socket (DESIGN.md rule 1). This driver
+is the only place that reads ``time.monotonic``, owns exactly one ``loop.call_at``
+handle (re-armed from ``get_timer()`` after every event), and after every event
+drains ``datagrams_to_send`` to the socket and ``next_action`` to an async action
+sink. Actions are applied strictly in order by one worker task, each with a
+timeout, so a slow datapath delays its own work, never the protocol's timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from ..core.types import Action, Address, Datagram, SansIOEndpoint
+
+log = logging.getLogger("mag_ap.runtime.driver")
+
+E = TypeVar("E", bound=SansIOEndpoint)
+T = TypeVar("T")
+
+SendFn = Callable[[Datagram], object]
+ActionSink = Callable[[Action], Awaitable[None]]
+Predicate = Callable[[E, float], bool]
+
+
+def wall_clock_offset_s() -> float:
+    """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
+    return time.time() - time.monotonic()
+
+
+class Driver(Generic[E]):
+    """Runs one sans-IO endpoint on the running asyncio loop."""
+
+    def __init__(
+        self,
+        endpoint: E,
+        *,
+        send: SendFn,
+        action_sink: ActionSink,
+        action_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.endpoint = endpoint
+        self._send = send
+        self._action_sink = action_sink
+        self.action_timeout_s = action_timeout_s
+        self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._actions: asyncio.Queue[Action] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[Predicate[E], asyncio.Future[None]]] = []
+        self._in_event = False
+        self.counters: dict[str, int] = {
+            "events": 0,
+            "timer_events": 0,
+            "datagrams_sent": 0,
+            "actions_applied": 0,
+            "action_failures": 0,
+            "action_timeouts": 0,
+            "endpoint_errors": 0,
+        }
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The protocol clock (monotonic seconds)."""
+        return self._clock()
+
+    def start(self) -> None:
+        """Bind to the running loop, start the action worker and arm the first timer."""
+        self._loop = asyncio.get_running_loop()
+        self._worker = self._loop.create_task(self._apply_actions(), name="mag-ap-actions")
+        self._after_event()
+
+    async def drain_actions(self, timeout_s: float) -> bool:
+        """Wait until every queued action has been applied; False on timeout."""
+        try:
+            await asyncio.wait_for(self._actions.join(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop the timer and the worker (call :meth:`drain_actions` first to keep them)."""
+        self._cancel_timer()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.cancel()
+        self._waiters.clear()
+
+    # --- events -----------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, src: Address, dst: Address | None = None) -> None:
+        """Socket callback: hand the bytes to the endpoint (it decodes and counts bad ones)."""
+        del dst  # sockets are bound to our own address; kept for the callback signature
+        try:
+            self.endpoint.receive_datagram(data, src, self.now())
+        except Exception:
+            self.counters["endpoint_errors"] += 1
+            log.exception("endpoint failed on a datagram from %s", src)
+        self._after_event()
+
+    def call(self, fn: Callable[[E, float], T]) -> T:
+        """Run ``fn(endpoint, now)`` as one event (attach, detach, revoke, shutdown...)."""
+        try:
+            return fn(self.endpoint, self.now())
+        finally:
+            self._after_event()
+
+    def snapshot(self, fn: Callable[[E, float], T]) -> T:
+        """Read-only access (status): no outputs can appear, so nothing to drain."""
+        return fn(self.endpoint, self.now())
+
+    async def wait_for(self, predicate: Predicate[E], timeout_s: float) -> bool:
+        """Wait until ``predicate(endpoint, now)`` holds after some event; False on timeout."""
+        if predicate(self.endpoint, self.now()):
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (predicate, fut)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        return True
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.counters["timer_events"] += 1
+        try:
+            self.endpoint.handle_timer(self.now())
+        except Exception:
+            self.counters["endpoint_errors"] += 1
+            log.exception("endpoint failed in handle_timer")
+        self._after_event()
+
+    # --- after every event: outputs, timer, waiters -----------------------------------------
+
+    def _after_event(self) -> None:
+        if self._in_event:  # a re-entrant call (send callback feeding us): outer call drains
+            return
+        self._in_event = True
+        try:
+            self.counters["events"] += 1
+            now = self.now()
+            for datagram in self.endpoint.datagrams_to_send(now):
+                self._send(datagram)
+                self.counters["datagrams_sent"] += 1
+            while (action := self.endpoint.next_action()) is not None:
+                self._actions.put_nowait(action)
+            self._rearm(self.endpoint.get_timer())
+            self._wake_waiters(now)
+        except Exception:
+            self.counters["endpoint_errors"] += 1
+            log.exception("endpoint failed while draining its outputs")
+        finally:
+            self._in_event = False
+
+    def _rearm(self, deadline: float | None) -> None:
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is None or self._loop is None:
+            return
+        # call_at runs on loop.time(); translate from our clock in case they differ.
+        delay = max(0.0, deadline - self.now())
+        self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
+        self._timer_at = deadline
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    @property
+    def timer_deadline(self) -> float | None:
+        """When the one timer fires (protocol clock), for tests and status."""
+        return self._timer_at
+
+    def _wake_waiters(self, now: float) -> None:
+        for predicate, fut in list(self._waiters):
+            if fut.done():
+                continue
+            try:
+                ok = predicate(self.endpoint, now)
+            except Exception as exc:
+                fut.set_exception(exc)
+                continue
+            if ok:
+                fut.set_result(None)
+
+    async def _apply_actions(self) -> None:
+        while True:
+            action = await self._actions.get()
+            try:
+                await asyncio.wait_for(self._action_sink(action), self.action_timeout_s)
+                self.counters["actions_applied"] += 1
+            except TimeoutError:
+                self.counters["action_timeouts"] += 1
+                log.error(
+                    "applying %s timed out after %.1f s",
+                    type(action).__name__,
+                    self.action_timeout_s,
+                    extra={"fields": {"action": type(action).__name__}},
+                )
+            except Exception as exc:
+                self.counters["action_failures"] += 1
+                log.error(
+                    "applying %s failed: %s",
+                    type(action).__name__,
+                    exc,
+                    exc_info=True,
+                    extra={"fields": {"action": type(action).__name__}},
+                )
+            finally:
+                self._actions.task_done()

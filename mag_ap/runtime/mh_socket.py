@@ -1,0 +1,264 @@
+"""Sockets that carry Mobility Header messages: raw IPv6 protocol 135, or UDP 5436 over IPv4.
+
+IPv6 transport: ``socket(AF_INET6, SOCK_RAW, 135)``. The kernel fills the MH
+checksum on send and silently drops bad ones on receive (IPV6_CHECKSUM offset 4);
+we read the MH (from its first byte), the source from ``recvmsg`` and the
+destination from IPV6_PKTINFO.
+
+IPv4-only transport (RFC 5844 section 4), **our convention**: both ends bind UDP
+port 5436 (IANA "pmip6-cntl") on their own address and send to port 5436 of the
+peer; the UDP payload is exactly the Mobility Header (no inner IPv6 header). The
+MH checksum is computed with :func:`mag_ap.mh.with_checksum` over the IPv4-mapped
+addresses (``::ffff:a.b.c.d``) of sender and receiver, so a capture decodes as a
+valid MH. A receiver accepts a correct checksum or zero (a sender that leaves it
+to UDP's own checksum) and drops anything else, counted, like the kernel does for
+raw sockets. NAT traversal (replying to the source port) is not supported.
+
+Everything else that arrives (short, garbled, unknown types) is handed to the
+protocol object, which decodes and counts it: a bad packet is never a crash here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Protocol
+
+from ..core.types import Address
+from ..mh import checksum_ok, with_checksum
+from ..mh.constants import IPPROTO_MH
+
+log = logging.getLogger("mag_ap.runtime.socket")
+
+PMIP6_CNTL_PORT = 5436  # RFC 5844 section 4: UDP port of the control plane over IPv4
+_MAX_DATAGRAM = 65535
+_PKTINFO_LEN = 20  # struct in6_pktinfo: 16-byte address + 4-byte ifindex
+_MH_CHECKSUM_OFFSET = 4
+
+#: Called for every datagram read: (MH bytes, source, destination when known).
+ReceiveCallback = Callable[[bytes, Address, Address | None], None]
+
+
+class MhSocket(Protocol):
+    """What the daemon needs of a Mobility Header socket, whatever carries it."""
+
+    counters: dict[str, int]
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    def send(self, data: bytes, peer: Address) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class _BaseMhSocket:
+    """Shared reader loop and counters; subclasses create the socket and parse reads."""
+
+    family: int = socket.AF_UNSPEC
+
+    def __init__(self, own_address: Address, on_datagram: ReceiveCallback) -> None:
+        self.own_address = own_address
+        self._on_datagram = on_datagram
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.counters: dict[str, int] = {
+            "rx_datagrams": 0,
+            "tx_datagrams": 0,
+            "tx_errors": 0,
+            "rx_dropped_checksum": 0,
+        }
+
+    def _make_socket(self) -> socket.socket:
+        raise NotImplementedError
+
+    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
+        raise NotImplementedError
+
+    def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
+        raise NotImplementedError
+
+    @property
+    def fileno(self) -> int:
+        """The socket's descriptor (tests and diagnostics)."""
+        if self._sock is None:
+            raise RuntimeError("socket is not open")
+        return self._sock.fileno()
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Create, bind and register the socket with the loop (raises OSError, e.g. EPERM)."""
+        sock = self._make_socket()
+        sock.setblocking(False)
+        self._sock = sock
+        self._loop = loop
+        loop.add_reader(sock.fileno(), self._readable)
+
+    def close(self) -> None:
+        """Unregister and close; safe to call twice."""
+        if self._sock is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
+
+    def _readable(self) -> None:
+        # Drain everything queued: one wake-up may stand for many datagrams.
+        sock = self._sock
+        while sock is not None:
+            try:
+                got = self._read_one(sock)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP-induced ECONNREFUSED on UDP: not fatal
+                log.debug("receive error: %s", exc, extra={"fields": {"errno": exc.errno}})
+                return
+            if got is None:
+                continue
+            data, src, dst = got
+            self.counters["rx_datagrams"] += 1
+            self._on_datagram(data, src, dst)
+            sock = self._sock  # the callback may have closed us
+
+    def send(self, data: bytes, peer: Address) -> bool:
+        """Send one MH; a failure is counted and logged, never raised (timers retransmit)."""
+        if self._sock is None:
+            self.counters["tx_errors"] += 1
+            return False
+        try:
+            self._sendto(self._sock, data, peer)
+        except OSError as exc:
+            self.counters["tx_errors"] += 1
+            log.warning(
+                "send to %s failed: %s",
+                peer,
+                exc.strerror or exc,
+                extra={"fields": {"peer": str(peer), "errno": exc.errno}},
+            )
+            return False
+        self.counters["tx_datagrams"] += 1
+        return True
+
+
+class RawMhSocket(_BaseMhSocket):
+    """Raw IPv6 protocol-135 socket; needs CAP_NET_RAW."""
+
+    family = socket.AF_INET6
+
+    def __init__(
+        self,
+        own_address: IPv6Address,
+        on_datagram: ReceiveCallback,
+        *,
+        kernel_checksum: bool = True,
+    ) -> None:
+        super().__init__(own_address, on_datagram)
+        self.kernel_checksum = kernel_checksum  # False only for tests sending bad checksums
+
+    def _make_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_MH)
+        try:
+            offset = _MH_CHECKSUM_OFFSET if self.kernel_checksum else -1
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, offset)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            sock.bind((str(self.own_address), 0))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
+        data, ancdata, _flags, addr = sock.recvmsg(_MAX_DATAGRAM, socket.CMSG_SPACE(_PKTINFO_LEN))
+        dst: Address | None = None
+        for level, kind, payload in ancdata:
+            if (
+                level == socket.IPPROTO_IPV6
+                and kind == socket.IPV6_PKTINFO
+                and len(payload) >= _PKTINFO_LEN
+            ):
+                dst = IPv6Address(payload[:16])
+        host = str(addr[0]).split("%", 1)[0]
+        return data, ip_address(host), dst
+
+    def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
+        if not isinstance(peer, IPv6Address):
+            raise OSError(errno.EAFNOSUPPORT, f"raw MH socket cannot send to IPv4 {peer}")
+        sock.sendto(data, (str(peer), 0))
+
+
+def _mapped(addr: IPv4Address) -> IPv6Address:
+    return IPv6Address(b"\x00" * 10 + b"\xff\xff" + addr.packed)
+
+
+class UdpMhSocket(_BaseMhSocket):
+    """UDP port 5436 on an IPv4 transport network (see the module docstring)."""
+
+    family = socket.AF_INET
+
+    def __init__(
+        self,
+        own_address: IPv4Address,
+        on_datagram: ReceiveCallback,
+        *,
+        port: int = PMIP6_CNTL_PORT,
+        peer_port: int = PMIP6_CNTL_PORT,
+    ) -> None:
+        super().__init__(own_address, on_datagram)
+        self.port = port
+        self.peer_port = peer_port
+
+    def _make_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            sock.bind((str(self.own_address), self.port))
+        except OSError:
+            sock.close()
+            raise
+        if self.port == 0:
+            self.port = sock.getsockname()[1]
+        return sock
+
+    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
+        data, addr = sock.recvfrom(_MAX_DATAGRAM)
+        src = IPv4Address(addr[0])
+        own = self.own_address
+        assert isinstance(own, IPv4Address)
+        has_checksum = len(data) >= 6 and data[4:6] != b"\x00\x00"
+        if has_checksum and not checksum_ok(_mapped(src), _mapped(own), data):
+            self.counters["rx_dropped_checksum"] += 1
+            log.debug("bad MH checksum from %s dropped", src)
+            return None
+        return data, src, own
+
+    def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
+        if not isinstance(peer, IPv4Address):
+            raise OSError(errno.EAFNOSUPPORT, f"UDP MH socket cannot send to IPv6 {peer}")
+        own = self.own_address
+        assert isinstance(own, IPv4Address)
+        if len(data) >= 6:
+            data = with_checksum(_mapped(own), _mapped(peer), data)
+        sock.sendto(data, (str(peer), self.peer_port))
+
+
+def open_mh_socket(
+    own_address: Address, on_datagram: ReceiveCallback, loop: asyncio.AbstractEventLoop
+) -> MhSocket:
+    """The socket for the transport family of ``own_address``, bound and registered."""
+    sock: MhSocket
+    if isinstance(own_address, IPv6Address):
+        sock = RawMhSocket(own_address, on_datagram)
+    else:
+        sock = UdpMhSocket(own_address, on_datagram)
+    sock.open(loop)
+    return sock
+
+
+def close_quietly(sock: MhSocket | None) -> None:
+    """Close a socket during teardown without letting an error hide the first one."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()

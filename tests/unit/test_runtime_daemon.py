@@ -1,0 +1,212 @@
+"""The daemons in-process, without root: IPv4 transport (UDP 5436) on loopback addresses.
+
+Proves the glue of ``mag_ap.runtime.daemon``: identity and policy before attach,
+refusals as control errors, attach --wait, status, revoke, stop, the restart
+counter and the log formats. The raw IPv6 socket path runs in tests/netns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mag_ap.config import Config, parse_config_text
+from mag_ap.runtime.control import request
+from mag_ap.runtime.daemon import (
+    JsonFormatter,
+    LmaDaemon,
+    MagDaemon,
+    TextFormatter,
+    bump_restart_counter,
+)
+
+LMA_ADDR, MAG_ADDR = "127.0.0.1", "127.0.0.2"
+
+
+def _configs(tmp_path: Path) -> tuple[Config, Config]:
+    lma = parse_config_text(
+        f"""
+[daemon]
+role = "lma"
+transport = "ipv4"
+control_socket = "{tmp_path}/lma.sock"
+state_dir = "{tmp_path}/state"
+[lma]
+own_address = "{LMA_ADDR}"
+min_delay_before_bce_delete_s = 0
+"""
+    )
+    mag = parse_config_text(
+        f"""
+[daemon]
+role = "mag"
+transport = "ipv4"
+control_socket = "{tmp_path}/mag.sock"
+state_dir = "{tmp_path}/state"
+[mag]
+own_address = "{MAG_ADDR}"
+[plugin.localpolicy]
+lma_address = "{LMA_ADDR}"
+[[plugin.localpolicy.profile]]
+mn_id = "mn1@example.org"
+[[plugin.localpolicy.profile]]
+mac = "02:00:00:00:00:02"
+[[static_attach]]
+mac = "02:00:00:00:00:03"
+mn_id = "mn1@example.org"
+"""
+    )
+    return lma, mag
+
+
+Ask = Callable[[Config, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _with_daemons(tmp_path: Path, body: Callable[[Config, Config, Ask], Awaitable[None]]) -> None:
+    lma_cfg, mag_cfg = _configs(tmp_path)
+
+    async def ask(cfg: Config, payload: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(request, cfg.control_socket, payload)
+
+    async def ready(cfg: Config, task: asyncio.Task[int]) -> None:
+        for _ in range(500):
+            if task.done():
+                task.result()
+                raise AssertionError("daemon exited early")
+            if Path(cfg.control_socket).exists():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("daemon not ready")
+
+    async def main() -> None:
+        lma = asyncio.create_task(LmaDaemon(lma_cfg).run())
+        await ready(lma_cfg, lma)
+        mag = asyncio.create_task(MagDaemon(mag_cfg).run())
+        try:
+            await ready(mag_cfg, mag)
+            await body(lma_cfg, mag_cfg, ask)
+        finally:
+            for cfg, task in ((mag_cfg, mag), (lma_cfg, lma)):
+                if not task.done():
+                    await ask(cfg, {"cmd": "stop"})
+                assert await asyncio.wait_for(task, 10) == 0
+        for cfg in (lma_cfg, mag_cfg):
+            assert not Path(cfg.control_socket).exists()
+
+    asyncio.run(main())
+
+
+def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = answer["status"]["bindings"]
+    return rows
+
+
+def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
+    async def body(lma: Config, mag: Config, ask: Ask) -> None:
+        # The static station binds by itself.
+        for _ in range(200):
+            rows = _rows(await ask(mag, {"cmd": "status"}))
+            if rows and rows[0]["state"] == "bound":
+                break
+            await asyncio.sleep(0.01)
+        assert [r["mac"] for r in rows] == ["02:00:00:00:00:03"]
+
+        # mn_id given, wait for the PBA.
+        ans = await ask(mag, {"cmd": "attach", "mac": "02-00-00-00-00-01", "wait_s": 5})
+        assert ans == {  # the MAC-based NAI is not admitted by the policy
+            "ok": False,
+            "error": "policy refused 020000000001@mag-ap.invalid (02:00:00:00:00:01)",
+        }
+        ans = await ask(
+            mag, {"cmd": "attach", "mac": "0200.0000.0001", "mn_id": "mn1@example.org", "wait_s": 5}
+        )
+        assert ans["ok"] and ans["settled"] and ans["mac"] == "02:00:00:00:00:01", ans
+        assert ans["binding"]["state"] == "bound" and ans["binding"]["ipv4_hoa"]
+
+        # No mn_id: the MAC-based NAI identity, admitted by the MAC profile.
+        ans = await ask(mag, {"cmd": "attach", "mac": "02:00:00:00:00:02", "wait_s": 5})
+        assert ans["ok"] and ans["mn_id"] == "020000000002@mag-ap.invalid", ans
+
+        # Refusals are answers, not crashes.
+        refused = await ask(mag, {"cmd": "attach", "mac": "02:00:00:00:00:09", "mn_id": "x@y"})
+        assert refused == {"ok": False, "error": "policy refused x@y (02:00:00:00:00:09)"}
+        bad = await ask(mag, {"cmd": "attach", "mac": "zz"})
+        assert bad["ok"] is False and "not a MAC address" in bad["error"]
+        assert (await ask(mag, {"cmd": "revoke", "mn_id": "x"}))["ok"] is False
+        assert (await ask(lma, {"cmd": "attach", "mac": "02:00:00:00:00:01"}))["ok"] is False
+
+        status = await ask(mag, {"cmd": "status"})
+        assert len(_rows(status)) == 3
+        assert status["runtime"]["mag"] == {"attach_requests": 5, "attach_refused": 2}
+        assert status["runtime"]["restart_counter"] == 1
+        assert status["runtime"]["socket"]["rx_datagrams"] >= 3
+        lma_status = await ask(lma, {"cmd": "status"})
+        assert {r["mn_id"] for r in _rows(lma_status)} == {
+            "mn1@example.org",
+            "020000000002@mag-ap.invalid",
+        }
+
+        # Revocation: the LMA tells the MAG, both forget the MN.
+        assert (await ask(lma, {"cmd": "revoke", "mn_id": "020000000002@mag-ap.invalid"}))["ok"]
+        for _ in range(300):
+            macs = {r["mac"] for r in _rows(await ask(mag, {"cmd": "status"}))}
+            if "02:00:00:00:00:02" not in macs:
+                break
+            await asyncio.sleep(0.01)
+        assert macs == {"02:00:00:00:00:01", "02:00:00:00:00:03"}
+        gone = await ask(lma, {"cmd": "revoke", "mn_id": "nobody@x"})
+        assert gone == {"ok": False, "error": "no binding for nobody@x"}
+
+        # Detach is quiet about unknown stations; stop de-registers the rest.
+        assert (await ask(mag, {"cmd": "detach", "mac": "02:00:00:00:00:07"}))["ok"]
+
+    _with_daemons(tmp_path, body)
+    assert (tmp_path / "state" / "mag.restart_counter").read_text() == "1\n"
+    assert (tmp_path / "state" / "lma.restart_counter").read_text() == "1\n"
+
+
+def test_restart_counter_persists_and_survives_garbage(tmp_path: Path) -> None:
+    assert bump_restart_counter(tmp_path / "s", "mag") == 1
+    assert bump_restart_counter(tmp_path / "s", "mag") == 2
+    assert bump_restart_counter(tmp_path / "s", "lma") == 1
+    (tmp_path / "s" / "mag.restart_counter").write_text("garbage")
+    assert bump_restart_counter(tmp_path / "s", "mag") == 1
+    (tmp_path / "s" / "mag.restart_counter").write_text(str(2**32 - 1))
+    assert bump_restart_counter(tmp_path / "s", "mag") == 0
+
+
+def test_log_formats() -> None:
+    record = logging.LogRecord("mag_ap.daemon", logging.INFO, __file__, 1, "ready", (), None)
+    record.fields = {"role": "mag", "note": "two words"}
+    obj = json.loads(JsonFormatter().format(record))
+    assert obj["level"] == "info" and obj["msg"] == "ready"
+    assert obj["fields"] == {"role": "mag", "note": "two words"}
+    assert obj["ts"].endswith("+00:00")
+    text = TextFormatter().format(record)
+    assert text.split(" ", 1)[1] == 'info    ready role=mag note="two words"'
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused(tmp_path: Path) -> None:
+    lma_cfg, _ = _configs(tmp_path)
+
+    async def main() -> None:
+        first = asyncio.create_task(LmaDaemon(lma_cfg).run())
+        for _ in range(500):
+            if Path(lma_cfg.control_socket).exists():
+                break
+            await asyncio.sleep(0.01)
+        from mag_ap.runtime.control import ControlError
+
+        with pytest.raises((ControlError, OSError)):
+            await LmaDaemon(lma_cfg).run()
+        assert Path(lma_cfg.control_socket).exists()  # the first one's socket is untouched
+        await asyncio.to_thread(request, lma_cfg.control_socket, {"cmd": "stop"})
+        assert await asyncio.wait_for(first, 10) == 0
+
+    asyncio.run(main())

@@ -22,6 +22,7 @@ class BindingState(Enum):
     BOUND = "bound"  # acknowledged, lifetime running
     REFRESHING = "refreshing"  # re-registration PBU out, binding still valid
     DEREGISTERING = "deregistering"  # lifetime-0 PBU out, datapath already removed
+    WAITING = "waiting"  # gave up or expired while the MN is still attached: retry later
     CLOSED = "closed"  # gone from the list
 
 
@@ -37,6 +38,7 @@ class BindingEvent(Enum):
     REVOKED = "revoked by the LMA"
     PEER_RESTARTED = "LMA restarted"
     CANCEL = "the MN attached again"
+    RETRY_DUE = "hold-down over"
 
 
 class Step(Enum):
@@ -53,6 +55,7 @@ class Step(Enum):
     REVOKE = "revoke"
     REREGISTER = "re-register"
     FINISH_DEREGISTRATION = "finish de-registration"
+    RETRY = "retry registration"
 
 
 St, Ev = BindingState, BindingEvent
@@ -62,12 +65,12 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.REGISTERING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
     (St.REGISTERING, Ev.PBA_RESEND): (St.REGISTERING, Step.RESEND_NOW),
     (St.REGISTERING, Ev.ACK_TIMEOUT): (St.REGISTERING, Step.RETRANSMIT),
-    (St.REGISTERING, Ev.GIVE_UP): (St.CLOSED, Step.GIVE_UP),
+    (St.REGISTERING, Ev.GIVE_UP): (St.WAITING, Step.GIVE_UP),
     (St.REGISTERING, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),
     (St.REGISTERING, Ev.REVOKED): (St.CLOSED, Step.REVOKE),
     (St.REGISTERING, Ev.PEER_RESTARTED): (St.REGISTERING, Step.REREGISTER),
     (St.BOUND, Ev.REFRESH_DUE): (St.REFRESHING, Step.START_REFRESH),
-    (St.BOUND, Ev.LIFETIME_EXPIRED): (St.CLOSED, Step.EXPIRE),
+    (St.BOUND, Ev.LIFETIME_EXPIRED): (St.WAITING, Step.EXPIRE),
     (St.BOUND, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),
     (St.BOUND, Ev.REVOKED): (St.CLOSED, Step.REVOKE),
     (St.BOUND, Ev.PEER_RESTARTED): (St.REGISTERING, Step.REREGISTER),
@@ -75,10 +78,15 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.REFRESHING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
     (St.REFRESHING, Ev.PBA_RESEND): (St.REFRESHING, Step.RESEND_NOW),
     (St.REFRESHING, Ev.ACK_TIMEOUT): (St.REFRESHING, Step.RETRANSMIT),
-    (St.REFRESHING, Ev.LIFETIME_EXPIRED): (St.CLOSED, Step.EXPIRE),
+    (St.REFRESHING, Ev.LIFETIME_EXPIRED): (St.WAITING, Step.EXPIRE),
     (St.REFRESHING, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),
     (St.REFRESHING, Ev.REVOKED): (St.CLOSED, Step.REVOKE),
     (St.REFRESHING, Ev.PEER_RESTARTED): (St.REGISTERING, Step.REREGISTER),
+    # The station is still attached after a give-up or an expiry: try again later.
+    (St.WAITING, Ev.RETRY_DUE): (St.REGISTERING, Step.RETRY),
+    (St.WAITING, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),
+    (St.WAITING, Ev.REVOKED): (St.CLOSED, Step.REVOKE),
+    (St.WAITING, Ev.PEER_RESTARTED): (St.REGISTERING, Step.RETRY),
     (St.DEREGISTERING, Ev.PBA_ACCEPTED): (St.CLOSED, Step.FINISH_DEREGISTRATION),
     (St.DEREGISTERING, Ev.PBA_REJECTED): (St.CLOSED, Step.FINISH_DEREGISTRATION),
     (St.DEREGISTERING, Ev.PBA_RESEND): (St.DEREGISTERING, Step.RESEND_NOW),
@@ -107,6 +115,7 @@ class BindingUpdateListEntry:
     lifetime_s: int = 0
     datapath_up: bool = False  # a BindingUp went out and no BindingDown since
     refresh_at: float | None = None
+    retry_at: float | None = None  # WAITING: when the next initial registration starts
     expires_at: float | None = None
     transaction: Transaction | None = None
     registrations: int = 0
@@ -144,4 +153,6 @@ class BindingUpdateListEntry:
             out.append((self.transaction.deadline_at, event))
         if self.refresh_at is not None:
             out.append((self.refresh_at, BindingEvent.REFRESH_DUE))
+        if self.retry_at is not None:
+            out.append((self.retry_at, BindingEvent.RETRY_DUE))
         return out

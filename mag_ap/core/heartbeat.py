@@ -29,9 +29,13 @@ class HeartbeatPeer:
     unanswered: deque[int] = field(default_factory=lambda: deque(maxlen=_REMEMBERED_REQUESTS))
 
     def start(self, now: float, interval_s: float) -> None:
-        """Arm the first request one interval from now (no-op when already running)."""
+        """Arm the next request (no-op when already running).
+
+        Without a known Restart Counter the first request goes out at once: the
+        baseline must exist before the LMA can restart, or a restart goes unseen.
+        """
         if self.next_request_at is None and interval_s > 0:
-            self.next_request_at = now + interval_s
+            self.next_request_at = now if self.restart_counter is None else now + interval_s
 
     def stop(self) -> None:
         """No bindings left at this LMA: stop asking, forget the misses."""

@@ -79,6 +79,7 @@ COUNTER_NAMES = (
     "sequence_resyncs",  # status 135 handled
     "timestamp_retries",  # status 156/157 handled
     "registrations_given_up",
+    "registration_retries",
     "deregistrations_unanswered",
     "bindings_expired",
     "bindings_revoked",
@@ -176,6 +177,7 @@ class MagProtocol:
             Step.REVOKE: self._step_revoke,
             Step.REREGISTER: self._step_reregister,
             Step.FINISH_DEREGISTRATION: self._step_finish_deregistration,
+            Step.RETRY: self._step_retry,
         }
 
     # --- the runtime's entry points ------------------------------------------------
@@ -275,7 +277,9 @@ class MagProtocol:
     def get_timer(self) -> float | None:
         """Earliest deadline over every entry and every heartbeat peer."""
         deadlines = [at for entry in self._entries for at, _ in entry.deadlines()]
-        deadlines += [p.next_request_at for p in self._peers.values() if p.next_request_at]
+        deadlines += [
+            p.next_request_at for p in self._peers.values() if p.next_request_at is not None
+        ]
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -512,7 +516,26 @@ class MagProtocol:
         self._log("warning", _NO_ANSWER, mac=entry.mac, lma=entry.lma)
         self._reject(entry, None, _NO_ANSWER)
         self._take_down(entry, _NO_ANSWER)
-        self._close(entry, now)
+        self._hold_down(entry, now)
+
+    def _hold_down(self, entry: BindingUpdateListEntry, now: float) -> None:
+        """The MN is still here: wait MAX_BINDACK_TIMEOUT, then register afresh."""
+        entry.transaction = None
+        entry.refresh_at = entry.expires_at = None
+        entry.retry_at = now + self._settings.max_bindack_timeout_s
+        self._update_heartbeat(entry.lma, now)
+
+    def _step_retry(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
+        entry.retry_at = None
+        self._count("registration_retries")
+        self._log("info", "retrying registration", mac=entry.mac, lma=entry.lma)
+        handoff = HandoffIndicator.UNKNOWN if entry.hnp or entry.ipv4_hoa else None
+        self._begin(
+            entry,
+            TransactionKind.INITIAL_REGISTRATION,
+            handoff or HandoffIndicator.NEW_INTERFACE,
+            now,
+        )
 
     def _step_start_refresh(
         self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
@@ -524,13 +547,13 @@ class MagProtocol:
         self._count("bindings_expired")
         self._log("warning", "binding lifetime expired", mac=entry.mac, lma=entry.lma)
         self._take_down(entry, "expired")
-        self._close(entry, now)
+        self._hold_down(entry, now)
 
     def _step_deregister(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
         if self._active.get(entry.mac) is entry:
             del self._active[entry.mac]
         self._take_down(entry, info.reason)
-        entry.refresh_at = entry.expires_at = None
+        entry.refresh_at = entry.expires_at = entry.retry_at = None
         self._log("info", "de-registering", mac=entry.mac, reason=info.reason)
         self._count("deregistrations_sent")
         self._begin(entry, TransactionKind.DE_REGISTRATION, HandoffIndicator.NOT_CHANGED, now)

@@ -27,7 +27,7 @@ def response(sequence: int, counter: int | None = None) -> bytes:
 def test_no_heartbeat_without_an_acknowledged_binding() -> None:
     h = Harness.create(heartbeat_interval_s=60.0)
     h.attach(0.0)
-    h.run_timers()
+    h.run_timers(until=500.0)  # gives up, holds down and retries: never bound
     assert heartbeats_sent(h) == []
 
 
@@ -36,13 +36,21 @@ def test_requests_go_out_every_interval_to_each_lma_with_bindings() -> None:
     h.bind(0.0, accept_at=1.0)
     h.attach(0.0, mac=MAC2, mn_id=MN_ID2, lma_address=OTHER_LMA)
     h.accept(2.0)
-    for t in (61.0, 62.0, 121.0):  # answer everything to stay alive
+    # The first request goes out as soon as the LMA holds a binding (restart-counter
+    # baseline), then one every interval.
+    for t in (1.0, 2.0, 61.0, 62.0, 121.0):  # answer everything to stay alive
         h.run_timers(until=t)
         last = h.sent[-1]
         assert isinstance(last.msg, Heartbeat)
         h.receive(response(last.msg.sequence), t + 0.01, src=last.peer)
     sent = [(s.at, s.peer, s.msg.sequence) for s in h.sent if isinstance(s.msg, Heartbeat)]
-    assert sent == [(61.0, LMA, 0), (62.0, OTHER_LMA, 0), (121.0, LMA, 1)]
+    assert sent == [
+        (1.0, LMA, 0),
+        (2.0, OTHER_LMA, 0),
+        (61.0, LMA, 1),
+        (62.0, OTHER_LMA, 1),
+        (121.0, LMA, 2),
+    ]
     assert all(not m.r for _, m in heartbeats_sent(h))
     assert h.actions_of(PeerRestarted) == []
 
@@ -62,7 +70,8 @@ def test_missing_heartbeats_declare_the_peer_lost_once() -> None:
     h.bind(0.0, accept_at=0.0)
     h.run_timers(until=600.0)
     lost = [(t, a) for t, a in h.actions if isinstance(a, PeerRestarted)]
-    assert lost == [(240.0, PeerRestarted(peer=LMA, reason="heartbeat lost"))]
+    # requests at 0, 60, 120 unanswered: the check before the fourth declares the loss
+    assert lost == [(180.0, PeerRestarted(peer=LMA, reason="heartbeat lost"))]
     assert h.counter("heartbeat_losses") == 1
     # the bindings stay: only the lifetime decides
     assert h.actions_of(BindingDown) == []
@@ -71,19 +80,19 @@ def test_missing_heartbeats_declare_the_peer_lost_once() -> None:
 def test_an_answer_resets_the_miss_count() -> None:
     h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=3)
     h.bind(0.0, accept_at=0.0)
-    h.run_timers(until=180.0)  # three unanswered
-    h.receive(response(heartbeats_sent(h)[-1][1].sequence), 181.0)
-    h.run_timers(until=400.0)
+    h.run_timers(until=120.0)  # three unanswered: 0, 60, 120
+    h.receive(response(heartbeats_sent(h)[-1][1].sequence), 121.0)
+    h.run_timers(until=340.0)  # 180, 240, 300 unanswered: not lost before 360
     assert h.actions_of(PeerRestarted) == []
-    assert h.mag.status(400.0)["peers"][0]["missed_heartbeats"] == 3
+    assert h.mag.status(340.0)["peers"][0]["missed_heartbeats"] == 3
 
 
 def test_unmatched_response_does_not_count_as_an_answer() -> None:
     h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=1)
     h.bind(0.0, accept_at=0.0)
+    h.run_timers(until=0.0)
+    h.receive(response(999), 1.0)
     h.run_timers(until=60.0)
-    h.receive(response(999), 61.0)
-    h.run_timers(until=120.0)
     assert h.counter("heartbeat_unmatched") == 1
     assert [a.reason for a in h.actions_of(PeerRestarted)] == ["heartbeat lost"]
 
@@ -96,7 +105,7 @@ def test_changed_restart_counter_reregisters_every_binding_of_that_lma() -> None
     assert h.actions_of(PeerRestarted) == []  # first value seen: nothing to compare
     h.run_timers(until=120.0)
     pbus_before = len(h.pbus())
-    h.receive(response(1, counter=2), 120.1)
+    h.receive(response(2, counter=2), 120.1)
     [restart] = h.actions_of(PeerRestarted)
     assert restart.peer == LMA and "restart counter 1 -> 2" in restart.reason
     assert len(h.pbus()) == pbus_before + 1

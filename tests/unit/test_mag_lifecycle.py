@@ -52,13 +52,19 @@ def test_refreshed_binding_reports_binding_up_with_refresh_flag() -> None:
 def test_short_lifetime_refreshes_at_mid_life_and_retries_before_expiry() -> None:
     h = Harness.create(refresh_before_s=300.0)
     h.bind(0.0, lifetime_s=40)
-    fired = h.run_timers()
+    fired = h.run_timers(until=71.0)
     assert [s.at for s in h.pbus()] == [0.0, 20.0, 21.0, 23.0, 27.0, 35.0]
     assert fired[-1] == 40.0
     [(at, down)] = [(t, a) for t, a in h.actions if isinstance(a, BindingDown)]
     assert at == 40.0 and down.reason == "expired"
     assert h.counter("bindings_expired") == 1
-    assert h.mag.status(41.0)["bindings"] == []
+    # The station is still attached: after MAX_BINDACK_TIMEOUT it registers afresh.
+    assert h.binding()["state"] == "waiting"
+    assert h.mag.get_timer() == 72.0
+    h.run_timers(until=72.0)
+    assert h.pbus()[-1].at == 72.0
+    assert h.binding()["state"] == "registering"
+    assert h.counter("registration_retries") == 1
 
 
 def test_lifetime_counts_from_the_pbu_send_time() -> None:

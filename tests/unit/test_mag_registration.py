@@ -366,7 +366,7 @@ def test_two_mobile_nodes_are_matched_independently() -> None:
 def test_initial_registration_retransmission_schedule_and_give_up() -> None:
     h = Harness.create()
     h.attach(0.0)
-    fired = h.run_timers()
+    fired = h.run_timers(until=100.0)
     assert [s.at for s in h.pbus()] == [0.0, 1.5, 4.5, 10.5, 22.5, 46.5]
     assert fired[-1] == 78.5  # the last wait is MAX_BINDACK_TIMEOUT
     assert [(t, a) for t, a in h.actions if isinstance(a, BindingRejected)] == [
@@ -380,14 +380,19 @@ def test_initial_registration_retransmission_schedule_and_give_up() -> None:
     assert h.actions_of(BindingDown) == []  # nothing was installed
     assert h.counter("retransmissions") == 5 and h.counter("pbu_sent") == 6
     assert h.counter("registrations_given_up") == 1
-    assert h.mag.status(80.0)["bindings"] == []
-    assert h.mag.get_timer() is None
+    # The station is still attached: hold down for MAX_BINDACK_TIMEOUT, then start again.
+    assert [b["state"] for b in h.mag.status(80.0)["bindings"]] == ["waiting"]
+    assert h.mag.get_timer() == 78.5 + 32.0
+    h.run_timers(until=110.5)
+    assert h.pbus()[-1].at == 110.5
+    h.receive(pba_bytes(h.last_pbu()), 111.0)
+    assert len(h.actions_of(BindingUp)) == 1
 
 
 def test_every_retransmission_has_a_new_sequence_and_timestamp() -> None:
     h = Harness.create(wall_clock_offset_s=1_000.0)
     h.attach(0.0)
-    h.run_timers()
+    h.run_timers(until=78.5)
     pbus = h.pbu_messages()
     assert [p.sequence for p in pbus] == [0, 1, 2, 3, 4, 5]
     stamps = [p.find(Timestamp) for p in pbus]
@@ -397,9 +402,10 @@ def test_every_retransmission_has_a_new_sequence_and_timestamp() -> None:
 def test_schedule_follows_the_settings() -> None:
     h = Harness.create(initial_bindack_timeout_first_reg_s=1.0, max_bindack_timeout_s=4.0)
     h.attach(10.0)
-    fired = h.run_timers()
+    fired = h.run_timers(until=20.0)
     assert [s.at for s in h.pbus()] == [10.0, 11.0, 13.0]
     assert fired[-1] == 17.0  # the wait after 13.0 already was the maximum
+    assert h.mag.get_timer() == 21.0  # hold-down of max_bindack_timeout_s, then again
 
 
 def test_sequence_number_wraps_from_65535_to_0() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PURE_PACKAGES = ["mag_ap/mh", "mag_ap/core"]
+PURE_PACKAGES = ["mag_ap/mh", "mag_ap/core", "mag_ap/lma"]
 FORBIDDEN = {"asyncio", "socket", "time", "pyroute2", "select", "subprocess", "selectors"}
 
 

@@ -1,0 +1,197 @@
+"""Address pools of the reference LMA: HNPs, IPv4 home addresses and GRE keys.
+
+All three are an ``IndexPool`` underneath: slot ``i`` of a pool maps to the
+``i``-th prefix, address or key. Allocation is lazy (an integer cursor walks
+never-used slots, released slots go to a FIFO free list), so a /16 or a
+2**32 key space costs nothing until used and every operation is O(1)
+amortised. Each MN remembers its last slot for the lifetime of the process,
+so a de-registration followed by a re-registration (or a handover) yields the
+same prefix, address and key; a remembered slot is only handed to another MN
+once the never-used slots are exhausted, oldest release first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
+
+
+class IndexPool:
+    """Slots ``0..size-1`` handed out to MN ids, stable per MN, O(1) per operation."""
+
+    __slots__ = ("_cursor", "_free", "_in_use", "_last_owner", "_remembered", "reserved", "size")
+
+    def __init__(self, size: int, reserved: Iterable[int] = ()) -> None:
+        if size < 0:
+            raise ValueError(f"pool size {size} is negative")
+        self.size = size
+        self.reserved = frozenset(i for i in reserved if 0 <= i < size)
+        self._cursor = 0  # slots >= cursor were never handed out by allocate()
+        self._free: deque[int] = deque()  # released slots, oldest first (may hold stale ones)
+        self._in_use: dict[int, str] = {}  # slot -> MN holding it now
+        self._last_owner: dict[int, str] = {}  # slot -> MN that held it last (or holds it)
+        self._remembered: dict[str, int] = {}  # MN -> its slot (held now or last held)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._in_use)
+
+    @property
+    def available(self) -> int:
+        return self.size - len(self.reserved) - len(self._in_use)
+
+    def owner(self, index: int) -> str | None:
+        """The MN holding ``index`` now, if any."""
+        return self._in_use.get(index)
+
+    def remembered(self, mn_id: str) -> int | None:
+        """The slot this MN holds or held last (what it gets again on allocate)."""
+        return self._remembered.get(mn_id)
+
+    def allocate(self, mn_id: str) -> int | None:
+        """This MN's slot: its remembered one if still free, else a fresh one; None if full."""
+        index = self._remembered.get(mn_id)
+        if index is not None and self._in_use.get(index, mn_id) == mn_id:
+            self._in_use[index] = mn_id
+            return index
+        while self._cursor < self.size:
+            index = self._cursor
+            self._cursor += 1
+            if index not in self.reserved and index not in self._last_owner:
+                self._take(mn_id, index)
+                return index
+        while self._free:
+            index = self._free.popleft()
+            if index not in self._in_use:
+                self._take(mn_id, index)
+                return index
+        return None
+
+    def claim(self, mn_id: str, index: int) -> bool:
+        """Take a specific slot (an MN asking for a given prefix/address); False if not free."""
+        if not 0 <= index < self.size or index in self.reserved:
+            return False
+        holder = self._in_use.get(index)
+        if holder is not None:
+            return holder == mn_id
+        self._take(mn_id, index)
+        return True
+
+    def release(self, mn_id: str, index: int) -> None:
+        """Give the slot back; the MN keeps it as its preferred slot until someone needs it."""
+        if self._in_use.get(index) == mn_id:
+            del self._in_use[index]
+            self._free.append(index)
+
+    def _take(self, mn_id: str, index: int) -> None:
+        previous = self._last_owner.get(index)
+        if previous is not None and previous != mn_id and self._remembered.get(previous) == index:
+            del self._remembered[previous]  # the slot moves on: its old owner gets a new one
+        self._in_use[index] = mn_id
+        self._last_owner[index] = mn_id
+        self._remembered[mn_id] = index
+
+
+class HnpPool:
+    """Home Network Prefixes of ``prefix_length`` carved out of ``network`` (RFC 5213 5.3.2)."""
+
+    __slots__ = ("_base", "_shift", "network", "pool", "prefix_length")
+
+    def __init__(self, network: IPv6Network, prefix_length: int) -> None:
+        if not network.prefixlen <= prefix_length <= 128:
+            raise ValueError(f"HNP length /{prefix_length} does not fit in {network}")
+        self.network = network
+        self.prefix_length = prefix_length
+        self._shift = 128 - prefix_length
+        self._base = int(network.network_address)
+        self.pool = IndexPool(1 << (prefix_length - network.prefixlen))
+
+    def prefix(self, index: int) -> IPv6Network:
+        return IPv6Network((self._base + (index << self._shift), self.prefix_length))
+
+    def index_of(self, prefix: IPv6Network) -> int | None:
+        """Slot of ``prefix``, or None when it is not one of this pool's prefixes."""
+        if prefix.prefixlen != self.prefix_length or not prefix.subnet_of(self.network):
+            return None
+        return (int(prefix.network_address) - self._base) >> self._shift
+
+    def allocate(self, mn_id: str) -> IPv6Network | None:
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self.prefix(index)
+
+    def claim(self, mn_id: str, prefix: IPv6Network) -> bool:
+        index = self.index_of(prefix)
+        return index is not None and self.pool.claim(mn_id, index)
+
+    def release(self, mn_id: str, prefix: IPv6Network) -> None:
+        index = self.index_of(prefix)
+        if index is not None:
+            self.pool.release(mn_id, index)
+
+
+class IPv4HoaPool:
+    """IPv4 home addresses of one subnet (RFC 5844); the interface's own address is the
+    MNs' default router and is never handed out, nor are the network and broadcast addresses."""
+
+    __slots__ = ("_base", "interface", "pool")
+
+    def __init__(self, interface: IPv4Interface) -> None:
+        self.interface = interface
+        network = interface.network
+        self._base = int(network.network_address)
+        size = network.num_addresses
+        reserved = {int(interface.ip) - self._base}
+        if network.prefixlen <= 30:
+            reserved |= {0, size - 1}
+        self.pool = IndexPool(size, reserved)
+
+    @property
+    def prefix_length(self) -> int:
+        return self.interface.network.prefixlen
+
+    @property
+    def default_router(self) -> IPv4Address:
+        return self.interface.ip
+
+    def address(self, index: int) -> IPv4Interface:
+        return IPv4Interface((self._base + index, self.prefix_length))
+
+    def index_of(self, address: IPv4Address) -> int | None:
+        if address not in self.interface.network:
+            return None
+        return int(address) - self._base
+
+    def allocate(self, mn_id: str) -> IPv4Interface | None:
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self.address(index)
+
+    def claim(self, mn_id: str, address: IPv4Address) -> bool:
+        index = self.index_of(address)
+        return index is not None and self.pool.claim(mn_id, index)
+
+    def release(self, mn_id: str, address: IPv4Interface) -> None:
+        index = self.index_of(address.ip)
+        if index is not None:
+            self.pool.release(mn_id, index)
+
+
+class GreKeyAllocator:
+    """Downlink GRE keys the LMA asks MAGs to use (RFC 5845): 1..2**32-1, stable per MN."""
+
+    __slots__ = ("pool",)
+
+    def __init__(self) -> None:
+        self.pool = IndexPool(0xFFFFFFFF)  # key = slot + 1: zero is never handed out
+
+    def allocate(self, mn_id: str) -> int | None:
+        index = self.pool.allocate(mn_id)
+        return None if index is None else index + 1
+
+    def release(self, mn_id: str, key: int) -> None:
+        self.pool.release(mn_id, key - 1)
+
+
+def is_unspecified_prefix(prefix: IPv6Address) -> bool:
+    """An all-zero HNP asks the LMA to pick one (RFC 5213 section 6.9.1.1)."""
+    return not int(prefix)

@@ -154,6 +154,8 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"cmd": "attach", "mac": args.mac}
     if args.mn_id:
         payload["mn_id"] = args.mn_id
+    if args.handoff:
+        payload["handoff"] = args.handoff
     if args.wait:
         payload["wait_s"] = args.wait
         args.timeout = max(args.timeout, args.wait + 5.0)  # the answer comes after the wait
@@ -272,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--mn-id", help="MN identifier (NAI); default: the identity provider")
     att.add_argument(
         "--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for the PBA"
+    )
+    att.add_argument(
+        "--handoff",
+        metavar="HI",
+        help="Handoff Indicator: MAG_CHANGE (3) when the station came from another MAG, "
+        "UNKNOWN (4); default NEW_INTERFACE (1)",
     )
     att.add_argument("--json", action="store_true", help="the raw JSON answer")
     _add_target(att)

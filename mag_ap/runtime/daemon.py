@@ -37,6 +37,7 @@ from ..core.types import (
     PeerRestarted,
     SansIOEndpoint,
 )
+from ..mh.constants import HandoffIndicator
 from .control import ControlError, ControlServer, Handler, Request, Response, require_str
 from .driver import Driver, wall_clock_offset_s
 from .mh_socket import MhSocket, close_quietly, open_mh_socket
@@ -416,13 +417,25 @@ class MagDaemon(_Daemon):
             _log("error", "trigger stopped", trigger=trigger.name, error=repr(exc))
 
     async def _attach_logged(self, mac: str, mn_id: str | None, source: str) -> None:
+        """Attach from a trigger or the static list: a refusal is logged, not raised."""
         try:
             await self.attach(mac, mn_id, source=source)
         except ControlError as exc:
             _log("warning", "attach refused", mac=mac, source=source, reason=str(exc))
 
-    async def attach(self, mac: str, mn_id: str | None, *, source: str) -> dict[str, Any]:
-        """Identity (when not given), policy profile, then ``MagProtocol.attach``."""
+    async def attach(
+        self,
+        mac: str,
+        mn_id: str | None,
+        *,
+        source: str,
+        handoff: HandoffIndicator | None = None,
+    ) -> dict[str, Any]:
+        """Identity (when not given), policy profile, then ``MagProtocol.attach``.
+
+        ``handoff`` is the Handoff Indicator when the caller knows better than
+        "new attachment" (3: the station came from another MAG, 4: unknown).
+        """
         from ..config import ConfigError, normalize_mac
 
         try:
@@ -451,7 +464,7 @@ class MagDaemon(_Daemon):
             _log("warning", "attach refused by policy", mac=mac, mn_id=mn_id, source=source)
             raise ControlError(f"policy refused {mn_id} ({mac})")
         assert self.driver is not None
-        self.driver.call(lambda ep, now: ep.attach(mac, profile, now))
+        self.driver.call(lambda ep, now: ep.attach(mac, profile, now, handoff=handoff))
         _log(
             "info",
             "attach",
@@ -478,8 +491,9 @@ class MagDaemon(_Daemon):
         mn_id = request.get("mn_id")
         if mn_id is not None and (not isinstance(mn_id, str) or not mn_id):
             raise ControlError('"mn_id" must be a non-empty string')
+        handoff = _handoff_from_request(request.get("handoff"))
         started = time.monotonic()
-        answer = await self.attach(mac, mn_id, source="control")
+        answer = await self.attach(mac, mn_id, source="control", handoff=handoff)
         wait_s = request.get("wait_s")
         if isinstance(wait_s, int | float) and not isinstance(wait_s, bool) and wait_s > 0:
             norm = answer["mac"]
@@ -516,6 +530,21 @@ class MagDaemon(_Daemon):
         if not done:
             left = len(bindings_of(driver.snapshot(lambda ep, now: ep.status(now))))
             _log("warning", "de-registration not acknowledged in time", bindings_left=left)
+
+
+def _handoff_from_request(raw: object) -> HandoffIndicator | None:
+    """``"handoff"`` of an attach request: a HandoffIndicator name or number, or absent."""
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, str):
+            return HandoffIndicator[raw.upper()]
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return HandoffIndicator(raw)
+    except (KeyError, ValueError):
+        pass
+    names = ", ".join(h.name for h in HandoffIndicator)
+    raise ControlError(f'"handoff" must be one of {names} (or its number)')
 
 
 def _attach_settled(status: Mapping[str, Any], mac: str) -> bool:

@@ -1,0 +1,89 @@
+"""Router advertisements for mobile nodes: each MN gets its own prefix, to its own MAC.
+
+On ``BindingUp`` the MAG sends the MN Router Advertisements carrying only its
+home network prefix (Prefix Information with L and A, lifetimes = the binding's
+remaining lifetime), the tunnel-adjusted MTU and the MAG's Source Link-Layer
+Address, from the fixed link-local address (RFC 6543), to ff02::1 but to the
+MN's unicast MAC (RFC 6085); it answers the MN's Router Solicitations the same
+way and withdraws the prefix and default route on ``BindingDown``. An RS from
+a MAC without a binding is reported as an attached station (trigger "ra-rs")::
+
+    [plugin.ra]
+    interface = "br-lan"                            # required: nothing runs without it
+    # enabled = true
+    # link_local_address = "fe80::200:5eff:fe00:5213"   # RFC 6543 reserved IID
+    # add_link_local = true                         # add it (nodad), remove it at stop
+    # mac = "00:00:5e:00:52:13"                     # default: the interface's MAC
+    # mtu = 1460                                    # 1500 - 40 (IPv6-in-IPv6)
+    # router_lifetime_s = 1800                      # capped by the binding's remaining time
+    # interval_s = 600                              # periodic RA per MN (MaxRtrAdvInterval)
+    # rs_delay_max_s = 0.5                          # MAX_RA_DELAY_TIME
+    # rs_trigger = true
+    # rs_trigger_holdoff_s = 10
+
+Inert (no socket, no address) unless ``interface`` is set and ``enabled``.
+Packets: :mod:`._packet`; timing: :mod:`._schedule`; IO: :mod:`._io`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mag_ap.config import Config
+from mag_ap.hookspecs import hookimpl
+
+from ._io import RaService, RsTrigger
+from ._settings import SECTION, RaConfig, parse_ra_config
+
+__all__ = ["SECTION", "RaConfig", "RaService", "RsTrigger", "parse_ra_config", "service_for"]
+
+# One RaService per Config: the address-service, trigger and status hooks are
+# separate calls and must share the socket. Keyed by id() (Config is unhashable),
+# dropped when the Config is collected.
+_services: dict[int, RaService] = {}
+
+
+def service_for(config: Config) -> RaService | None:
+    """The shared RaService of ``config``, or None when the plugin is inert."""
+    settings = parse_ra_config(config.plugin_section(SECTION))
+    if not settings.active or config.role != "mag":
+        return None
+    key = id(config)
+    service = _services.get(key)
+    if service is None:
+        service = RaService(settings)
+        _services[key] = service
+        weakref.finalize(config, _services.pop, key, None)
+    return service
+
+
+@hookimpl(trylast=True)
+def mag_config_sections() -> Sequence[str]:
+    return [SECTION]
+
+
+@hookimpl(trylast=True)
+def mag_validate_config(config: Config) -> None:
+    parse_ra_config(config.plugin_section(SECTION))
+
+
+@hookimpl(trylast=True)
+def mag_address_services(config: Config) -> Sequence[RaService]:
+    service = service_for(config)
+    return [service] if service is not None else []
+
+
+@hookimpl(trylast=True)
+def mag_trigger_providers(config: Config) -> Sequence[RsTrigger]:
+    service = service_for(config)
+    if service is None or not service.config.rs_trigger:
+        return []
+    return [RsTrigger(service)]
+
+
+@hookimpl(trylast=True)
+def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
+    service = _services.get(id(config))
+    return service.status() if service is not None else None

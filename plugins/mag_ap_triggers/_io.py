@@ -1,0 +1,217 @@
+"""Access-link triggers: link down and neighbour inactivity -> station detached.
+
+One :class:`AccessWatch` is both an AddressServiceProvider (it only *observes*
+``BindingUp``/``BindingDown`` to know which MACs are bound; it hands out no
+address) and a TriggerProvider (``run`` owns the sockets until cancelled).
+
+* Link state: a plain AF_NETLINK socket subscribed to RTMGRP_LINK gets
+  RTM_NEWLINK on every operstate change of the access interface (event
+  driven, no polling); the initial state is read from
+  /sys/class/net/<if>/operstate.
+* Neighbours: an RTM_GETNEIGH dump every ``poll_interval_s`` (v4 and v6 in one
+  dump), filtered to the access interface. No ``ip`` process per poll, and no
+  pyroute2 (reserved for the datapath plugin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mag_ap.core.types import Action, BindingDown, BindingUp
+from mag_ap.providers import TriggerSink
+
+from ._netlink import (
+    RTMGRP_LINK,
+    Done,
+    LinkMessage,
+    NeighbourMessage,
+    NetlinkDecodeError,
+    NetlinkError,
+    decode_messages,
+    neighbour_dump_request,
+)
+from ._watch import StationWatch, WatchSettings
+
+__all__ = ["AccessWatch", "TriggersConfig"]
+
+log = logging.getLogger(__name__)
+NETLINK_BUFFER: Final = 1 << 16
+_OPERSTATE_UP: Final = ("up", "unknown")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggersConfig:
+    enabled: bool = True
+    interface: str | None = None
+    inactivity_timeout_s: float = 0.0
+    link_down_detach: bool = True
+    poll_interval_s: float = 2.0
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.enabled
+            and self.interface is not None
+            and (self.link_down_detach or self.inactivity_timeout_s > 0)
+        )
+
+
+def read_operstate(ifname: str) -> bool:
+    with open(f"/sys/class/net/{ifname}/operstate", encoding="ascii") as f:
+        return f.read().strip() in _OPERSTATE_UP
+
+
+class AccessWatch:
+    """Detaches bound stations when the access link goes down or they fall silent."""
+
+    name = "triggers"
+
+    def __init__(self, config: TriggersConfig) -> None:
+        assert config.interface is not None
+        self.config = config
+        self.ifname: str = config.interface
+        self.watch = StationWatch(
+            WatchSettings(
+                inactivity_timeout_s=config.inactivity_timeout_s,
+                link_down_detach=config.link_down_detach,
+            )
+        )
+        self._sink: TriggerSink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self.bad_messages = 0
+        self.polls = 0
+
+    # --- AddressServiceProvider: observe bindings only ---------------------------
+
+    async def start(self) -> None:
+        """Nothing to open here: ``run`` owns the sockets."""
+
+    async def apply(self, action: Action) -> None:
+        now = asyncio.get_running_loop().time()
+        if isinstance(action, BindingUp):
+            self.watch.binding_up(action.mac, now)
+            self._wake.set()
+        elif isinstance(action, BindingDown):
+            self.watch.binding_down(action.mac)
+
+    async def stop(self) -> None:
+        """Nothing to release: cancelling ``run`` closed the sockets."""
+
+    # --- TriggerProvider ----------------------------------------------------------
+
+    async def run(self, sink: TriggerSink) -> None:
+        loop = asyncio.get_running_loop()
+        self._sink = sink
+        self._loop = loop
+        ifindex = socket.if_nametoindex(self.ifname)
+        link_sock: socket.socket | None = None
+        neigh_sock: socket.socket | None = None
+        try:
+            if self.config.link_down_detach:
+                link_sock = _netlink_socket(groups=RTMGRP_LINK)
+                loop.add_reader(link_sock.fileno(), self._link_readable, link_sock, ifindex)
+                self.watch.link(read_operstate(self.ifname), loop.time())
+            if self.config.inactivity_timeout_s > 0:
+                neigh_sock = _netlink_socket(groups=0)
+            sequence = 0
+            while True:
+                if neigh_sock is not None:
+                    sequence += 1
+                    entries = await self._dump_neighbours(neigh_sock, sequence, ifindex)
+                    if entries is not None:
+                        self.watch.neighbours(entries, loop.time())
+                    self.polls += 1
+                    self.watch.handle_timer(loop.time())
+                self._report()
+                self._wake.clear()
+                delay = self.config.poll_interval_s if neigh_sock is not None else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            if link_sock is not None:
+                loop.remove_reader(link_sock.fileno())
+                link_sock.close()
+            if neigh_sock is not None:
+                neigh_sock.close()
+            self._sink = None
+            self._loop = None
+
+    def status(self) -> dict[str, Any]:
+        now = self._loop.time() if self._loop is not None else 0.0
+        return {
+            "interface": self.ifname,
+            "running": self._sink is not None,
+            "polls": self.polls,
+            "bad_messages": self.bad_messages,
+            **self.watch.status(now),
+        }
+
+    # --- IO glue ------------------------------------------------------------------
+
+    def _report(self) -> None:
+        while (item := self.watch.next_detach()) is not None:
+            mac, reason = item
+            log.info("triggers: %s detached (%s)", mac, reason)
+            if self._sink is not None:
+                self._sink.station_detached(mac, reason)
+
+    def _link_readable(self, sock: socket.socket, ifindex: int) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(64):
+            try:
+                data = sock.recv(NETLINK_BUFFER)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ENOBUFS: we missed events, re-read the state
+                log.warning("triggers: link socket: %s", exc)
+                self.watch.link(read_operstate(self.ifname), loop.time())
+                continue
+            try:
+                messages = decode_messages(data)
+            except NetlinkDecodeError as exc:
+                self.bad_messages += 1
+                log.warning("triggers: bad netlink message: %s", exc)
+                continue
+            for msg in messages:
+                if isinstance(msg, LinkMessage) and msg.ifindex == ifindex:
+                    self.watch.link(msg.up, loop.time())
+        self._report()
+
+    async def _dump_neighbours(
+        self, sock: socket.socket, sequence: int, ifindex: int
+    ) -> list[NeighbourMessage] | None:
+        """One full neighbour dump of ``ifindex``; None when it failed (no conclusion)."""
+        loop = asyncio.get_running_loop()
+        entries: list[NeighbourMessage] = []
+        try:
+            await loop.sock_sendall(sock, neighbour_dump_request(sequence))
+            while True:
+                data = await loop.sock_recv(sock, NETLINK_BUFFER)
+                for msg in decode_messages(data):
+                    if isinstance(msg, Done):
+                        return entries
+                    if isinstance(msg, NetlinkError) and msg.errno:
+                        raise OSError(msg.errno, "neighbour dump refused")
+                    if isinstance(msg, NeighbourMessage) and msg.ifindex == ifindex:
+                        entries.append(msg)
+        except (OSError, NetlinkDecodeError) as exc:
+            self.bad_messages += 1
+            log.warning("triggers: neighbour dump failed: %s", exc)
+            return None
+
+
+def _netlink_socket(groups: int) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    try:
+        sock.bind((0, groups))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

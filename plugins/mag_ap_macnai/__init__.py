@@ -1,11 +1,15 @@
 """Identity fallback: a MAC-based NAI for stations that gave no 802.1X identity.
 
 ``02:00:00:00:00:01`` becomes ``020000000001@mag-ap.invalid`` (``format = "hex"``)
-or ``02:00:00:00:00:01@mag-ap.invalid`` (``format = "colon"``). Configured by::
+or ``02:00:00:00:00:01@mag-ap.invalid`` (``format = "colon"``), or, with
+``format = "eui48"``, the MN-ID ``5:020000000001``: the MAC itself as an EUI-48
+identifier (RFC 4283 subtype 5, spelled like the LMA's binding-cache key
+``<subtype>:<hex>``; the MAG core must encode such an MN-ID as subtype 5, see
+:func:`eui48_of`). Configured by::
 
     [plugin.macnai]
     realm = "mag-ap.invalid"   # the NAI realm (RFC 7542); .invalid never resolves
-    format = "hex"             # "hex" or "colon"
+    format = "hex"             # "hex", "colon" or "eui48"
 
 The hooks are ``trylast`` so any other identity provider (hostapd 802.1X) wins.
 """
@@ -13,21 +17,30 @@ The hooks are ``trylast`` so any other identity provider (hostapd 802.1X) wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from mag_ap.config import Config, Table, normalize_mac
 from mag_ap.hookspecs import hookimpl
 
-__all__ = ["SECTION", "MacNaiIdentity", "MacNaiSettings", "mac_nai", "parse_settings"]
+__all__ = [
+    "SECTION",
+    "MacNaiIdentity",
+    "MacNaiSettings",
+    "eui48_of",
+    "fallback_for",
+    "mac_nai",
+    "parse_settings",
+]
 
 SECTION: Final = "macnai"
 # RFC 7542 realm: dot-separated labels of letters, digits and hyphens
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _REALM = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
-NaiFormat = Literal["hex", "colon"]
+NaiFormat = Literal["hex", "colon", "eui48"]
+EUI48_PREFIX: Final = "5:"  # MNIdentifierSubtype.EUI_48, as in mag_ap.lma.protocol.mn_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +58,7 @@ def parse_settings(section: Mapping[str, Any]) -> MacNaiSettings:
     realm = t.get_str("realm", defaults.realm, max_len=253)
     if not _REALM.match(realm):
         raise t.error("realm", f"{realm!r} is not a realm (labels of letters, digits, '-')")
-    fmt = cast(NaiFormat, t.get_str("format", defaults.format, choices=("hex", "colon")))
+    fmt = cast(NaiFormat, t.get_str("format", defaults.format, choices=("hex", "colon", "eui48")))
     t.finish()
     return MacNaiSettings(realm=realm, format=fmt)
 
@@ -53,8 +66,34 @@ def parse_settings(section: Mapping[str, Any]) -> MacNaiSettings:
 def mac_nai(mac: str, settings: MacNaiSettings = MacNaiSettings()) -> str:
     """The NAI of a MAC address; raises ValueError when ``mac`` is not one."""
     normal = normalize_mac(mac, "mac")
+    if settings.format == "eui48":
+        return EUI48_PREFIX + normal.replace(":", "")
     user = normal.replace(":", "") if settings.format == "hex" else normal
     return f"{user}@{settings.realm}"
+
+
+def eui48_of(mn_id: str) -> bytes | None:
+    """The 6 octets of an EUI-48 MN-ID (``5:020000000001``), None for any other MN-ID."""
+    if not mn_id.startswith(EUI48_PREFIX):
+        return None
+    digits = mn_id[len(EUI48_PREFIX) :]
+    if len(digits) != 12 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    return bytes.fromhex(digits)
+
+
+def fallback_for(config: Config) -> Callable[[str], str | None]:
+    """This section's MAC-based identity as a plain function, for other identity
+    providers to fall back on (``mag_identity_provider`` is firstresult: no chain)."""
+    settings = parse_settings(config.plugin_section(SECTION))
+
+    def fallback(mac: str) -> str | None:
+        try:
+            return mac_nai(mac, settings)
+        except ValueError:
+            return None
+
+    return fallback
 
 
 class MacNaiIdentity:

@@ -1,0 +1,209 @@
+"""The hostapd trigger and 802.1X identity provider (the IO half of the plugin).
+
+One session per control socket: open the request and monitor sockets, ``ATTACH``,
+re-sync the authorized stations with ``STA-FIRST``/``STA-NEXT`` (stations that
+came or went while we were away get attach/detach), then turn events into
+triggers. A silent socket is probed with ``PING``; when hostapd goes away
+(``CTRL-EVENT-TERMINATING``, refused send, no ``PONG``) the session reconnects
+with exponential backoff. Stations stay attached while hostapd is away: the next
+re-sync decides. Garbage on the socket is counted and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from mag_ap.providers import TriggerSink
+
+from ._ctrl import ControlError, ControlSocket
+from ._events import (
+    EapFailure,
+    EapSuccess,
+    StaConnected,
+    StaDisconnected,
+    StaInfo,
+    Terminating,
+    Unknown,
+    parse_event,
+    parse_sta,
+)
+from ._settings import HostapdSettings
+from ._stations import StationTable
+
+log = logging.getLogger("mag_ap.hostapd")
+
+MAX_STATIONS = 4096  # STA-NEXT loop bound: a confused hostapd must not spin us forever
+BACKOFF_START_S = 0.25
+
+
+class HostapdWatcher:
+    """TriggerProvider (``run``) and IdentityProvider (``identity_for``) over hostapd."""
+
+    name = "hostapd"
+
+    def __init__(
+        self, settings: HostapdSettings, fallback: Callable[[str], str | None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.fallback = fallback
+        self.table = StationTable()
+        self.counters: dict[str, int] = {
+            "events": 0,
+            "unknown_lines": 0,
+            "garbage": 0,
+            "eap_failures": 0,
+            "attach": 0,
+            "detach": 0,
+            "reconnects": 0,
+            "resyncs": 0,
+            "unconfirmed": 0,
+        }
+        self.client_dir: str | None = None
+        self.monitors: dict[str, str] = {}  # control socket -> our monitor socket file
+        self.connected: dict[str, bool] = {path: False for path in settings.control_sockets}
+
+    # --- IdentityProvider ------------------------------------------------------------
+
+    async def identity_for(self, mac: str) -> str | None:
+        """The 802.1X user name hostapd reported, else the fallback (MAC-based NAI)."""
+        name = self.table.identity(mac.lower())
+        if name is None and self.fallback is not None:
+            name = self.fallback(mac)
+        return name
+
+    # --- TriggerProvider -------------------------------------------------------------
+
+    async def run(self, sink: TriggerSink) -> None:
+        client_dir = tempfile.mkdtemp(prefix="mag-ap-hostapd-", dir=self.settings.client_dir)
+        self.client_dir = client_dir
+        try:
+            async with asyncio.TaskGroup() as group:
+                for path in self.settings.control_sockets:
+                    group.create_task(self._keep_session(path, client_dir, sink))
+        finally:
+            shutil.rmtree(client_dir, ignore_errors=True)
+
+    async def _keep_session(self, path: str, client_dir: str, sink: TriggerSink) -> None:
+        backoff_s = BACKOFF_START_S
+        while True:
+            try:
+                await self._session(path, client_dir, sink)
+            except ControlError as exc:
+                log.info("hostapd %s unavailable (%s)", path, exc)
+            if self.connected[path]:  # it worked for a while: start the backoff afresh
+                backoff_s = BACKOFF_START_S
+            self.connected[path] = False
+            self.counters["reconnects"] += 1
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self.settings.reconnect_max_s)
+
+    async def _session(self, path: str, client_dir: str, sink: TriggerSink) -> None:
+        cmd = ControlSocket(path, client_dir)
+        mon = ControlSocket(path, client_dir)
+        try:
+            cmd.open()
+            mon.open()
+            self.monitors[path] = mon.local
+            reply = await mon.request("ATTACH", self.settings.request_timeout_s)
+            if reply.strip() != b"OK":
+                raise ControlError(0, f"{path}: ATTACH answered {reply[:32]!r}")
+            await self._resync(path, cmd, sink)
+            self.connected[path] = True
+            log.info("hostapd %s attached, %d station(s)", path, len(self.table.on(path)))
+            while True:
+                try:
+                    data = await asyncio.wait_for(mon.recv(), self.settings.ping_interval_s)
+                except TimeoutError:
+                    pong = await cmd.request("PING", self.settings.request_timeout_s)
+                    if pong.strip() != b"PONG":
+                        raise ControlError(0, f"{path}: PING answered {pong[:32]!r}") from None
+                    continue
+                if not await self._handle(path, cmd, data, sink):
+                    return
+        finally:
+            cmd.close()
+            mon.close()
+
+    async def _station(self, cmd: ControlSocket, command: str) -> StaInfo | None:
+        return parse_sta(await cmd.request(command, self.settings.request_timeout_s))
+
+    async def _resync(self, path: str, cmd: ControlSocket, sink: TriggerSink) -> None:
+        """Compare hostapd's authorized stations with ours: attach/detach the difference."""
+        authorized: list[str] = []
+        info = await self._station(cmd, "STA-FIRST")
+        for _ in range(MAX_STATIONS):
+            if info is None:
+                break
+            if info.authorized:
+                authorized.append(info.mac)
+                self.table.note_identity(info.mac, info.user_name)
+            info = await self._station(cmd, f"STA-NEXT {info.mac}")
+        result = self.table.resync(path, authorized)
+        self.counters["resyncs"] += 1
+        for mac in result.detached:
+            self._detach(sink, mac, "hostapd-resync")
+        for mac in result.attached:
+            self._attach(sink, mac)
+
+    async def _handle(self, path: str, cmd: ControlSocket, data: bytes, sink: TriggerSink) -> bool:
+        """One monitor datagram; False when hostapd is going away (reconnect)."""
+        event = parse_event(data)
+        match event:
+            case Unknown(reason="unused event"):
+                self.counters["unknown_lines"] += 1
+            case Unknown(text=text, reason=reason):
+                self.counters["garbage"] += 1
+                log.warning("hostapd %s: ignored %s: %s", path, reason, text[:80])
+            case Terminating():
+                log.info("hostapd %s: %s", path, event.what)
+                return False
+            case EapSuccess(mac=mac):
+                self.counters["events"] += 1
+                await self._learn_identity(cmd, mac)
+            case EapFailure(mac=mac):
+                self.counters["events"] += 1
+                self.counters["eap_failures"] += 1
+                self.table.forget_identity(mac)
+            case StaConnected(mac=mac):
+                self.counters["events"] += 1
+                info = await self._learn_identity(cmd, mac)
+                if info is None or not info.authorized:
+                    # hostapd must confirm: a forged or stale event never binds
+                    self.counters["unconfirmed"] += 1
+                    log.warning("hostapd %s: %s connected but not authorized: ignored", path, mac)
+                elif self.table.connected(path, mac):
+                    self._attach(sink, mac)
+            case StaDisconnected(mac=mac):
+                self.counters["events"] += 1
+                if self.table.disconnected(path, mac):
+                    self._detach(sink, mac, "hostapd")
+        return True
+
+    async def _learn_identity(self, cmd: ControlSocket, mac: str) -> StaInfo | None:
+        info = await self._station(cmd, f"STA {mac}")
+        if info is not None and info.mac == mac:
+            self.table.note_identity(mac, info.user_name)
+            return info
+        return None
+
+    def _attach(self, sink: TriggerSink, mac: str) -> None:
+        self.counters["attach"] += 1
+        mn_id = self.table.identity(mac) if self.settings.identity else None
+        log.info("hostapd: station %s attached (%s)", mac, mn_id or "no 802.1X identity")
+        sink.station_attached(mac, mn_id)
+
+    def _detach(self, sink: TriggerSink, mac: str, reason: str) -> None:
+        self.counters["detach"] += 1
+        log.info("hostapd: station %s detached (%s)", mac, reason)
+        sink.station_detached(mac, reason)
+
+    def status(self) -> dict[str, object]:
+        return {
+            **self.counters,
+            "stations": len(self.table.where),
+            "connected": sum(self.connected.values()),
+        }

@@ -1,0 +1,83 @@
+"""RADIUS accounting listener: the 802.1X identity where hostapd's control socket lacks it.
+
+OpenWrt builds hostapd without ``CONFIG_CTRL_IFACE_MIB``, so ``STA <mac>`` has no
+user name there. Point hostapd's accounting at the MAG instead
+(``acct_server_addr=<address>``, ``acct_server_port=1813``,
+``acct_server_shared_secret=<secret>``): every Accounting-Start (and
+Interim-Update) names ``User-Name`` for the ``Calling-Station-Id`` MAC, which
+becomes the MN-ID. Inert (no socket) unless configured::
+
+    [plugin.radacct]
+    address = "192.0.2.1"       # bind address (what acct_server_addr names)
+    port = 1813
+    secret = "s3cret"           # acct_server_shared_secret
+    detach_on_stop = false      # Accounting-Stop detaches the station
+    identity_wait_s = 2.0       # wait this long for a late Accounting-Start
+    enabled = true              # default: true when the section is present
+
+A MAC with no accounting identity gets the MAC-based NAI of ``[plugin.macnai]``.
+Use it with ``[plugin.hostapd] identity = false`` (or the ubus trigger) so this
+plugin answers the identity look-ups. The RADIUS codec is :mod:`._radius` (pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mag_ap.config import Config
+from mag_ap.hookspecs import hookimpl
+from mag_ap_macnai import fallback_for
+
+from ._settings import SECTION, RadAcctSettings, parse_settings
+
+if TYPE_CHECKING:
+    from ._listener import RadAcctListener
+
+__all__ = ["SECTION", "RadAcctSettings", "listener_for", "parse_settings"]
+
+# One listener per configuration: the trigger hook and the identity hook share it.
+_listeners: dict[int, tuple[Config, RadAcctListener]] = {}
+
+
+def listener_for(config: Config) -> RadAcctListener | None:
+    """The shared listener of ``config``, or None when the plugin is not enabled."""
+    settings = parse_settings(config.plugin_section(SECTION))
+    if not settings.enabled:
+        return None
+    found = _listeners.get(id(config))
+    if found is None or found[0] is not config:
+        from ._listener import RadAcctListener
+
+        found = (config, RadAcctListener(settings, fallback_for(config)))
+        _listeners[id(config)] = found
+    return found[1]
+
+
+@hookimpl(trylast=True)
+def mag_config_sections() -> Sequence[str]:
+    return [SECTION]
+
+
+@hookimpl(trylast=True)
+def mag_validate_config(config: Config) -> None:
+    parse_settings(config.plugin_section(SECTION))
+
+
+@hookimpl(trylast=True)
+def mag_trigger_providers(config: Config) -> Sequence[RadAcctListener]:
+    listener = listener_for(config)
+    return [listener] if listener is not None else []
+
+
+# not trylast: it must be asked before the trylast MAC-based NAI (and after any
+# third-party plugin, which registers later and so is called first)
+@hookimpl
+def mag_identity_provider(config: Config) -> RadAcctListener | None:
+    return listener_for(config)
+
+
+@hookimpl(trylast=True)
+def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
+    found = _listeners.get(id(config))
+    return found[1].status() if found is not None and found[0] is config else None

@@ -1,0 +1,70 @@
+"""Pure accounting state: Accounting-Request -> MAC -> identity map, and what to do.
+
+RFC 2866 section 5.1: Start (and Interim-Update) name a session of
+``User-Name`` for the station in ``Calling-Station-Id`` (hostapd writes the MAC
+as ``02-00-00-00-00-01``); Stop ends it; Accounting-On/Off mean the NAS
+(re)started, so its stations' names are void.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from ._radius import AcctStatusType, Packet
+
+_HEX12: Final = re.compile(r"^[0-9a-f]{12}$")
+
+
+def parse_mac(text: str) -> str | None:
+    """A MAC in any usual spelling (``02-00-..``, ``02:00:..``, ``0200.0000..``, bare hex)."""
+    digits = re.sub(r"[:\-. ]", "", text.strip()).lower()
+    if not _HEX12.match(digits):
+        return None
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one valid Accounting-Request changed: ``kind`` is the status name or a refusal."""
+
+    kind: str
+    mac: str | None = None
+    user_name: str | None = None
+    detach: bool = False  # a Stop for a station we knew
+
+
+@dataclass
+class IdentityMap:
+    """MAC -> (User-Name, NAS address) from accounting; the IdentityProvider's memory."""
+
+    entries: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def get(self, mac: str) -> str | None:
+        found = self.entries.get(mac)
+        return found[0] if found else None
+
+    def apply(self, packet: Packet, nas: str) -> Outcome:
+        """Apply an authenticated Accounting-Request from ``nas`` (its source address)."""
+        status = packet.integer("Acct-Status-Type")
+        if status in (AcctStatusType.ACCOUNTING_ON, AcctStatusType.ACCOUNTING_OFF):
+            for gone in [m for m, (_, src) in self.entries.items() if src == nas]:
+                del self.entries[gone]
+            return Outcome("accounting-on-off")
+        if status not in (AcctStatusType.START, AcctStatusType.INTERIM_UPDATE, AcctStatusType.STOP):
+            return Outcome("ignored-status")
+        calling = packet.text("Calling-Station-Id")
+        mac = parse_mac(calling) if calling is not None else None
+        if mac is None:
+            return Outcome("no-mac")
+        if status == AcctStatusType.STOP:
+            known = self.entries.pop(mac, None)
+            return Outcome("stop", mac, known[0] if known else None, detach=known is not None)
+        name = packet.text("User-Name")
+        if not name:
+            return Outcome("no-user-name", mac)
+        if parse_mac(name) == mac:  # hostapd's stand-in when it knows no EAP identity
+            return Outcome("mac-user-name", mac)
+        self.entries[mac] = (name, nas)
+        return Outcome("start" if status == AcctStatusType.START else "interim", mac, name)

@@ -1,0 +1,72 @@
+"""Station trigger from OpenWrt's ubus: hostapd's ``hostapd.<ifname>`` notifications.
+
+``sta-authorized`` attaches (after 802.1X/WPA success, so a failed authentication
+never binds; ``attach_on = "assoc"`` only for open networks), ``disassoc`` and
+``deauth`` detach; ``get_clients`` re-syncs after every (re)subscription. The
+identity comes from the identity provider (RADIUS accounting, else the MAC-based
+NAI): OpenWrt's hostapd has no 802.1X user name on ubus. Inert unless configured::
+
+    [plugin.ubus]
+    objects = ["hostapd.wlan0"]
+    attach_on = "sta-authorized"   # or "assoc"
+    ubus = "ubus"                  # the CLI
+    enabled = true                 # default: true when the section is present
+
+Limitation: ubusd cannot run on the development machines, so only the pure
+parsing (:mod:`._notify`) is tested, on notification JSON written from OpenWrt's
+documented format; the subprocess side (:mod:`._subscribe`) is exercised against
+a stand-in ``ubus`` script (a mock, named as such), not a real ubusd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mag_ap.config import Config
+from mag_ap.hookspecs import hookimpl
+
+from ._settings import SECTION, UbusSettings, parse_settings
+
+if TYPE_CHECKING:
+    from ._subscribe import UbusTrigger
+
+__all__ = ["SECTION", "UbusSettings", "parse_settings", "trigger_for"]
+
+_triggers: dict[int, tuple[Config, UbusTrigger]] = {}
+
+
+def trigger_for(config: Config) -> UbusTrigger | None:
+    """The trigger of ``config`` (one per configuration), or None when not enabled."""
+    settings = parse_settings(config.plugin_section(SECTION))
+    if not settings.enabled:
+        return None
+    found = _triggers.get(id(config))
+    if found is None or found[0] is not config:
+        from ._subscribe import UbusTrigger
+
+        found = (config, UbusTrigger(settings))
+        _triggers[id(config)] = found
+    return found[1]
+
+
+@hookimpl(trylast=True)
+def mag_config_sections() -> Sequence[str]:
+    return [SECTION]
+
+
+@hookimpl(trylast=True)
+def mag_validate_config(config: Config) -> None:
+    parse_settings(config.plugin_section(SECTION))
+
+
+@hookimpl(trylast=True)
+def mag_trigger_providers(config: Config) -> Sequence[UbusTrigger]:
+    trigger = trigger_for(config)
+    return [trigger] if trigger is not None else []
+
+
+@hookimpl(trylast=True)
+def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
+    found = _triggers.get(id(config))
+    return found[1].status() if found is not None and found[0] is config else None

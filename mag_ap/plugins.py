@@ -41,6 +41,13 @@ DEFAULT_PLUGINS: Final[tuple[str, ...]] = (
     "mag_ap_localpolicy",
     "mag_ap_macnai",
     "mag_ap_nulldatapath",
+    "mag_ap_netlink",
+    "mag_ap_ra",
+    "mag_ap_triggers",
+    "mag_ap_dhcp4",
+    "mag_ap_hostapd",
+    "mag_ap_radacct",
+    "mag_ap_ubus",
 )
 ENTRY_POINT_GROUP: Final = "mag_ap"
 PLUGIN_PREFIX: Final = "mag_ap_"

@@ -11,6 +11,16 @@ APT_PACKAGES=(
     iputils-ping    # reachability checks inside the lab namespaces
     nftables        # packet loss and filtering inside test namespaces (no netem here)
     python3-venv    # venv for the system python, when pyenv is absent
+    hostapd         # real 802.1X authenticator (driver=wired) and RADIUS server
+    wpasupplicant   # real 802.1X supplicant (-Dwired) for the hostapd tests
+    openssl         # server certificate for PEAP in the hostapd tests
+    ndisc6          # rdisc6: an independent Router Solicitation sender/RA printer
+    busybox         # udhcpc: real DHCPv4 client against the MAG's DHCP server
+    isc-dhcp-client # dhclient: real DHCPv4 client
+    dhcpcd-base     # dhcpcd: real DHCPv4 client (binary only, no system service)
+    shellcheck      # lints the OpenWrt init, setup and smoke scripts (tests/unit/test_openwrt_*)
+    qemu-system-x86 # tests/vm: a stock Debian kernel (TCG) with ip6tnl/ip6gre/gre/ipip modules
+    kmod            # depmod for that kernel's modules; modprobe inside the guest
 )
 
 missing=()

@@ -1,0 +1,305 @@
+"""A PMIPv6 domain with a data path: CN - LMA - MAG1/MAG2 - MN, real daemons, real kernel.
+
+Built on :class:`mag_ap.lab.domain.Domain` (LMA + MAGs as ``mag-ap`` daemons
+with the ``[plugin.netlink]`` datapath) plus two namespaces:
+
+* ``cn``, the correspondent node behind the LMA: ``2001:db8:c0::2/64`` and
+  ``198.51.100.2/24`` on ``eth0``; the LMA side is ``to-cn`` with ``::1`` / ``.1``;
+  the CN routes the LMA's HNP pool (``2001:db8:100::/48``) and IPv4 pool
+  (``10.200.0.0/16``) via the LMA.
+* ``mn``, the mobile node, with one interface per MAG (``wl1`` to MAG1's
+  ``access``, ``wl2`` to MAG2's ``access``) and the same MAC on both, so a
+  handover is: take the addresses off one interface, put them on the other.
+  Addresses are static for now (the HNP address ``<HNP>::100`` and the IPv4
+  HoA from the MAG's binding), default routes via the MAG: IPv6 via the
+  link-local ``fe80::1`` every MAG uses on its access link (RFC 5213
+  section 6.9.3: the same link-local on every access link), IPv4 via the
+  binding's default router, which the MAG datapath answers for on the access link.
+
+Used by tests/netns/test_datapath_seg6.py and, with another encapsulation,
+by the VM tier (tests/e2e_datapath.py holds the shared scenarios).
+``close()`` removes every namespace and process, also after a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Network
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .domain import Domain
+from .topology import Host, wait_for
+
+__all__ = ["ACCESS_LINK_LOCAL", "DatapathLab", "PingResult"]
+
+ACCESS_LINK_LOCAL = "fe80::1"  # the MAGs' shared link-local address on the access links
+MN_MAC = "02:00:00:00:aa:01"
+CN6 = "2001:db8:c0::2"
+CN4 = "198.51.100.2"
+_PING_RE = re.compile(r"(\d+) packets transmitted, (\d+) received")
+_RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
+
+
+@dataclass(frozen=True)
+class PingResult:
+    sent: int
+    received: int
+    rtt_avg_ms: float | None
+    output: str
+
+    @property
+    def loss(self) -> float:
+        return 1.0 - self.received / self.sent if self.sent else 1.0
+
+
+def netlink_section(**keys: object) -> str:
+    """A ``[plugin.netlink]`` TOML table from keyword arguments (None values left out)."""
+    lines = ["[plugin.netlink]"]
+    for key, value in keys.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f'{key} = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class DatapathLab:
+    """The domain plus CN and MN; ``encapsulation`` goes to every daemon's [plugin.netlink]."""
+
+    workdir: Path
+    encapsulation: str = "auto"
+    mags: int = 2
+    transport: str = "ipv6"  # "ipv4": RFC 5844 transport (gre / ipip, VM tier only)
+    mag_netlink: dict[str, object] = field(default_factory=dict)  # extra [plugin.netlink] keys
+    lma_netlink: dict[str, object] = field(default_factory=dict)
+    profile_extra: str = ""
+    domain: Domain = field(init=False)
+    mn_at: int | None = None  # the MAG the MN is attached to
+    mn_id: str = "walker@example.org"
+
+    def __post_init__(self) -> None:
+        lma_section = netlink_section(encapsulation=self.encapsulation, **self.lma_netlink)
+        mag_keys: dict[str, object] = {
+            "access_interface": "access",
+            "transport_interface": "uplink",
+        }
+        mag_keys.update(self.mag_netlink)
+        mag_section = netlink_section(encapsulation=self.encapsulation, **mag_keys)
+        self.domain = Domain(
+            self.workdir,
+            mags=self.mags,
+            transport=self.transport,
+            lma_extra="\n" + lma_section,
+            mag_extra="\n" + mag_section,
+            profile_extra=self.profile_extra,
+        )
+
+    def __enter__(self) -> DatapathLab:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.domain.close()
+
+    # --- hosts ----------------------------------------------------------------------
+
+    def host(self, name: str) -> Host:
+        return self.domain.lab.hosts[name]
+
+    @property
+    def cn(self) -> Host:
+        return self.host("cn")
+
+    @property
+    def mn(self) -> Host:
+        return self.host("mn")
+
+    # --- building -------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Namespaces, links, addresses, forwarding; no daemons yet."""
+        d = self.domain
+        d.build()
+        lab = d.lab
+        lma = self.host("lma")
+        cn = lab.add_host("cn")
+        lab.link(lma, "to-cn", cn, "eth0")
+        lma.ip("addr", "add", "2001:db8:c0::1/64", "dev", "to-cn")
+        lma.ip("addr", "add", "198.51.100.1/24", "dev", "to-cn")
+        cn.ip("addr", "add", f"{CN6}/64", "dev", "eth0")
+        cn.ip("addr", "add", f"{CN4}/24", "dev", "eth0")
+        cn.ip("-6", "route", "add", "2001:db8:100::/48", "via", "2001:db8:c0::1")
+        cn.ip("-4", "route", "add", "10.200.0.0/16", "via", "198.51.100.1")
+        for name in ["lma", *(f"mag{i}" for i in range(1, self.mags + 1))]:
+            host = self.host(name)
+            host.sysctl("net.ipv6.conf.all.forwarding", "1")
+            host.sysctl("net.ipv4.ip_forward", "1")
+        mn = lab.add_host("mn")
+        for i in range(1, self.mags + 1):
+            mag = self.host(f"mag{i}")
+            lab.link(mag, "access", mn, f"wl{i}")
+            mag.ip("addr", "add", f"{ACCESS_LINK_LOCAL}/64", "dev", "access", "nodad")
+            mn.ip("link", "set", f"wl{i}", "address", MN_MAC)
+
+    def start(self) -> None:
+        self.domain.start()
+
+    # --- the mobile node ------------------------------------------------------------
+
+    def attach(self, mag: int, handoff: str | None = None) -> dict[str, Any]:
+        """Attach the MN at ``mag`` (signalling), then give it its addresses there."""
+        request: dict[str, Any] = {"cmd": "attach", "mac": MN_MAC, "mn_id": self.mn_id}
+        request["wait_s"] = 5
+        if handoff is not None:
+            request["handoff"] = handoff
+        answer = self.domain.mag[mag - 1].request(request, timeout_s=10)
+        if not answer.get("ok") or not answer.get("settled"):
+            raise RuntimeError(f"attach at mag{mag} failed: {answer}")
+        binding: dict[str, Any] = answer["binding"]
+        if binding.get("state") != "bound":
+            raise RuntimeError(f"attach at mag{mag} did not bind: {answer}")
+        previous = self.mn_at
+        self.mn_at = mag
+        if previous is not None and previous != mag:
+            self._unconfigure(previous)
+        self._configure(mag, binding)
+        self.wait_datapath(f"mag{mag}", present=True)
+        return binding
+
+    def datapath_status(self, name: str) -> dict[str, Any]:
+        """The netlink datapath's part of a daemon's status ({} with another datapath)."""
+        d = self.domain
+        daemon = d.lma if name == "lma" else d.mag[int(name[3:]) - 1]
+        assert daemon is not None
+        runtime = daemon.request({"cmd": "status"})["runtime"]
+        found: dict[str, Any] = runtime.get("plugin_status", {}).get("mag_ap_netlink", {})
+        return found
+
+    def wait_datapath(self, name: str, present: bool, timeout_s: float = 10.0) -> None:
+        """Wait until ``name``'s datapath has (or no longer has) the MN installed.
+
+        The control socket answers "bound" when the PBA arrives; the datapath
+        applies the action right after, asynchronously.
+        """
+        wait_for(
+            lambda: (
+                (self.mn_id in self.datapath_status(name).get("mobile_node_ids", [])) == present
+            ),
+            timeout_s,
+            f"{name} datapath to {'install' if present else 'remove'} {self.mn_id}",
+        )
+
+    def detach(self, mag: int) -> None:
+        self.domain.detach(mag, MN_MAC)
+        if self.mn_at == mag:
+            self._unconfigure(mag)
+            self.mn_at = None
+
+    def handover(self, to: int) -> dict[str, Any]:
+        """Attach at MAG ``to`` (Handoff Indicator 3), then MAG ``from`` notices the loss."""
+        previous = self.mn_at
+        binding = self.attach(to, handoff="MAG_CHANGE")
+        if previous is not None and previous != to:
+            self.domain.detach(previous, MN_MAC)
+        return binding
+
+    def _configure(self, mag: int, binding: dict[str, Any]) -> None:
+        mn, dev = self.mn, f"wl{mag}"
+        mn.ip("link", "set", dev, "up")
+        if binding.get("hnp"):
+            mn.ip("-6", "addr", "replace", self.hnp_address(binding), "dev", dev, "nodad")
+            mn.ip("-6", "route", "replace", "default", "via", ACCESS_LINK_LOCAL, "dev", dev)
+        if binding.get("ipv4_hoa"):
+            mn.ip("-4", "addr", "replace", str(IPv4Interface(binding["ipv4_hoa"])), "dev", dev)
+            router = binding.get("ipv4_default_router")
+            if router:
+                mn.ip("-4", "route", "replace", "default", "via", router, "dev", dev)
+
+    def _unconfigure(self, mag: int) -> None:
+        mn, dev = self.mn, f"wl{mag}"
+        mn.ip("addr", "flush", "dev", dev, "scope", "global", check=False)
+        mn.ip("link", "set", dev, "down", check=False)
+
+    @staticmethod
+    def hnp_address(binding: dict[str, Any]) -> str:
+        net = IPv6Network(binding["hnp"])
+        return f"{net.network_address + 0x100}/{net.prefixlen}"
+
+    # --- traffic --------------------------------------------------------------------
+
+    def ping(
+        self,
+        src: Host,
+        dst: str,
+        *,
+        count: int = 3,
+        interval_s: float = 0.2,
+        size: int | None = None,
+        dont_fragment: bool = False,
+        timeout_s: float = 10.0,
+    ) -> PingResult:
+        argv = ["ping", "-n", "-c", str(count), "-i", str(interval_s), "-W", "1", dst]
+        if size is not None:
+            argv[1:1] = ["-s", str(size)]
+        if dont_fragment:
+            argv[1:1] = ["-M", "do"]
+        proc = subprocess.run(
+            src.exec_argv(argv), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        out = proc.stdout + proc.stderr
+        m = _PING_RE.search(out)
+        sent, received = (int(m.group(1)), int(m.group(2))) if m else (count, 0)
+        rtt = _RTT_RE.search(out)
+        return PingResult(sent, received, float(rtt.group(2)) if rtt else None, out)
+
+    def wait_ping(self, src: Host, dst: str, timeout_s: float = 10.0) -> None:
+        """Poll until one ping gets through (neighbour discovery, route install)."""
+        wait_for(
+            lambda: self.ping(src, dst, count=1, timeout_s=3).received == 1,
+            timeout_s,
+            f"ping {dst} from {src.name}",
+            interval_s=0.1,
+        )
+
+    # --- kernel state ---------------------------------------------------------------
+
+    def tagged_state(self, name: str, proto: int = 0xB5, prefix: str = "pm6-") -> list[str]:
+        """Every route, rule, address and link in ``name`` carrying our tags (empty = clean)."""
+        host = self.host(name)
+        found: list[str] = []
+        for fam in ("-4", "-6"):
+            routes = host.ip(fam, "route", "show", "table", "all", "proto", str(proto))
+            found += [f"route {fam} {line}" for line in routes.splitlines() if line.strip()]
+            for line in host.ip(fam, "rule", "show").splitlines():
+                if f"proto {proto}" in line or "lookup local" in line:
+                    if line.startswith("0:") and "lookup local" in line:
+                        continue  # the kernel's own local rule at 0: not ours
+                    found.append(f"rule {fam} {line}")
+        # iproute2 6.1 does not print an address's protocol: every IPv4 address on an
+        # access link is ours (the lab puts none there; the datapath adds the default router).
+        if "access" in host.ip("-o", "link", "show"):
+            for line in host.ip("-4", "-o", "addr", "show", "dev", "access").splitlines():
+                found.append(f"addr {line.strip()}")
+        for line in host.ip("-o", "link", "show").splitlines():
+            if f": {prefix}" in line:
+                found.append(f"link {line}")
+        tunsrc = host.run("ip", "sr", "tunsrc", "show", check=False).split()
+        if tunsrc and tunsrc[-1] != "::":
+            found.append(f"tunsrc {tunsrc[-1]}")
+        return found

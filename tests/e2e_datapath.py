@@ -1,0 +1,112 @@
+"""Data-path scenarios shared by the host-kernel tier (seg6) and the VM tier (real tunnels).
+
+Each function takes a :class:`mag_ap.lab.datapath_lab.DatapathLab` that is
+built and started (``lab.build(); lab.start()``) and asserts on real traffic.
+What they need: root, iproute2, ping; a kernel with the lab's encapsulation
+(``seg6`` works on the host; ``ip6tnl``/``ip6gre``/``gre``/``ipip`` need the
+QEMU guest, where the lab is created the same way with
+``DatapathLab(workdir, encapsulation="ip6tnl")``). Nothing here is timed:
+measurements are returned for the caller to print.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from mag_ap.lab.datapath_lab import CN4, CN6, DatapathLab, PingResult
+from mag_ap.lab.topology import wait_for
+
+DAEMONS = ("lma", "mag1", "mag2")
+
+
+def netlink_status(lab: DatapathLab, daemon: str) -> dict[str, Any]:
+    """The ``plugin_status`` of the netlink datapath of one daemon."""
+    d = lab.domain.lma if daemon == "lma" else lab.domain.mag[int(daemon[3:]) - 1]
+    assert d is not None
+    status: dict[str, Any] = d.request({"cmd": "status"})["runtime"]["plugin_status"]
+    result: dict[str, Any] = status["mag_ap_netlink"]
+    return result
+
+
+def ping_both(lab: DatapathLab, count: int = 5) -> tuple[PingResult, PingResult]:
+    """MN -> CN over IPv6 and IPv4 through MAG, tunnel and LMA; both must get through."""
+    lab.wait_ping(lab.mn, CN6)
+    lab.wait_ping(lab.mn, CN4)
+    six = lab.ping(lab.mn, CN6, count=count)
+    four = lab.ping(lab.mn, CN4, count=count)
+    assert six.received == count, six.output
+    assert four.received == count, four.output
+    return six, four
+
+
+def attach_and_ping(lab: DatapathLab, mag: int = 1) -> dict[str, Any]:
+    binding = lab.attach(mag)
+    ping_both(lab)
+    status = netlink_status(lab, f"mag{mag}")
+    assert status["mobile_nodes"] == 1, status
+    lma = netlink_status(lab, "lma")
+    assert lma["mobile_nodes"] == 1, lma
+    return binding
+
+
+def handover_keeps_pinging(lab: DatapathLab) -> dict[str, Any]:
+    """MN at MAG1 moves to MAG2: same prefixes, LMA routes point at MAG2, MAG1 is clean."""
+    first = lab.attach(1)
+    ping_both(lab)
+    second = lab.handover(2)
+    assert (second["hnp"], second["ipv4_hoa"]) == (first["hnp"], first["ipv4_hoa"])
+    ping_both(lab)
+    lma = netlink_status(lab, "lma")
+    peers = {t["peer"] for t in lma["tunnels"]}
+    assert peers == {lab.domain.mag_address(2)}, lma
+    wait_for(lambda: netlink_status(lab, "mag1")["mobile_nodes"] == 0, 10, "MAG1 to drop the MN")
+    assert lab.tagged_state("mag1") == [], lab.tagged_state("mag1")
+    return second
+
+
+def clean_stop_leaves_nothing(lab: DatapathLab) -> None:
+    """Graceful stop of every daemon: no tagged route/rule/address/link in any namespace."""
+    d = lab.domain
+    assert d.lma is not None
+    for daemon in [*d.mag, d.lma]:
+        assert daemon.stop() == 0, daemon.log_text()[-3000:]
+    for name in DAEMONS:
+        assert lab.tagged_state(name) == [], (name, lab.tagged_state(name))
+        rules = lab.host(name).ip("-6", "rule", "show")
+        assert "0:\tfrom all lookup local" in rules, rules
+
+
+def kill_and_restart_reconciles(lab: DatapathLab, mag: int = 1) -> int:
+    """kill -9 a MAG with a live MN: its objects stay; a new start removes them, re-attach works.
+
+    Returns the number of stale objects the new run removed.
+    """
+    daemon = lab.domain.mag[mag - 1]
+    lab.attach(mag)
+    ping_both(lab)
+    stale = lab.tagged_state(f"mag{mag}")
+    assert stale, "a running MAG with an MN must have tagged objects"
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    daemon.proc.wait(timeout=10)
+    assert lab.tagged_state(f"mag{mag}") == stale  # kill -9: nothing cleaned up
+    daemon.start()
+    removed = int(netlink_status(lab, f"mag{mag}")["counters"]["stale_removed"])
+    assert removed == len(stale), (removed, stale)
+    assert lab.tagged_state(f"mag{mag}") == []
+    lab.mn_at = None
+    lab.attach(mag)
+    ping_both(lab)
+    return removed
+
+
+__all__ = [
+    "attach_and_ping",
+    "clean_stop_leaves_nothing",
+    "handover_keeps_pinging",
+    "kill_and_restart_reconciles",
+    "netlink_status",
+    "ping_both",
+]

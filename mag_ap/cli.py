@@ -306,6 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the core sections only (do not load plugins)",
     )
     check.set_defaults(func=_cmd_check_config)
+
+    def _cmd_uci_to_toml(args: argparse.Namespace) -> int:
+        from .uci_cli import uci_to_toml
+
+        return uci_to_toml(args.file, check_plugins=args.plugins)
+
+    uci = sub.add_parser("uci-to-toml", help="OpenWrt UCI file -> TOML config on stdout")
+    uci.add_argument("file", metavar="FILE", help="e.g. /etc/config/mag-ap, or - for stdin")
+    uci.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="check the core sections only (do not load plugins)",
+    )
+    uci.set_defaults(func=_cmd_uci_to_toml)
     return parser
 
 

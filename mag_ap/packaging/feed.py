@@ -1,0 +1,557 @@
+"""The OpenWrt feed in one table: which plugin goes in which package, and what each one needs.
+
+Everything else is computed from the sources: the plugin packages found under
+``plugins/``, their Python imports (read with :mod:`ast`, lazy imports
+included), the OpenWrt ``python3-*`` sub-package that provides each standard
+library module, and so the ``Depends`` of every package. The OpenWrt SDK
+Makefile ``openwrt/net/mag-ap/Makefile`` is generated from here
+(``python -m mag_ap.packaging.feed --write``; a unit test fails when it is
+stale), and :mod:`mag_ap.packaging.ipk` builds the same packages without the SDK.
+
+Installed layout (the same for every Python version, so one ``.ipk`` serves
+OpenWrt 24.10 / Python 3.11 and 25.x / 3.13): the packages live in
+``/usr/lib/mag-ap/`` and ``/usr/bin/mag-ap`` puts that directory first on
+``sys.path``. Sources only: no ``.pyc`` (Python writes none in a read-only
+squashfs and compiles in memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - build hosts only; kept symmetric with config.py
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+FEED_DIR: Final = "openwrt/net/mag-ap"  # the package directory inside the feed
+MAKEFILE: Final = f"{FEED_DIR}/Makefile"
+LIB_DIR: Final = "/usr/lib/mag-ap"  # version-independent home of the Python packages
+MAIN: Final = "mag-ap"
+RELEASE: Final = 1  # PKG_RELEASE: bump when the packaging changes but the version does not
+SECTION: Final = "net"
+LICENSE: Final = "GPL-2.0-or-later"
+
+# --- THE TABLE: plugin module -> OpenWrt package --------------------------------------
+# Light plugins every MAG uses ride in the main package; a plugin with a heavy or
+# optional dependency gets its own package so a 16 MB-flash AP installs only what it
+# uses. A plugin found under plugins/ but missing here gets its own package
+# ``mag-ap-<name>`` (so nothing heavy ever slips into the main package unnoticed).
+PLUGIN_PACKAGES: Final[Mapping[str, str]] = {
+    "mag_ap_localpolicy": MAIN,
+    "mag_ap_macnai": MAIN,
+    "mag_ap_nulldatapath": MAIN,
+    "mag_ap_dhcp4": MAIN,  # collocated DHCPv4 server (RFC 5844): stdlib sockets
+    "mag_ap_ra": MAIN,  # router advertisements to the stations: stdlib sockets
+    "mag_ap_triggers": MAIN,  # link-down / neighbour-inactivity detach: stdlib sockets
+    "mag_ap_netlink": "mag-ap-netlink",  # the kernel datapath: pyroute2 (pulls full python3)
+    "mag_ap_dns": "mag-ap-dns",  # dnslib
+    "mag_ap_radius": "mag-ap-radius",  # RADIUS client: policy (RFC 6572 style)
+    "mag_ap_radacct": "mag-ap-radius",  # identity from RADIUS accounting (hostapd acct_server)
+    "mag_ap_hostapd": "mag-ap-hostapd",  # hostapd control socket trigger (not on every AP)
+    "mag_ap_ubus": "mag-ap-ubus",  # hostapd ubus events (OpenWrt's own hostapd)
+}
+
+# Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
+# modules go with it; nothing runs the `ip` command (pyroute2 speaks netlink), so
+# neither ip-tiny nor ip-full is needed.
+EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "mag-ap-netlink": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
+}
+
+TITLES: Final[Mapping[str, str]] = {
+    MAIN: "Proxy Mobile IPv6 Mobile Access Gateway (RFC 5213, RFC 5844)",
+    "mag-ap-netlink": "mag-ap kernel datapath (tunnels and routes via pyroute2)",
+    "mag-ap-dns": "mag-ap DNS plugin (dnslib)",
+    "mag-ap-radius": "mag-ap RADIUS plugins (policy and accounting identity)",
+    "mag-ap-hostapd": "mag-ap hostapd control-socket trigger",
+    "mag-ap-ubus": "mag-ap hostapd ubus trigger",
+}
+
+# mag_ap sub-packages that stay out of the .ipk: test lab and this builder.
+EXCLUDED_SUBPACKAGES: Final = ("mag_ap/lab", "mag_ap/packaging")
+
+# Standard library modules that OpenWrt splits out of python3-light (packages/lang/python/
+# python3/files/python3-package-*.mk). Longest dotted prefix wins; the rest of the
+# standard library is in python3-light.
+STDLIB_PACKAGES: Final[Mapping[str, str]] = {
+    "asyncio": "python3-asyncio",
+    "logging": "python3-logging",
+    "email": "python3-email",
+    "importlib.metadata": "python3-email",  # imports email at module level
+    "urllib": "python3-urllib",
+    "xml": "python3-xml",
+    "xmlrpc": "python3-xml",
+    "pyexpat": "python3-xml",
+    "ctypes": "python3-ctypes",
+    "decimal": "python3-decimal",
+    "dbm": "python3-dbm",
+    "lzma": "python3-lzma",
+    "multiprocessing": "python3-multiprocessing",
+    "curses": "python3-ncurses",
+    "ssl": "python3-openssl",
+    "sqlite3": "python3-sqlite3",
+    "unittest": "python3-unittest",
+    "uuid": "python3-uuid",
+    "cgi": "python3-cgi",
+    "cgitb": "python3-cgi",
+    "pydoc": "python3-pydoc",
+    "distutils": "python3-distutils",
+    "lib2to3": "python3-lib2to3",
+    "readline": "python3-readline",
+    "venv": "python3-venv",
+    "webbrowser": "python3-webbrowser",
+    "unicodedata": "python3-codecs",
+}
+NOT_ON_OPENWRT: Final = frozenset({"tkinter", "idlelib", "turtle", "turtledemo", "ensurepip"})
+THIRD_PARTY: Final[Mapping[str, str]] = {
+    "pluggy": "python3-pluggy",
+    "pyroute2": "python3-pyroute2",
+    "dnslib": "python3-dnslib",  # not in openwrt/packages: the feed must provide it
+    "tomli": "python3-tomli",
+}
+BASE_PYTHON: Final = "python3-light"
+# Dependencies that would defeat the point of the main package on a 16 MB AP.
+HEAVY: Final = frozenset(
+    {"python3", "python3-pyroute2", "python3-dnslib", "python3-openssl", "python3-sqlite3"}
+)
+
+
+class FeedError(ValueError):
+    """The sources need something the table cannot express (unknown module, excluded import)."""
+
+
+# --- files of each package ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One file of a package: where it goes on the AP, where it comes from, its mode."""
+
+    dest: str  # absolute path on the AP
+    source: Path
+    mode: int
+
+
+# Fixed files of the main package: files/<name> -> destination, mode.
+MAIN_FILES: Final[tuple[tuple[str, str, int], ...]] = (
+    ("mag-ap.bin", "/usr/bin/mag-ap", 0o755),
+    ("mag-ap.init", "/etc/init.d/mag-ap", 0o755),
+    ("mag-ap.config", "/etc/config/mag-ap", 0o600),
+    ("mag-ap.uci-defaults", "/etc/uci-defaults/90-mag-ap", 0o755),
+    ("mag-ap.setup", "/usr/libexec/mag-ap-setup", 0o755),
+    ("mag-ap.rpcd", "/usr/libexec/rpcd/mag-ap", 0o755),
+    ("mag-ap.acl.json", "/usr/share/rpcd/acl.d/mag-ap.json", 0o644),
+)
+CONFFILES: Final[Mapping[str, tuple[str, ...]]] = {MAIN: ("/etc/config/mag-ap",)}
+
+
+@dataclass(frozen=True)
+class FeedPackage:
+    """One OpenWrt package of the feed."""
+
+    name: str
+    title: str
+    description: str
+    modules: tuple[str, ...]  # repo-relative dirs of the Python packages it ships
+    depends: tuple[str, ...] = ()
+    optional_imports: tuple[str, ...] = ()  # guarded imports: not in Depends, noted
+    conffiles: tuple[str, ...] = ()
+    files: tuple[Payload, ...] = field(default=(), repr=False)
+
+
+def plugin_dirs(root: Path = ROOT) -> list[Path]:
+    """Every plugin package under ``plugins/``: a ``mag_ap_*`` dir holding Python files.
+
+    ``__init__.py`` is not required: Python imports such a dir as a namespace package.
+    """
+    return sorted(
+        d for d in (root / "plugins").glob("mag_ap_*") if d.is_dir() and any(d.glob("*.py"))
+    )
+
+
+def package_of_plugin(module: str) -> str:
+    """The OpenWrt package that ships plugin ``module`` (default: its own package)."""
+    return PLUGIN_PACKAGES.get(module, "mag-ap-" + module.removeprefix("mag_ap_").replace("_", "-"))
+
+
+def _python_files(root: Path, module_dir: str) -> Iterator[Path]:
+    base = root / module_dir
+    excluded = [root / e for e in EXCLUDED_SUBPACKAGES]
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if any(path.is_relative_to(e) for e in excluded):
+            continue
+        yield path
+
+
+def _python_payload(root: Path, module_dirs: tuple[str, ...]) -> list[Payload]:
+    out: list[Payload] = []
+    for module_dir in module_dirs:
+        top = Path(module_dir).name
+        for path in _python_files(root, module_dir):
+            rel = path.relative_to(root / module_dir).as_posix()
+            out.append(Payload(f"{LIB_DIR}/{top}/{rel}", path, 0o644))
+    return out
+
+
+# --- imports -> OpenWrt packages -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Import:
+    """One absolute import as written; ``optional`` when guarded by ImportError or a version."""
+
+    module: str
+    optional: bool
+    where: str
+
+
+def _catches_import_error(node: ast.Try | ast.TryStar) -> bool:
+    for handler in node.handlers:
+        names = []
+        if handler.type is None:
+            return True
+        elts = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        names = [e.id for e in elts if isinstance(e, ast.Name)]
+        if {"ImportError", "ModuleNotFoundError", "Exception"} & set(names):
+            return True
+    return False
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _is_version_test(test: ast.expr) -> bool:
+    return any(
+        isinstance(n, ast.Attribute) and n.attr in ("version_info", "hexversion")
+        for n in ast.walk(test)
+    )
+
+
+def imports_of(source: str, where: str = "<string>") -> list[Import]:
+    """Every absolute import of a module, lazy ones included; ``TYPE_CHECKING`` ones left out.
+
+    Imports inside ``try: ... except ImportError`` (and its handlers) and in the
+    ``else`` of an ``if sys.version_info ...`` test are optional.
+    """
+    found: list[Import] = []
+
+    def visit(node: ast.AST, optional: bool) -> None:
+        if isinstance(node, ast.Try | ast.TryStar):
+            guarded = optional or _catches_import_error(node)
+            for child in [*node.body, *node.handlers]:
+                visit(child, guarded)
+            for child in [*node.orelse, *node.finalbody]:
+                visit(child, optional)
+            return
+        if isinstance(node, ast.If):
+            if _is_type_checking(node.test):
+                for child in node.orelse:
+                    visit(child, optional)
+                return
+            for child in node.body:
+                visit(child, optional)
+            for child in node.orelse:
+                visit(child, optional or _is_version_test(node.test))
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append(Import(alias.name, optional, f"{where}:{node.lineno}"))
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module != "__future__"
+        ):
+            found.append(Import(node.module, optional, f"{where}:{node.lineno}"))
+            for alias in node.names:
+                dotted = f"{node.module}.{alias.name}"
+                found.append(Import(dotted, optional, f"{where}:{node.lineno}"))
+        for child in ast.iter_child_nodes(node):
+            visit(child, optional)
+
+    visit(ast.parse(source, filename=where), False)
+    return found
+
+
+def _first_party(root: Path) -> dict[str, str]:
+    """Top-level first-party module -> the package shipping it."""
+    owners = {"mag_ap": MAIN}
+    for d in plugin_dirs(root):
+        owners[d.name] = package_of_plugin(d.name)
+    return owners
+
+
+def openwrt_package_for(module: str, first_party: Mapping[str, str]) -> str | None:
+    """The OpenWrt package providing ``module``; None for a name that is no module.
+
+    ``from x import name`` records ``x.name`` too; that is no module unless a
+    table names it, so the caller gets None for it.
+    """
+    top = module.split(".", 1)[0]
+    if top in first_party:
+        excluded = tuple(e.replace("/", ".") for e in EXCLUDED_SUBPACKAGES)
+        if any(module == e or module.startswith(e + ".") for e in excluded):
+            raise FeedError(f"{module} is not shipped in any package (build-time only)")
+        return first_party[top]
+    if top in NOT_ON_OPENWRT:
+        raise FeedError(f"{module} does not exist on OpenWrt")
+    if top in sys.stdlib_module_names:
+        parts = module.split(".")
+        for n in range(len(parts), 0, -1):
+            hit = STDLIB_PACKAGES.get(".".join(parts[:n]))
+            if hit is not None:
+                return hit
+        return BASE_PYTHON
+    if top in THIRD_PARTY:
+        return THIRD_PARTY[top]
+    return None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the code of one package imports, as OpenWrt packages."""
+
+    required: frozenset[str]
+    optional: frozenset[str]  # guarded imports (module names): never in Depends
+
+
+def needs_of(root: Path, module_dirs: tuple[str, ...]) -> Needs:
+    """The OpenWrt packages the sources import (their own package included)."""
+    first_party = _first_party(root)
+    required: set[str] = set()
+    optional: set[str] = set()
+    for module_dir in module_dirs:
+        for path in _python_files(root, module_dir):
+            if path.suffix != ".py":
+                continue
+            rel = path.relative_to(root).as_posix()
+            for imp in imports_of(path.read_text(encoding="utf-8"), rel):
+                if imp.optional:
+                    optional.add(imp.module)
+                    continue
+                try:
+                    pkg = openwrt_package_for(imp.module, first_party)
+                except FeedError as exc:
+                    raise FeedError(f"{imp.where}: {exc}") from None
+                if pkg is None:
+                    raise FeedError(
+                        f"{imp.where}: import {imp.module!r} is no standard module and not in "
+                        "THIRD_PARTY (mag_ap/packaging/feed.py): add its OpenWrt package"
+                    )
+                if pkg is not None:
+                    required.add(pkg)
+    return Needs(frozenset(required), frozenset(optional))
+
+
+# --- the packages -------------------------------------------------------------------
+
+
+def _order(deps: set[str], extras: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Stable order: packages of this feed, python3-light, python3-*, the rest, extras."""
+    feed = sorted(d for d in deps if d.startswith(MAIN))
+    base = [BASE_PYTHON] if BASE_PYTHON in deps else []
+    py = sorted(d for d in deps if d.startswith("python3-") and d != BASE_PYTHON)
+    rest = sorted(d for d in deps if d not in {*feed, *base, *py})
+    return (*feed, *base, *py, *rest, *extras)
+
+
+def _docstring_title(init: Path) -> str:
+    if not init.is_file():
+        return init.parent.name
+    doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+    return doc.splitlines()[0].rstrip(".") if doc else init.parent.name
+
+
+def feed_packages(root: Path = ROOT) -> list[FeedPackage]:
+    """The main package then each plugin package, with computed Depends and files."""
+    groups: dict[str, list[str]] = {MAIN: ["mag_ap"]}
+    for d in plugin_dirs(root):
+        groups.setdefault(package_of_plugin(d.name), []).append(f"plugins/{d.name}")
+
+    main_modules = tuple(groups[MAIN])
+    main_needs = needs_of(root, main_modules)
+    main_deps = set(main_needs.required) - {MAIN}
+    files_dir = root / FEED_DIR / "files"
+    main_files = [Payload(dest, files_dir / name, mode) for name, dest, mode in MAIN_FILES]
+    packages = [
+        FeedPackage(
+            name=MAIN,
+            title=TITLES[MAIN],
+            description=(
+                "A Proxy Mobile IPv6 Mobile Access Gateway for access points, with the\n"
+                "local policy, MAC-based identity and the light built-in plugins. Install\n"
+                "mag-ap-netlink for the kernel datapath."
+            ),
+            modules=main_modules,
+            depends=_order(main_deps, EXTRA_DEPENDS.get(MAIN, ())),
+            optional_imports=tuple(sorted(main_needs.optional)),
+            conffiles=CONFFILES.get(MAIN, ()),
+            files=tuple(
+                sorted([*main_files, *_python_payload(root, main_modules)], key=lambda p: p.dest)
+            ),
+        )
+    ]
+    for name in sorted(groups):
+        if name == MAIN:
+            continue
+        modules = tuple(groups[name])
+        needs = needs_of(root, modules)
+        deps = (set(needs.required) - main_deps - {BASE_PYTHON, name}) | {MAIN}
+        title = TITLES.get(name) or _docstring_title(root / modules[0] / "__init__.py")
+        shipped = ", ".join(Path(m).name for m in modules)
+        packages.append(
+            FeedPackage(
+                name=name,
+                title=title,
+                description=f"{title}.\nPlugin package of mag-ap: {shipped}.",
+                modules=modules,
+                depends=_order(deps, EXTRA_DEPENDS.get(name, ())),
+                optional_imports=tuple(sorted(needs.optional)),
+                conffiles=CONFFILES.get(name, ()),
+                files=tuple(sorted(_python_payload(root, modules), key=lambda p: p.dest)),
+            )
+        )
+    return packages
+
+
+def project_version(root: Path = ROOT) -> str:
+    """``[project] version`` of pyproject.toml."""
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    return str(data["project"]["version"])
+
+
+def package_version(root: Path = ROOT) -> str:
+    """The OpenWrt version: ``<version>-r<release>``."""
+    return f"{project_version(root)}-r{RELEASE}"
+
+
+# --- the SDK Makefile ---------------------------------------------------------------
+
+
+def render_makefile(root: Path = ROOT) -> str:
+    """The OpenWrt SDK Makefile of the feed, generated from the table above."""
+    packages = feed_packages(root)
+    out = [
+        "# GENERATED by `python -m mag_ap.packaging.feed --write` from the table in",
+        "# mag_ap/packaging/feed.py: edit the table there, not this file.",
+        "#",
+        "# Use as a feed: `src-link magap /path/to/mag-ap/openwrt` in feeds.conf, then",
+        "# ./scripts/feeds update magap && ./scripts/feeds install -a -p magap.",
+        "",
+        "include $(TOPDIR)/rules.mk",
+        "",
+        "PKG_NAME:=mag-ap",
+        f"PKG_VERSION:={project_version(root)}",
+        f"PKG_RELEASE:={RELEASE}",
+        f"PKG_LICENSE:={LICENSE}",
+        "",
+        "include $(INCLUDE_DIR)/package.mk",
+        "# python3 variables and conventions; this feed lives outside openwrt/packages,",
+        "# hence the path through feeds/packages instead of ../../lang/python.",
+        "include $(TOPDIR)/feeds/packages/lang/python/python3-package.mk",
+        "",
+        "# The sources are the checkout this feed is linked from (src-link).",
+        "MAG_AP_SRC:=$(abspath $(CURDIR)/../../..)",
+        f"MAG_AP_LIB:={LIB_DIR}",
+        "",
+        "define Build/Prepare",
+        "\t$(INSTALL_DIR) $(PKG_BUILD_DIR)",
+        "\t$(CP) $(MAG_AP_SRC)/mag_ap $(MAG_AP_SRC)/plugins $(PKG_BUILD_DIR)/",
+        "endef",
+        "",
+        "# Pure Python shipped as sources: nothing to compile.",
+        "define Build/Compile",
+        "endef",
+        "",
+        "define Package/mag-ap/Default",
+        f"  SECTION:={SECTION}",
+        "  CATEGORY:=Network",
+        "  PKGARCH:=all",
+        "endef",
+    ]
+    for pkg in packages:
+        deps = " ".join(f"+{d}" for d in pkg.depends)
+        out += [
+            "",
+            f"define Package/{pkg.name}",
+            "$(call Package/mag-ap/Default)",
+            f"  TITLE:={pkg.title}",
+            f"  DEPENDS:={deps}",
+            "endef",
+            "",
+            f"define Package/{pkg.name}/description",
+            *pkg.description.splitlines(),
+            "endef",
+        ]
+        if pkg.conffiles:
+            out += ["", f"define Package/{pkg.name}/conffiles", *pkg.conffiles, "endef"]
+        out += ["", f"define Package/{pkg.name}/install", "\t$(INSTALL_DIR) $(1)$(MAG_AP_LIB)"]
+        for module in pkg.modules:
+            out.append(f"\t$(CP) $(PKG_BUILD_DIR)/{module} $(1)$(MAG_AP_LIB)/")
+        if "mag_ap" in pkg.modules:
+            gone = " ".join(f"$(1)$(MAG_AP_LIB)/{e}" for e in EXCLUDED_SUBPACKAGES)
+            out.append(f"\trm -rf {gone}")
+        out.append(
+            "\tfind $(1)$(MAG_AP_LIB) \\( -name __pycache__ -o -name '*.py[co]' \\) "
+            "-prune -exec rm -rf {} +"
+        )
+        if pkg.name == MAIN:
+            made: set[str] = set()
+            for name, dest, mode in MAIN_FILES:
+                parent = str(Path(dest).parent)
+                if parent not in made:
+                    out.append(f"\t$(INSTALL_DIR) $(1){parent}")
+                    made.add(parent)
+                tool = {0o755: "INSTALL_BIN", 0o600: "INSTALL_CONF"}.get(mode, "INSTALL_DATA")
+                out.append(f"\t$({tool}) ./files/{name} $(1){dest}")
+        out.append("endef")
+    out.append("")
+    out += [f"$(eval $(call BuildPackage,{pkg.name}))" for pkg in packages]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mag_ap.packaging.feed",
+        description="show the feed's packages, or (re)write the OpenWrt SDK Makefile",
+    )
+    parser.add_argument("--write", action="store_true", help=f"write {MAKEFILE}")
+    parser.add_argument("--check", action="store_true", help=f"fail when {MAKEFILE} is stale")
+    args = parser.parse_args(argv)
+    text = render_makefile()
+    path = ROOT / MAKEFILE
+    if args.write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {MAKEFILE}")
+        return 0
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            print(f"{MAKEFILE} is stale: run python -m mag_ap.packaging.feed --write")
+            return 1
+        print("ok")
+        return 0
+    for pkg in feed_packages():
+        print(f"{pkg.name}: {', '.join(pkg.depends)}")
+        print(f"  modules: {', '.join(Path(m).name for m in pkg.modules)}")
+        if pkg.optional_imports:
+            print(f"  optional imports (not in Depends): {', '.join(pkg.optional_imports)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

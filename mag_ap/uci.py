@@ -1,0 +1,604 @@
+"""OpenWrt UCI (``/etc/config/mag-ap``) -> the TOML configuration :mod:`mag_ap.config` reads.
+
+Pure: text in, dict / TOML text out. The procd init script runs
+``mag-ap uci-to-toml /etc/config/mag-ap > /var/run/mag-ap.toml``; every error
+names the UCI option (``mag-ap.main.lifetime_s: must be a multiple of 4``),
+including the errors :func:`mag_ap.config.parse_config` finds in the result.
+
+UCI values are text; the schema below gives each known option its TOML type.
+Section types (the full schema is documented in openwrt/README.md):
+
+``daemon``  (one)  [daemon] keys, plus the OpenWrt-only ``enabled``,
+                   ``access_interface``, ``uplink_interface``, ``firewall_zone``
+``mag``/``lma`` (one)  [mag] / [lma]
+``plugins`` (one)  [plugins]: ``list disabled``, ``list enabled_extra``
+``plugin 'NAME'``  [plugin.NAME]; types from :data:`PLUGIN_SCHEMAS`, else inferred
+``profile``        [[plugin.localpolicy.profile]]; the one named ``default`` is
+                   [plugin.localpolicy.default]
+``static_attach``  [[static_attach]]
+``plugin_table``   generic nested plugin table: ``option plugin``, ``option table``,
+                   ``option array`` (default 1: [[plugin.P.T]], 0: [plugin.P.T])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from .config import Config, ConfigError, parse_config
+
+__all__ = [
+    "OPENWRT_ONLY",
+    "PLUGIN_SCHEMAS",
+    "SCHEMAS",
+    "Translation",
+    "UciDocument",
+    "UciError",
+    "UciSection",
+    "parse_uci",
+    "to_toml",
+    "translate",
+    "uci_to_config",
+]
+
+Kind = Literal["str", "bool", "int", "float", "list", "str_or_false", "infer"]
+
+
+class UciError(ValueError):
+    """A UCI file that cannot become a configuration; ``option`` names where."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option}: {reason}")
+        self.option = option
+        self.reason = reason
+
+
+# --- parsing the UCI syntax -------------------------------------------------------
+
+
+@dataclass
+class UciSection:
+    """One ``config TYPE ['NAME']`` block; ``options`` hold str, ``lists`` hold lists."""
+
+    type: str
+    name: str | None  # None: anonymous
+    index: int  # position among the sections of its type (UCI's @type[index])
+    line: int
+    values: dict[str, str | list[str]] = field(default_factory=dict)
+
+    def ref(self, package: str) -> str:
+        """``package.name`` or ``package.@type[i]``, as ``uci show`` spells it."""
+        return f"{package}.{self.name}" if self.name else f"{package}.@{self.type}[{self.index}]"
+
+
+@dataclass
+class UciDocument:
+    package: str
+    sections: list[UciSection]
+
+    def of_type(self, kind: str) -> list[UciSection]:
+        return [s for s in self.sections if s.type == kind]
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _tokens(text: str, where: str) -> list[tuple[int, list[str]]]:
+    """Shell-like words per statement (quotes, backslashes, comments), with line numbers."""
+    statements: list[tuple[int, list[str]]] = []
+    words: list[str] = []
+    word: list[str] | None = None
+    line = start = 1
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r\n":
+            if word is not None:
+                words.append("".join(word))
+                word = None
+            if ch == "\n" and words:
+                statements.append((start, words))
+                words = []
+            if ch == "\n":
+                line += 1
+            i += 1
+            continue
+        if ch == "#" and word is None:
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if word is None:
+            word = []
+            if not words:
+                start = line
+        if ch == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                raise UciError(f"{where}:{line}", "unterminated single quote")
+            chunk = text[i + 1 : end]
+            line += chunk.count("\n")
+            word.append(chunk)
+            i = end + 1
+        elif ch == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise UciError(f"{where}:{line}", "unterminated double quote")
+                c = text[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\" and i + 1 < n:
+                    nxt = text[i + 1]
+                    if nxt == "\n":
+                        line += 1
+                    elif nxt in '"\\$`':
+                        word.append(nxt)
+                    else:
+                        word.append("\\" + nxt)
+                    i += 2
+                    continue
+                if c == "\n":
+                    line += 1
+                word.append(c)
+                i += 1
+        elif ch == "\\" and i + 1 < n:
+            if text[i + 1] == "\n":
+                line += 1
+            else:
+                word.append(text[i + 1])
+            i += 2
+        else:
+            word.append(ch)
+            i += 1
+    if word is not None:
+        words.append("".join(word))
+    if words:
+        statements.append((start, words))
+    return statements
+
+
+def parse_uci(text: str, package: str = "mag-ap", where: str | None = None) -> UciDocument:
+    """Parse ``/etc/config`` syntax (and ``uci export`` output, with its ``package`` line)."""
+    where = where or package
+    sections: list[UciSection] = []
+    counts: dict[str, int] = {}
+    current: UciSection | None = None
+    for line, words in _tokens(text, where):
+        keyword, args = words[0], words[1:]
+        at = f"{where}:{line}"
+        if keyword == "package":
+            if len(args) != 1 or not _PACKAGE.fullmatch(args[0]):
+                raise UciError(at, "'package' takes one name")
+            package = args[0]
+        elif keyword == "config":
+            if not 1 <= len(args) <= 2:
+                raise UciError(at, "'config' takes a type and an optional name")
+            kind, name = args[0], (args[1] if len(args) == 2 else None)
+            for word in (kind, name):
+                if word is not None and not _NAME.fullmatch(word):
+                    raise UciError(at, f"{word!r} is not a valid name (letters, digits, '_')")
+            index = counts.get(kind, 0)
+            counts[kind] = index + 1
+            current = UciSection(kind, name or None, index, line)
+            sections.append(current)
+        elif keyword in ("option", "list"):
+            if current is None:
+                raise UciError(at, f"'{keyword}' before any 'config' section")
+            if len(args) != 2:
+                raise UciError(at, f"'{keyword}' takes a name and one value (quote spaces)")
+            name, value = args
+            if not _NAME.fullmatch(name):
+                raise UciError(at, f"{name!r} is not a valid option name")
+            where_opt = f"{current.ref(package)}.{name}"
+            old = current.values.get(name)
+            if keyword == "option":
+                if isinstance(old, list):
+                    raise UciError(where_opt, "is a list here and an option elsewhere")
+                current.values[name] = value  # like uci: the last one wins
+            else:
+                if isinstance(old, str):
+                    raise UciError(where_opt, "is an option here and a list elsewhere")
+                current.values.setdefault(name, [])
+                listed = current.values[name]
+                assert isinstance(listed, list)
+                listed.append(value)
+        else:
+            raise UciError(at, f"unknown keyword {keyword!r} (config, option, list, package)")
+    # named sections: a later one with the same name merges into the first, as uci does
+    merged: dict[str, UciSection] = {}
+    out: list[UciSection] = []
+    for section in sections:
+        if section.name is not None and section.name in merged:
+            first = merged[section.name]
+            if first.type != section.type:
+                raise UciError(
+                    section.ref(package),
+                    f"declared as '{first.type}' and as '{section.type}'",
+                )
+            first.values.update(section.values)
+            continue
+        if section.name is not None:
+            merged[section.name] = section
+        out.append(section)
+    return UciDocument(package, out)
+
+
+# --- the schema -------------------------------------------------------------------
+
+# OpenWrt-only options of the daemon section: used by the init script and the
+# uci-defaults script, never passed to the daemon.
+OPENWRT_ONLY: Final = ("enabled", "access_interface", "uplink_interface", "firewall_zone")
+
+_F: Final[Kind] = "float"
+_I: Final[Kind] = "int"
+_B: Final[Kind] = "bool"
+_S: Final[Kind] = "str"
+_L: Final[Kind] = "list"
+SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
+    "daemon": {
+        "role": _S,
+        "control_socket": _S,
+        "log_level": _S,
+        "log_format": _S,
+        "state_dir": _S,
+        "transport": _S,
+        **dict.fromkeys(OPENWRT_ONLY, _S),
+        "enabled": _B,
+    },
+    "mag": {
+        "own_address": _S,
+        "use_timestamps": _B,
+        "lifetime_s": _I,
+        "refresh_before_s": _F,
+        "initial_bindack_timeout_first_reg_s": _F,
+        "initial_bindack_timeout_s": _F,
+        "max_bindack_timeout_s": _F,
+        "heartbeat_interval_s": _F,
+        "missing_heartbeats_allowed": _I,
+    },
+    "lma": {
+        "own_address": _S,
+        "hnp_pool": "str_or_false",
+        "hnp_length": _I,
+        "ipv4_pool": "str_or_false",
+        "authorized_mags": _L,
+        "max_lifetime_s": _I,
+        "min_delay_before_bce_delete_s": _F,
+        "max_delay_before_new_bce_assign_s": _F,
+        "timestamp_validity_window_s": _F,
+        "use_timestamps": _B,
+        "gre_keys": _B,
+        "heartbeat_interval_s": _F,
+        "missing_heartbeats_allowed": _I,
+    },
+    "plugins": {"disabled": _L, "enabled_extra": _L},
+    "profile": {
+        "mn_id": _S,
+        "mac": _S,
+        "realm": _S,
+        "lma_address": _S,
+        "ipv6": _B,
+        "ipv4": _B,
+        "hnp": _S,
+        "ipv4_address": _S,
+        "service_selection": _S,
+        "gre_key": _B,
+        "lifetime_s": _I,
+        "dns_servers": _L,
+    },
+    "static_attach": {"mac": _S, "mn_id": _S},
+}
+# Typed options of plugin sections; a plugin not listed gets inferred types
+# (integer, decimal, true/false, else text; lists stay lists of text).
+PLUGIN_SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
+    "localpolicy": {"lma_address": _S},
+    "macnai": {"realm": _S, "format": _S},
+}
+SINGLE: Final = ("daemon", "mag", "lma", "plugins")
+KNOWN_TYPES: Final = (*SINGLE, "plugin", "profile", "static_attach", "plugin_table")
+
+_TRUE: Final = ("1", "true", "yes", "on", "enabled")
+_FALSE: Final = ("0", "false", "no", "off", "disabled")
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_FLOAT = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
+def _convert(kind: Kind, value: str | list[str], where: str) -> Any:
+    if kind == "list":
+        return list(value) if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        if kind == "infer":
+            return [_infer(v) for v in value]
+        raise UciError(where, "must be an 'option', not a 'list'")
+    text = value.strip()
+    if kind == "str":
+        return value
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise UciError(where, f"must be a boolean (1/0, true/false, yes/no, on/off), not {value!r}")
+    if kind == "int":
+        if not _INT.fullmatch(text):
+            raise UciError(where, f"must be an integer, not {value!r}")
+        return int(text)
+    if kind == "float":
+        if _INT.fullmatch(text):
+            return int(text)
+        if not _FLOAT.fullmatch(text):
+            raise UciError(where, f"must be a number, not {value!r}")
+        return float(text)
+    if kind == "str_or_false":
+        return False if text.lower() in _FALSE else value
+    return _infer(value)
+
+
+def _infer(value: str) -> Any:
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    if value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+# --- translation ------------------------------------------------------------------
+
+
+@dataclass
+class Translation:
+    """The TOML document and, for every key path in it, the UCI option it came from."""
+
+    data: dict[str, Any]
+    origins: dict[str, str]
+    package: str = "mag-ap"
+    openwrt: dict[str, Any] = field(default_factory=dict)  # the OpenWrt-only daemon options
+
+    def uci_path(self, key_path: str) -> str:
+        """The UCI spelling of a TOML key path: ``mag.lifetime_s`` -> ``mag-ap.main.lifetime_s``."""
+        if key_path in self.origins:
+            return self.origins[key_path]
+        probe = key_path
+        while probe:
+            cut = max(probe.rfind("."), probe.rfind("["))
+            if cut <= 0:
+                break
+            probe = probe[:cut]
+            if probe in self.origins:
+                return self.origins[probe] + key_path[len(probe) :]
+        return f"{self.package}.{key_path}" if key_path else self.package
+
+
+def _section_values(
+    section: UciSection,
+    schema: Mapping[str, Kind] | None,
+    ref: str,
+    skip: Sequence[str] = (),
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed values of one section and the UCI option of each key."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, raw in section.values.items():
+        if key in skip:
+            continue
+        where = f"{ref}.{key}"
+        kind: Kind = "infer" if schema is None else schema.get(key, "str")
+        values[key] = _convert(kind, raw, where)
+        origins[key] = where
+    return values, origins
+
+
+def translate(doc: UciDocument) -> Translation:
+    """UCI sections -> the TOML structure of :mod:`mag_ap.config` (types only; no validation)."""
+    pkg = doc.package
+    data: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    tr = Translation(data, origins, pkg)
+
+    for section in doc.sections:
+        if section.type not in KNOWN_TYPES:
+            known = ", ".join(KNOWN_TYPES)
+            raise UciError(
+                section.ref(pkg), f"unknown section type {section.type!r} (known: {known})"
+            )
+    for kind in SINGLE:
+        found = doc.of_type(kind)
+        if len(found) > 1:
+            raise UciError(found[1].ref(pkg), f"only one 'config {kind}' section is allowed")
+
+    def put(
+        table: dict[str, Any], path: str, section: UciSection, skip: Sequence[str] = ()
+    ) -> None:
+        ref = section.ref(pkg)
+        origins.setdefault(path, ref)
+        values, where = _section_values(section, _schema_for(section), ref, skip)
+        for key, value in values.items():
+            table[key] = value
+            origins[f"{path}.{key}"] = where[key]
+
+    daemons = doc.of_type("daemon")
+    if not daemons:
+        raise UciError(pkg, "needs a 'config daemon' section (with option role 'mag' or 'lma')")
+    daemon = daemons[0]
+    table: dict[str, Any] = {}
+    put(table, "daemon", daemon, skip=OPENWRT_ONLY)
+    data["daemon"] = table
+    for key in OPENWRT_ONLY:
+        if key in daemon.values:
+            kind = SCHEMAS["daemon"][key]
+            tr.openwrt[key] = _convert(kind, daemon.values[key], f"{daemon.ref(pkg)}.{key}")
+
+    role = table.get("role")
+    for kind in ("mag", "lma"):
+        found = doc.of_type(kind)
+        if found:
+            if role != kind:
+                raise UciError(
+                    found[0].ref(pkg),
+                    f"'config {kind}' is only allowed when the daemon role is '{kind}'",
+                )
+            data[kind] = {}
+            put(data[kind], kind, found[0])
+        elif role == kind:
+            raise UciError(pkg, f"needs a 'config {kind}' section when the daemon role is '{kind}'")
+
+    if doc.of_type("plugins"):
+        data["plugins"] = {}
+        put(data["plugins"], "plugins", doc.of_type("plugins")[0])
+
+    plugin_root: dict[str, Any] = {}
+    for section in doc.of_type("plugin"):
+        if section.name is None:
+            raise UciError(
+                section.ref(pkg), "a 'config plugin' section needs a name: config plugin 'macnai'"
+            )
+        if section.name in plugin_root:
+            raise UciError(section.ref(pkg), "is configured twice")
+        plugin_root[section.name] = {}
+        put(plugin_root[section.name], f"plugin.{section.name}", section)
+
+    profiles = doc.of_type("profile")
+    if profiles:
+        policy = plugin_root.setdefault("localpolicy", {})
+        entries: list[dict[str, Any]] = []
+        for section in profiles:
+            if section.name == "default":
+                policy["default"] = {}
+                put(policy["default"], "plugin.localpolicy.default", section)
+            else:
+                entry: dict[str, Any] = {}
+                put(entry, f"plugin.localpolicy.profile[{len(entries)}]", section)
+                entries.append(entry)
+        if entries:
+            policy["profile"] = entries
+
+    for section in doc.of_type("plugin_table"):
+        ref = section.ref(pkg)
+        plugin = section.values.get("plugin")
+        tname = section.values.get("table")
+        for key, val in (("plugin", plugin), ("table", tname)):
+            if not isinstance(val, str) or not _NAME.fullmatch(val):
+                raise UciError(f"{ref}.{key}", "is required (a name of letters, digits, '_')")
+        assert isinstance(plugin, str) and isinstance(tname, str)
+        is_array = _convert("bool", section.values.get("array", "1"), f"{ref}.array")
+        owner = plugin_root.setdefault(plugin, {})
+        if is_array:
+            items = owner.setdefault(tname, [])
+            if not isinstance(items, list):
+                raise UciError(ref, f"plugin.{plugin}.{tname} is a table elsewhere")
+            item: dict[str, Any] = {}
+            put(
+                item,
+                f"plugin.{plugin}.{tname}[{len(items)}]",
+                section,
+                ("plugin", "table", "array"),
+            )
+            items.append(item)
+        else:
+            if tname in owner:
+                raise UciError(ref, f"plugin.{plugin}.{tname} is configured twice")
+            owner[tname] = {}
+            put(owner[tname], f"plugin.{plugin}.{tname}", section, ("plugin", "table", "array"))
+    if plugin_root:
+        data["plugin"] = plugin_root
+
+    attach: list[dict[str, Any]] = []
+    for section in doc.of_type("static_attach"):
+        entry = {}
+        put(entry, f"static_attach[{len(attach)}]", section)
+        attach.append(entry)
+    if attach:
+        data["static_attach"] = attach
+    return tr
+
+
+def _schema_for(section: UciSection) -> Mapping[str, Kind] | None:
+    if section.type == "plugin":
+        return PLUGIN_SCHEMAS.get(section.name or "")
+    if section.type == "plugin_table":
+        return None
+    return SCHEMAS[section.type]
+
+
+def uci_to_config(
+    text: str, package: str = "mag-ap", where: str | None = None
+) -> tuple[Translation, Config]:
+    """Parse, translate and validate the core sections; a ConfigError is re-raised as UciError."""
+    tr = translate(parse_uci(text, package, where))
+    try:
+        config = parse_config(tr.data, where or package)
+    except ConfigError as exc:
+        raise UciError(tr.uci_path(exc.key_path), exc.reason) from None
+    return tr, config
+
+
+# --- TOML output ------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _toml_str(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_str(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # inf, -inf and nan are TOML spellings too
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _emit(path: list[str], table: Mapping[str, Any], out: list[str]) -> None:
+    for key, value in table.items():
+        if not isinstance(value, dict) and not _is_table_array(value):
+            out.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value in table.items():
+        sub = [*path, _toml_key(key)]
+        if isinstance(value, dict):
+            nested_only = value and all(
+                isinstance(v, dict) or _is_table_array(v) for v in value.values()
+            )
+            if not nested_only:  # a table holding only tables needs no header of its own
+                out += ["", f"[{'.'.join(sub)}]"]
+            _emit(sub, value, out)
+        elif _is_table_array(value):
+            for item in value:
+                out += ["", f"[[{'.'.join(sub)}]]"]
+                _emit(sub, item, out)
+
+
+def to_toml(data: Mapping[str, Any], header: str = "") -> str:
+    """TOML text for a document of tables, arrays of tables and scalar values."""
+    out = [f"# {line}" if line else "#" for line in header.splitlines()]
+    _emit([], data, out)
+    return "\n".join(out).lstrip("\n") + "\n"

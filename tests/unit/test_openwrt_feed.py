@@ -1,0 +1,176 @@
+"""The feed's Depends follow from the code's imports; the SDK Makefile is not stale."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mag_ap.packaging import feed
+from mag_ap.packaging.feed import (
+    BASE_PYTHON,
+    HEAVY,
+    MAIN,
+    FeedError,
+    feed_packages,
+    imports_of,
+    needs_of,
+    openwrt_package_for,
+    render_makefile,
+)
+from tests.conftest import ROOT
+
+
+def _makefile_depends(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, body in re.findall(r"define Package/([\w-]+)\n(.*?)\nendef", text, re.S):
+        hit = re.search(r"^\s*DEPENDS:=(.*)$", body, re.M)
+        if hit:
+            out[name] = [d.lstrip("+") for d in hit.group(1).split()]
+    return out
+
+
+def test_committed_makefile_is_generated_from_the_table() -> None:
+    current = (ROOT / feed.MAKEFILE).read_text()
+    assert current == render_makefile(ROOT), (
+        "openwrt/net/mag-ap/Makefile is stale: python -m mag_ap.packaging.feed --write"
+    )
+
+
+def test_makefile_follows_python_feed_conventions() -> None:
+    text = (ROOT / feed.MAKEFILE).read_text()
+    assert "include $(TOPDIR)/feeds/packages/lang/python/python3-package.mk" in text
+    assert "PKGARCH:=all" in text
+    for pkg in feed_packages(ROOT):
+        assert f"$(eval $(call BuildPackage,{pkg.name}))" in text
+
+
+def test_makefile_depends_equal_the_imports() -> None:
+    declared = _makefile_depends((ROOT / feed.MAKEFILE).read_text())
+    packages = {p.name: p for p in feed_packages(ROOT)}
+    assert set(declared) == set(packages)
+    main_needs = needs_of(ROOT, packages[MAIN].modules).required - {MAIN}
+    assert set(declared[MAIN]) == main_needs | set(feed.EXTRA_DEPENDS.get(MAIN, ()))
+    assert {BASE_PYTHON, "python3-asyncio", "python3-logging", "python3-pluggy"} <= main_needs
+    for name, pkg in packages.items():
+        if name == MAIN:
+            continue
+        own = needs_of(ROOT, pkg.modules).required - {name}
+        assert MAIN in declared[name]
+        # everything the plugin imports is provided by its Depends or by mag-ap's
+        assert own <= set(declared[name]) | main_needs | {MAIN}
+        assert set(declared[name]) - own - {MAIN} == set(feed.EXTRA_DEPENDS.get(name, ()))
+
+
+def test_main_package_stays_light_and_every_plugin_is_packaged() -> None:
+    packages = feed_packages(ROOT)
+    main = packages[0]
+    assert main.name == MAIN
+    assert not set(main.depends) & HEAVY, "a heavy dependency slipped into mag-ap"
+    shipped = {Path(m).name for p in packages for m in p.modules}
+    found = {d.name for d in feed.plugin_dirs(ROOT)}
+    assert found <= shipped
+    assert "mag_ap_localpolicy" in found
+
+
+def test_datapath_package_carries_the_tunnel_modules() -> None:
+    packages = {p.name: p for p in feed_packages(ROOT)}
+    if "mag-ap-netlink" not in packages:
+        pytest.fail("plugins/mag_ap_netlink is expected (the kernel datapath)")
+    deps = packages["mag-ap-netlink"].depends
+    assert "python3-pyroute2" in deps
+    for kmod in ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"):
+        assert kmod in deps
+
+
+def test_imports_of_sees_lazy_optional_and_type_only_imports() -> None:
+    src = """
+import asyncio
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    import sqlite3
+try:
+    from importlib import metadata
+except ImportError:
+    metadata = None
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli
+def later():
+    import pyroute2
+"""
+    found = {(i.module, i.optional) for i in imports_of(src)}
+    assert ("asyncio", False) in found
+    assert ("pyroute2", False) in found  # lazy imports count
+    assert ("tomllib", False) in found
+    assert ("tomli", True) in found
+    assert ("importlib.metadata", True) in found
+    assert not any(m == "sqlite3" for m, _ in found)
+
+
+def test_stdlib_modules_map_to_openwrt_packages() -> None:
+    first = {"mag_ap": MAIN, "mag_ap_netlink": "mag-ap-netlink"}
+    assert openwrt_package_for("asyncio.subprocess", first) == "python3-asyncio"
+    assert openwrt_package_for("logging.handlers", first) == "python3-logging"
+    assert openwrt_package_for("importlib.metadata", first) == "python3-email"
+    assert openwrt_package_for("importlib.util", first) == BASE_PYTHON
+    assert openwrt_package_for("tomllib", first) == BASE_PYTHON
+    assert openwrt_package_for("ssl", first) == "python3-openssl"
+    assert openwrt_package_for("pluggy", first) == "python3-pluggy"
+    assert openwrt_package_for("mag_ap_netlink._kernel", first) == "mag-ap-netlink"
+    assert openwrt_package_for("no_such_module_xyz", first) is None
+    with pytest.raises(FeedError, match="not shipped"):
+        openwrt_package_for("mag_ap.lab.topology", first)
+    with pytest.raises(FeedError, match="does not exist on OpenWrt"):
+        openwrt_package_for("tkinter", first)
+
+
+def test_an_unknown_third_party_import_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mag_ap").mkdir()
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "mag_ap/__init__.py").write_text("import requests\n")
+    with pytest.raises(FeedError, match="'requests' is no standard module"):
+        needs_of(tmp_path, ("mag_ap",))
+
+
+def test_importing_the_main_package_loads_only_what_its_depends_provide(tmp_path: Path) -> None:
+    """Dynamic cross-check of the ast scan: import every shipped module, look at sys.modules."""
+    main = feed_packages(ROOT)[0]
+    lib = tmp_path / "lib"
+    for item in main.files:
+        if item.dest.startswith(feed.LIB_DIR + "/"):
+            target = lib / item.dest[len(feed.LIB_DIR) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.source.read_bytes())
+    modules = sorted(
+        str(p.relative_to(lib).with_suffix("")).replace("/", ".").removesuffix(".__init__")
+        for p in lib.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    code = f"""
+import importlib, json, sys
+sys.path.insert(0, {str(lib)!r})
+before = set(sys.modules)
+for name in {modules!r}:
+    module = importlib.import_module(name)
+    assert module.__file__.startswith({str(lib)!r}), module.__file__
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    loaded = json.loads(out.stdout)
+    first = {Path(m).name: MAIN for m in main.modules}
+    # asyncio imports ssl inside try/except ImportError: it works without python3-openssl
+    soft = {"ssl"}
+    found = {
+        openwrt_package_for(m, first) for m in loaded if not m.startswith("_") and m not in soft
+    }
+    needed = {pkg for pkg in found if pkg is not None}
+    assert needed <= {*main.depends, MAIN}, sorted(needed - {*main.depends, MAIN})
+    assert "python3-asyncio" in needed

@@ -4,7 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: all setup lint typecheck test test-unit test-netns test-vm clean
+.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench ipk demo clean
 
 all: test
 
@@ -30,6 +30,20 @@ test-netns: setup
 
 test-vm: setup
 	$(PY) -m pytest tests/vm
+
+# The main job on an embedded default (root): 802.1X, DHCP, SLAAC, ping, handover.
+# Writes demo-report.json; DEMO_ARGS="--keep --handovers 3" passes options.
+demo: setup
+	$(PY) -m mag_ap.demo $(DEMO_ARGS)
+
+# Signalling benchmarks (root, namespaces); never part of make test. Writes bench/results.json.
+bench: setup
+	$(PY) -m bench
+
+# OpenWrt .ipk files of the feed (openwrt/), built without the SDK, byte-reproducible.
+IPK_DIR ?= build/ipk
+ipk: setup
+	$(PY) -m mag_ap.packaging.ipk -o $(IPK_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

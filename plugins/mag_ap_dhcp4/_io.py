@@ -55,8 +55,12 @@ class Dhcp4Error(RuntimeError):
     """The service could not set up its sockets or the interface."""
 
 
-async def _ip(*args: str, ok_errors: tuple[str, ...] = ()) -> None:
-    """Run ``ip ARGS``; an error whose text contains one of ``ok_errors`` is success."""
+async def _ip(*args: str, ok_errors: tuple[str, ...] = ()) -> bool:
+    """Run ``ip ARGS``; an error whose text contains one of ``ok_errors`` is success.
+
+    Returns True when the command itself succeeded, False for a tolerated error
+    (e.g. the address was already there: somebody else owns it).
+    """
     proc = await asyncio.create_subprocess_exec(
         "ip",
         *args,
@@ -73,6 +77,11 @@ async def _ip(*args: str, ok_errors: tuple[str, ...] = ()) -> None:
     text = err.decode(errors="replace").strip()
     if proc.returncode != 0 and not any(e in text for e in ok_errors):
         raise Dhcp4Error(f"ip {' '.join(args)}: exit {proc.returncode}: {text}")
+    return proc.returncode == 0
+
+
+# What the kernel says when an address is already configured (wording differs by version).
+ADDRESS_EXISTS = ("File exists", "already assigned", "Address already assigned")
 
 
 class Dhcp4Service:
@@ -270,9 +279,10 @@ class Dhcp4Service:
         if router in self._added_routers:
             return
         async with self._kernel_lock:
-            await _ip("-4", "addr", "add", f"{router}/32", "dev", self.config.interface,
-                      ok_errors=("File exists",))  # fmt: skip
-            self._added_routers.add(router)
+            # Already there (e.g. the datapath plugin added it): not ours to remove.
+            if await _ip("-4", "addr", "add", f"{router}/32", "dev", self.config.interface,
+                         ok_errors=ADDRESS_EXISTS):  # fmt: skip
+                self._added_routers.add(router)
 
     async def _set_fixed_mac(self, ifname: str, mac: str) -> None:
         try:

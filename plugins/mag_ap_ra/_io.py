@@ -192,7 +192,7 @@ class RaService:
         rc, err = await run_ip("-6", "addr", "add", addr, "dev", self.ifname, "nodad")
         if rc == 0:
             self._added_link_local = True
-        elif "exists" not in err:
+        elif "exists" not in err and "already assigned" not in err:  # kernel wording varies
             raise OSError(f"ip -6 addr add {addr} dev {self.ifname}: {err}")
 
     def _readable(self) -> None:

@@ -22,6 +22,7 @@ from mag_ap.core.pba_status import PbaOutcome, classify_pba_status, status_name
 from mag_ap.core.pbu import build_pbu, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
+from mag_ap.core.timers import Scheduled, TimerHeap
 from mag_ap.core.types import (
     Action,
     Address,
@@ -136,6 +137,34 @@ def _nai(option: MobileNodeIdentifier | None) -> str | None:
     return ident
 
 
+class _Slot(Scheduled):
+    """An entry's place in the MAG's indexes and in its timer heap.
+
+    ``order`` is the attach order: it keeps iteration (status, PBA matching,
+    revocation) and same-time timers in the order a plain list would give.
+    """
+
+    __slots__ = ("counted_up", "entry", "order")
+
+    def __init__(self, entry: BindingUpdateListEntry, order: int) -> None:
+        super().__init__()
+        self.entry = entry
+        self.order = order
+        self.counted_up = False  # counted in MagProtocol._up_at (active with datapath up)
+
+
+def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] | None:
+    """The entry's earliest armed timer: (deadline, its index in ``deadlines()``, event).
+
+    On equal deadlines the lower index wins, as the scan over all entries did.
+    """
+    best: tuple[float, int, BindingEvent] | None = None
+    for index, (at, event) in enumerate(entry.deadlines()):
+        if best is None or (at, index) < best[:2]:
+            best = (at, index, event)
+    return best
+
+
 def _json(value: object) -> object:
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -158,7 +187,13 @@ class MagProtocol:
         self._access_technology = access_technology
         self._sequence = SequenceCounter(initial_sequence)
         self._gre_keys = GreKeyAllocator()
-        self._entries: list[BindingUpdateListEntry] = []  # every live entry
+        # Every live entry, keyed by id(entry), in attach order; indexes of the same slots.
+        self._entries: dict[int, _Slot] = {}
+        self._by_mn_id: dict[str, dict[int, _Slot]] = {}
+        self._by_lma: dict[Address, dict[int, _Slot]] = {}
+        self._up_at: dict[Address, int] = {}  # LMA -> active entries with the datapath up
+        self._timers = TimerHeap()  # one deadline per entry: the earliest of deadlines()
+        self._order = 0
         self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
         self._peers: dict[Address, HeartbeatPeer] = {}
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
@@ -207,7 +242,7 @@ class MagProtocol:
         entry = BindingUpdateListEntry(mac=mac, profile=profile, lifetime_requested_s=lifetime_s)
         if profile.gre_key:
             entry.gre_key_from_lma = self._gre_keys.allocate()
-        self._entries.append(entry)
+        self._add(entry)
         self._active[mac] = entry
         self._log("info", "registering", mac=mac, mn_id=profile.mn_id, lma=profile.lma_address)
         self._begin(
@@ -216,15 +251,12 @@ class MagProtocol:
             handoff or HandoffIndicator.NEW_INTERFACE,
             now,
         )
+        self._reschedule(entry)
 
     def _cancel_deregistrations(self, profile: MobileNodeProfile, now: float) -> None:
         """The MN is back: a pending lifetime-0 PBU must not follow the new registration."""
-        for entry in list(self._entries):
-            if (
-                entry.state is BindingState.DEREGISTERING
-                and entry.mn_id == profile.mn_id
-                and entry.lma == profile.lma_address
-            ):
+        for entry in self._with_mn_id(profile.mn_id):
+            if entry.state is BindingState.DEREGISTERING and entry.lma == profile.lma_address:
                 self._log("info", "de-registration cancelled by re-attach", mac=entry.mac)
                 self._fire(entry, BindingEvent.CANCEL, now, _EventInfo(reason="re-attached"))
 
@@ -275,31 +307,40 @@ class MagProtocol:
         return self._actions.popleft() if self._actions else None
 
     def get_timer(self) -> float | None:
-        """Earliest deadline over every entry and every heartbeat peer."""
-        deadlines = [at for entry in self._entries for at, _ in entry.deadlines()]
-        deadlines += [
+        """Earliest deadline over every entry (the heap's top) and every heartbeat peer."""
+        deadlines = [
             p.next_request_at for p in self._peers.values() if p.next_request_at is not None
         ]
+        entry_at = self._timers.next_at()
+        if entry_at is not None:
+            deadlines.append(entry_at)
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``, earliest first."""
+        """Run every timer due at ``now``, earliest first.
+
+        Same-time timers run as a scan of every entry would pick them: by index
+        in ``deadlines()``, then in attach order, and entries before peers.
+        """
         for _ in range(_MAX_TIMER_STEPS):
-            due = self._earliest_due(now)
-            if due is None:
+            entry_at = self._timers.next_at()
+            peer_due = self._due_peer(now)
+            if (
+                entry_at is not None
+                and entry_at <= now
+                and (peer_due is None or entry_at <= peer_due[0])
+            ):
+                self._entry_due(now)
+            elif peer_due is not None:
+                self._heartbeat_due(peer_due[1], now)
+            else:
                 return
-            _, _, entry, event, peer = due
-            if entry is not None and event is not None:
-                info = _EventInfo(reason=_NO_ANSWER) if event is BindingEvent.GIVE_UP else _NOTHING
-                self._fire(entry, event, now, info)
-            elif peer is not None:
-                self._heartbeat_due(peer, now)
         self._log("error", "timer loop guard hit", now=now)
 
     def status(self, now: float) -> dict[str, Any]:
         """JSON-ready view for the control socket."""
         return {
-            "bindings": [self._entry_status(entry, now) for entry in self._entries],
+            "bindings": [self._entry_status(slot.entry, now) for slot in self._entries.values()],
             "counters": dict(self.counters),
             "peers": [self._peer_status(peer, now) for peer in self._peers.values()],
         }
@@ -313,34 +354,96 @@ class MagProtocol:
         now: float,
         info: _EventInfo = _NOTHING,
     ) -> None:
-        step = entry.fire(event)
-        self._steps[step](entry, now, info)
+        try:
+            step = entry.fire(event)
+            self._steps[step](entry, now, info)
+        finally:
+            self._reschedule(entry)
 
-    def _earliest_due(
-        self, now: float
-    ) -> (
-        tuple[float, int, BindingUpdateListEntry | None, BindingEvent | None, HeartbeatPeer | None]
-        | None
-    ):
-        best: (
-            tuple[
-                float, int, BindingUpdateListEntry | None, BindingEvent | None, HeartbeatPeer | None
-            ]
-            | None
-        ) = None
-        for entry in self._entries:
-            for priority, (at, event) in enumerate(entry.deadlines()):
-                if at <= now and (best is None or (at, priority) < best[:2]):
-                    best = (at, priority, entry, event, None)
+    def _entry_due(self, now: float) -> None:
+        """Fire the earliest due timer of the entry on top of the heap."""
+        slot = self._timers.pop_due(now)
+        assert isinstance(slot, _Slot)
+        best = _earliest(slot.entry)
+        if best is None or best[0] > now:  # cannot happen: every change reschedules
+            self._reschedule(slot.entry)
+            return
+        event = best[2]
+        info = _EventInfo(reason=_NO_ANSWER) if event is BindingEvent.GIVE_UP else _NOTHING
+        self._fire(slot.entry, event, now, info)
+
+    def _due_peer(self, now: float) -> tuple[float, HeartbeatPeer] | None:
+        """The heartbeat peer due first and its deadline (peers are few: one per LMA)."""
+        best: tuple[float, HeartbeatPeer] | None = None
         for peer in self._peers.values():
-            at_or_none = peer.next_request_at
-            if (
-                at_or_none is not None
-                and at_or_none <= now
-                and (best is None or (at_or_none, 9) < best[:2])
-            ):
-                best = (at_or_none, 9, None, None, peer)
+            at = peer.next_request_at
+            if at is not None and at <= now and (best is None or at < best[0]):
+                best = (at, peer)
         return best
+
+    # --- entry indexes and the timer heap ------------------------------------------
+
+    def _add(self, entry: BindingUpdateListEntry) -> None:
+        slot = _Slot(entry, self._order)
+        self._order += 1
+        key = id(entry)
+        self._entries[key] = slot
+        self._by_mn_id.setdefault(entry.mn_id, {})[key] = slot
+        self._by_lma.setdefault(entry.lma, {})[key] = slot
+
+    def _remove(self, entry: BindingUpdateListEntry) -> None:
+        key = id(entry)
+        slot = self._entries.pop(key, None)
+        if slot is None:
+            return
+        self._timers.schedule(slot, None)
+        self._count_up(slot)
+        same_id = self._by_mn_id[entry.mn_id]
+        del same_id[key]
+        if not same_id:
+            del self._by_mn_id[entry.mn_id]
+        same_lma = self._by_lma[entry.lma]
+        del same_lma[key]
+        if not same_lma:
+            del self._by_lma[entry.lma]
+
+    def _with_mn_id(self, mn_id: str) -> list[BindingUpdateListEntry]:
+        """Entries with this MN-ID, in attach order (a snapshot: firing may remove some)."""
+        return [slot.entry for slot in self._by_mn_id.get(mn_id, {}).values()]
+
+    def _at_lma(self, lma: Address) -> list[BindingUpdateListEntry]:
+        """Entries bound (or binding) to this LMA, in attach order (a snapshot)."""
+        return [slot.entry for slot in self._by_lma.get(lma, {}).values()]
+
+    def _reschedule(self, entry: BindingUpdateListEntry) -> None:
+        """Put the entry's earliest deadline in the heap and recount its heartbeat share."""
+        slot = self._entries.get(id(entry))
+        if slot is None:  # closed: _remove unscheduled it
+            return
+        best = _earliest(entry)
+        if best is None:
+            self._timers.schedule(slot, None)
+        else:
+            self._timers.schedule(slot, best[0], (best[1], slot.order))
+        self._count_up(slot)
+
+    def _count_up(self, slot: _Slot) -> None:
+        """Keep ``_up_at`` equal to the active entries with the datapath up, per LMA."""
+        entry = slot.entry
+        up = (
+            entry.datapath_up
+            and self._active.get(entry.mac) is entry
+            and self._entries.get(id(entry)) is slot
+        )
+        if up is slot.counted_up:
+            return
+        slot.counted_up = up
+        lma = entry.lma
+        left = self._up_at.get(lma, 0) + (1 if up else -1)
+        if left:
+            self._up_at[lma] = left
+        else:
+            del self._up_at[lma]
 
     def _begin(
         self,
@@ -386,13 +489,12 @@ class MagProtocol:
         """Forget the entry: timers, GRE key, heartbeat duty."""
         entry.transaction = None
         entry.refresh_at = entry.expires_at = None
-        if entry in self._entries:
-            self._entries.remove(entry)
         if self._active.get(entry.mac) is entry:
             del self._active[entry.mac]
+        self._remove(entry)
         if entry.gre_key_from_lma is not None:
             self._gre_keys.release(entry.gre_key_from_lma)
-        self._update_heartbeat(entry.lma, now)
+        self._update_heartbeat(entry, now)
 
     def _take_down(self, entry: BindingUpdateListEntry, reason: str) -> None:
         """BindingDown for an entry whose datapath is installed (once)."""
@@ -465,7 +567,7 @@ class MagProtocol:
                 refresh=refresh,
             )
         )
-        self._update_heartbeat(entry.lma, now)
+        self._update_heartbeat(entry, now)
 
     def _refresh_lead_s(self, lifetime_s: int) -> float:
         """Re-register refresh_before_s before the end, but never later than mid-life.
@@ -523,7 +625,7 @@ class MagProtocol:
         entry.transaction = None
         entry.refresh_at = entry.expires_at = None
         entry.retry_at = now + self._settings.max_bindack_timeout_s
-        self._update_heartbeat(entry.lma, now)
+        self._update_heartbeat(entry, now)
 
     def _step_retry(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
         entry.retry_at = None
@@ -557,7 +659,7 @@ class MagProtocol:
         self._log("info", "de-registering", mac=entry.mac, reason=info.reason)
         self._count("deregistrations_sent")
         self._begin(entry, TransactionKind.DE_REGISTRATION, HandoffIndicator.NOT_CHANGED, now)
-        self._update_heartbeat(entry.lma, now)
+        self._update_heartbeat(entry, now)
 
     def _step_revoke(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
         self._count("bindings_revoked")
@@ -591,7 +693,7 @@ class MagProtocol:
         """Match the PBA to the PBU it answers: MN-ID, then source, then sequence."""
         self._count("pba_received")
         mn_id = _nai(pba.find(MobileNodeIdentifier))
-        same_id = [e for e in self._entries if e.mn_id == mn_id] if mn_id is not None else []
+        same_id = self._with_mn_id(mn_id) if mn_id is not None else []
         if not same_id:
             self._count("pba_unmatched")
             self._log(
@@ -705,7 +807,7 @@ class MagProtocol:
         self._count("peer_restarts")
         self._log("warning", f"LMA restarted ({reason}): re-registering", lma=lma)
         self._actions.append(PeerRestarted(peer=lma, reason=reason))
-        for entry in [e for e in self._entries if e.lma == lma]:
+        for entry in self._at_lma(lma):
             self._fire(entry, BindingEvent.PEER_RESTARTED, now, _EventInfo(reason=reason))
 
     def _heartbeat_due(self, peer: HeartbeatPeer, now: float) -> None:
@@ -719,9 +821,13 @@ class MagProtocol:
         self._send(Heartbeat(sequence=sequence), peer.address)
         self._count("heartbeat_requests_sent")
 
-    def _update_heartbeat(self, lma: Address, now: float) -> None:
-        """Heartbeats run while the LMA holds at least one acknowledged binding of ours."""
-        has_bindings = any(e.datapath_up and e.lma == lma for e in self._active.values())
+    def _update_heartbeat(self, entry: BindingUpdateListEntry, now: float) -> None:
+        """Heartbeats run while the entry's LMA holds at least one acknowledged binding of ours."""
+        slot = self._entries.get(id(entry))
+        if slot is not None:
+            self._count_up(slot)  # every other entry was recounted when its event ended
+        lma = entry.lma
+        has_bindings = self._up_at.get(lma, 0) > 0
         peer = self._peers.get(lma)
         if has_bindings:
             if peer is None:
@@ -737,9 +843,9 @@ class MagProtocol:
         mn_id = _nai(mn_option)
         status: RevocationStatus
         if bri.g:
-            targets = [e for e in self._entries if e.lma == src]
+            targets = self._at_lma(src)
         elif mn_id is not None:
-            targets = [e for e in self._entries if e.lma == src and e.mn_id == mn_id]
+            targets = [e for e in self._with_mn_id(mn_id) if e.lma == src]
         else:
             targets = []
         if not bri.g and mn_id is None:

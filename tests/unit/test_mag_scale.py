@@ -189,13 +189,13 @@ def test_events_among_bound_entries_touch_a_handful(monkeypatch: pytest.MonkeyPa
     assert looks.during(lambda: mag.receive_datagram(encode_message(hb), LMA_ADDR, T0 + 3)) <= 2
 
 
-def test_5000_bindings_stay_bound_and_refresh_against_a_real_lma() -> None:
-    n = 5_000
+def test_2000_bindings_stay_bound_and_refresh_against_a_real_lma() -> None:
+    n = 2_000
     domain = Domain()
     domain.add_lma(str(LMA_ADDR))
     mag = domain.add_mag(str(MAG_ADDR), lifetime_s=40)
     start = domain.now
-    for batch in range(0, n, 1_000):  # 1,000 stations at once, five times
+    for batch in range(0, n, 1_000):  # 1,000 stations at once, twice
         for i in range(batch, batch + 1_000):
             mag.attach(mac(i), profile(i), domain.now)
         domain.run_for(1.0)

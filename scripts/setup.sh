@@ -21,6 +21,9 @@ APT_PACKAGES=(
     shellcheck      # lints the OpenWrt init, setup and smoke scripts (tests/unit/test_openwrt_*)
     qemu-system-x86 # tests/vm: a stock Debian kernel (TCG) with ip6tnl/ip6gre/gre/ipip modules
     kmod            # depmod for that kernel's modules; modprobe inside the guest
+    freeradius      # real AAA server for the RADIUS policy tests (RFC 6572 dictionary)
+    freeradius-utils # radclient: an independent RADIUS client to cross-check the plugin
+    dnsmasq-base    # real DNS server in a namespace for LMA discovery (binary only, no service)
 )
 
 missing=()

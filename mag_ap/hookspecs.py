@@ -31,7 +31,13 @@ import pluggy
 if TYPE_CHECKING:
     from .address_service import AddressServiceProvider
     from .config import Config
-    from .providers import DatapathProvider, IdentityProvider, PolicyProvider, TriggerProvider
+    from .providers import (
+        DatapathProvider,
+        IdentityProvider,
+        LmaDiscoveryProvider,
+        PolicyProvider,
+        TriggerProvider,
+    )
 
 PROJECT_NAME = "mag_ap"
 
@@ -108,6 +114,20 @@ def mag_policy_provider(config: Config) -> PolicyProvider | None:
 
     :param config: the validated configuration.
     :return: a :class:`mag_ap.providers.PolicyProvider`, or None to pass.
+    """
+
+
+@hookspec(firstresult=True)
+def mag_lma_discovery(config: Config) -> LmaDiscoveryProvider | None:
+    """The provider that resolves an LMA named by FQDN in a profile (RFC 6097).
+
+    Asked by the MAG when a profile carries ``lma_fqdn``; the first address is
+    used and the next ones are tried when the LMA does not answer.
+    ``firstresult``: the first non-None wins; the built-in DNS resolver
+    (``mag_ap_dns``, the only importer of dnslib) is ``trylast``.
+
+    :param config: the validated configuration.
+    :return: a :class:`mag_ap.providers.LmaDiscoveryProvider`, or None to pass.
     """
 
 

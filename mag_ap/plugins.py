@@ -24,7 +24,13 @@ import pluggy
 from . import hookspecs
 from .address_service import AddressServiceProvider
 from .config import Config, ConfigError, PluginsConfig
-from .providers import DatapathProvider, IdentityProvider, PolicyProvider, TriggerProvider
+from .providers import (
+    DatapathProvider,
+    IdentityProvider,
+    LmaDiscoveryProvider,
+    PolicyProvider,
+    TriggerProvider,
+)
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -48,6 +54,8 @@ DEFAULT_PLUGINS: Final[tuple[str, ...]] = (
     "mag_ap_hostapd",
     "mag_ap_radacct",
     "mag_ap_ubus",
+    "mag_ap_radius",
+    "mag_ap_dns",
 )
 ENTRY_POINT_GROUP: Final = "mag_ap"
 PLUGIN_PREFIX: Final = "mag_ap_"
@@ -244,6 +252,13 @@ class PluginHost:
         if found is not None:
             _check(found, PolicyProvider, "mag_policy_provider")
         return cast(PolicyProvider | None, found)
+
+    def lma_discovery_provider(self) -> LmaDiscoveryProvider | None:
+        """The winning resolver of LMA names (RFC 6097); the DNS plugin is the fallback."""
+        found = self._pm.hook.mag_lma_discovery(config=self.config)
+        if found is not None:
+            _check(found, LmaDiscoveryProvider, "mag_lma_discovery")
+        return cast(LmaDiscoveryProvider | None, found)
 
     def datapath_provider(self) -> DatapathProvider | None:
         """The winning datapath provider (anything before the null datapath)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from .core.types import Action, MobileNodeProfile
+from .core.types import Action, Address, MobileNodeProfile
 
 
 @runtime_checkable
@@ -48,6 +48,17 @@ class PolicyProvider(Protocol):
     name: str
 
     async def profile_for(self, mn_id: str, mac: str) -> MobileNodeProfile | None: ...
+
+
+@runtime_checkable
+class LmaDiscoveryProvider(Protocol):
+    """Resolves an LMA named by FQDN (RFC 6097) to its addresses, best first."""
+
+    name: str
+
+    async def resolve(self, fqdn: str, transport: str) -> list[Address]:
+        """AAAA answers for the "ipv6" transport, A for "ipv4"; empty when none."""
+        ...
 
 
 @runtime_checkable

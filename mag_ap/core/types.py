@@ -69,6 +69,9 @@ class MobileNodeProfile:
     gre_key: bool = False  # ask for GRE encapsulation with per-MN keys (RFC 5845)
     lifetime_s: int | None = None  # override MagSettings.lifetime_s
     dns_servers: tuple[Address, ...] = ()
+    # LMA named by FQDN (RFC 6097): the MAG resolves it and fills ``lma_address``
+    # (which then holds the first answer; the policy may put a placeholder there)
+    lma_fqdn: str | None = None
 
 
 # --- IO the protocol objects ask for ------------------------------------------------

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..core.types import (
     Action,
+    Address,
     BindingDown,
     BindingRejected,
     BindingUp,
     Datagram,
     LogEvent,
+    MobileNodeProfile,
     MobileRouteDown,
     MobileRouteUp,
     PeerRestarted,
@@ -48,7 +50,12 @@ if TYPE_CHECKING:
     from ..core.mag import MagProtocol
     from ..lma.protocol import LmaProtocol
     from ..plugins import PluginHost
-    from ..providers import IdentityProvider, PolicyProvider, TriggerProvider
+    from ..providers import (
+        IdentityProvider,
+        LmaDiscoveryProvider,
+        PolicyProvider,
+        TriggerProvider,
+    )
 
 log = logging.getLogger("mag_ap.daemon")
 
@@ -379,6 +386,11 @@ class MagDaemon(_Daemon):
         self.identity: IdentityProvider | None = None
         self.policy: PolicyProvider | None = None
         self.triggers: list[TriggerProvider] = []
+        self.discovery: LmaDiscoveryProvider | None = None
+        # LMAs from DNS still to try per MAC when the current one does not answer (RFC 6097)
+        self._lma_alternatives: dict[
+            str, tuple[MobileNodeProfile, list[Address], HandoffIndicator | None]
+        ] = {}
         self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
 
     @property
@@ -398,6 +410,7 @@ class MagDaemon(_Daemon):
         self.identity = host.identity_provider()
         self.policy = host.policy_provider()
         self.triggers = list(host.trigger_providers())
+        self.discovery = host.lma_discovery_provider()
 
     def commands(self) -> dict[str, Handler]:
         return {**super().commands(), "attach": self.cmd_attach, "detach": self.cmd_detach}
@@ -463,6 +476,7 @@ class MagDaemon(_Daemon):
             self.counters["attach_refused"] += 1
             _log("warning", "attach refused by policy", mac=mac, mn_id=mn_id, source=source)
             raise ControlError(f"policy refused {mn_id} ({mac})")
+        profile = await self._discover_lma(mac, profile, handoff)
         assert self.driver is not None
         self.driver.call(lambda ep, now: ep.attach(mac, profile, now, handoff=handoff))
         _log(
@@ -475,6 +489,63 @@ class MagDaemon(_Daemon):
         )
         return {"mac": mac, "mn_id": mn_id, "lma": str(profile.lma_address)}
 
+    async def _discover_lma(
+        self, mac: str, profile: MobileNodeProfile, handoff: HandoffIndicator | None
+    ) -> MobileNodeProfile:
+        """A profile naming its LMA by FQDN gets the first resolved address (RFC 6097);
+        the others are kept for a failover when that LMA does not answer."""
+        self._lma_alternatives.pop(mac, None)
+        if profile.lma_fqdn is None:
+            return profile
+        if self.discovery is None:
+            self.counters["attach_refused"] += 1
+            raise ControlError(f"no LMA discovery provider for {profile.lma_fqdn}")
+        transport = "ipv4" if self.config.transport == "ipv4" else "ipv6"
+        addresses = await _with_timeout(
+            f"LMA discovery {self.discovery.name}",
+            self.discovery.resolve(profile.lma_fqdn, transport),
+        )
+        if not addresses:
+            self.counters["attach_refused"] += 1
+            raise ControlError(f"LMA {profile.lma_fqdn} has no {transport} address")
+        chosen = replace(profile, lma_address=addresses[0])
+        if len(addresses) > 1:
+            self._lma_alternatives[mac] = (chosen, list(addresses[1:]), handoff)
+        return chosen
+
+    async def _apply_action(self, action: Action) -> None:
+        await super()._apply_action(action)
+        if isinstance(action, BindingUp | BindingDown):
+            self._lma_alternatives.pop(action.mac, None)
+        elif isinstance(action, BindingRejected):
+            self._lma_failover(action)
+
+    def _lma_failover(self, action: BindingRejected) -> None:
+        """No answer from a DNS-named LMA: register with its next address."""
+        found = self._lma_alternatives.get(action.mac)
+        if found is None:
+            return
+        profile, rest, handoff = found
+        if action.status is not None or action.lma != profile.lma_address or not rest:
+            self._lma_alternatives.pop(action.mac, None)
+            return
+        nxt = replace(profile, lma_address=rest[0])
+        if len(rest) > 1:
+            self._lma_alternatives[action.mac] = (nxt, rest[1:], handoff)
+        else:
+            self._lma_alternatives.pop(action.mac, None)
+        self.counters["lma_failovers"] = self.counters.get("lma_failovers", 0) + 1
+        _log(
+            "warning",
+            "LMA failover",
+            mac=action.mac,
+            fqdn=profile.lma_fqdn,
+            lma=str(nxt.lma_address),
+        )
+        assert self.driver is not None
+        mac = action.mac
+        self.driver.call(lambda ep, now: ep.attach(mac, nxt, now, handoff=handoff))
+
     def detach(self, mac: str, reason: str) -> None:
         from ..config import ConfigError, normalize_mac
 
@@ -482,6 +553,7 @@ class MagDaemon(_Daemon):
             mac = normalize_mac(mac, "mac")
         except ConfigError as exc:
             raise ControlError(exc.reason) from None
+        self._lma_alternatives.pop(mac, None)
         assert self.driver is not None
         self.driver.call(lambda ep, now: ep.detach(mac, now, reason=reason))
         _log("info", "detach", mac=mac, reason=reason)

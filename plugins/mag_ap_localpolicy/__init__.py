@@ -12,6 +12,10 @@ The default policy plugin (``trylast``: a RADIUS plugin, RFC 6572, overrides it)
     realm = "staff.example.net"
     gre_key = true
 
+    [[plugin.localpolicy.profile]]
+    realm = "guests.example.net"
+    lma_fqdn = "lma.example.net"         # resolved by the MAG (RFC 6097, plugin mag_ap_dns)
+
 Precedence: ``mn_id`` > ``mac`` > ``realm`` > ``default``. The matching logic
 lives in :mod:`._policy`, free of asyncio.
 """

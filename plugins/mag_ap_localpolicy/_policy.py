@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -69,9 +69,19 @@ def _parse_profile(
     """The fields of one profile table (the caller has read its match key)."""
     family = _family(transport)
     lma = t.get_address("lma_address", None, family=family)
+    lma_fqdn = t.get_str("lma_fqdn", None, max_len=253)
+    if lma_fqdn is not None:
+        if lma is not None:
+            raise t.error("lma_fqdn", "and lma_address exclude each other: name the LMA once")
+        lma_fqdn = _check_fqdn(lma_fqdn, t.key_path("lma_fqdn"))
+        # a placeholder: the MAG resolves the name (RFC 6097) and fills in the address
+        lma = IPv4Address(0) if family == 4 else IPv6Address(0)
     if lma is None:
         if shared_lma is None:
-            raise t.error("lma_address", f"is required here or in {shared_path}.lma_address")
+            raise t.error(
+                "lma_address",
+                f"is required (or lma_fqdn) here or in {shared_path}.lma_address",
+            )
         lma = shared_lma
     ipv6 = t.get_bool("ipv6", True)
     ipv4 = t.get_bool("ipv4", True)
@@ -108,7 +118,19 @@ def _parse_profile(
         gre_key=gre_key,
         lifetime_s=lifetime,
         dns_servers=dns,
+        lma_fqdn=lma_fqdn,
     )
+
+
+def _check_fqdn(name: str, key_path: str) -> str:
+    """A DNS name of letters, digits, hyphens and dots (RFC 1123 labels of 1..63)."""
+    labels = name.rstrip(".").split(".")
+    for label in labels:
+        if not 0 < len(label) <= 63 or label.startswith("-") or label.endswith("-"):
+            raise ConfigError(key_path, f"{name!r} is not a DNS name")
+        if not all(c.isascii() and (c.isalnum() or c == "-") for c in label):
+            raise ConfigError(key_path, f"{name!r} is not a DNS name")
+    return name.lower()
 
 
 def parse_policy(section: Mapping[str, Any], transport: Transport = "ipv6") -> LocalPolicy:

@@ -255,3 +255,36 @@ def test_the_plugin_refuses_a_broken_section_at_start() -> None:
     with pytest.raises(ConfigError) as info:
         PluginHost.from_config(config, entry_points=False)
     assert info.value.key_path == "plugin.localpolicy.profile[0].lma_address"
+
+
+def test_a_profile_may_name_its_lma_by_fqdn() -> None:
+    policy = parse_policy(
+        section(
+            """
+            [[profile]]
+            realm = "guests.example.net"
+            lma_fqdn = "LMA.Example.NET"
+            """
+        ),
+        "ipv4",
+    )
+    profile = policy.lookup("bob@guests.example.net", MAC)
+    assert profile is not None
+    assert profile.lma_fqdn == "lma.example.net"
+    assert profile.lma_address == IPv4Address("0.0.0.0")  # placeholder until resolved
+    v6 = parse_policy(section('[default]\nlma_fqdn = "lma.example.net."\n')).lookup("a", MAC)
+    assert v6 is not None and v6.lma_address == IPv6Address("::")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[default]\nlma_fqdn = "lma.example.net"\nlma_address = "2001:db8::1"\n',
+        '[default]\nlma_fqdn = "lma..example.net"\n',
+        '[default]\nlma_fqdn = "-lma.example.net"\n',
+        '[default]\nlma_fqdn = "lma_1.example.net"\n',
+    ],
+)
+def test_a_bad_lma_fqdn_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"plugin\.localpolicy\.default\.lma_fqdn"):
+        parse_policy(section(text))

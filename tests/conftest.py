@@ -10,6 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI machines are small and busy (VM tier, namespaces): property tests judge
+# behaviour, never speed, so no per-example deadline and no "too slow" check.
+settings.register_profile("mag-ap", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mag-ap")
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

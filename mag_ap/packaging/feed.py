@@ -76,7 +76,8 @@ TITLES: Final[Mapping[str, str]] = {
 }
 
 # mag_ap sub-packages that stay out of the .ipk: test lab and this builder.
-EXCLUDED_SUBPACKAGES: Final = ("mag_ap/lab", "mag_ap/packaging")
+# Build/lab-time only: the namespace lab, the demo and the packaging code itself.
+EXCLUDED_SUBPACKAGES: Final = ("mag_ap/lab", "mag_ap/packaging", "mag_ap/demo.py")
 
 # Standard library modules that OpenWrt splits out of python3-light (packages/lang/python/
 # python3/files/python3-package-*.mk). Longest dotted prefix wins; the rest of the
@@ -302,7 +303,7 @@ def openwrt_package_for(module: str, first_party: Mapping[str, str]) -> str | No
     """
     top = module.split(".", 1)[0]
     if top in first_party:
-        excluded = tuple(e.replace("/", ".") for e in EXCLUDED_SUBPACKAGES)
+        excluded = tuple(e.removesuffix(".py").replace("/", ".") for e in EXCLUDED_SUBPACKAGES)
         if any(module == e or module.startswith(e + ".") for e in excluded):
             raise FeedError(f"{module} is not shipped in any package (build-time only)")
         return first_party[top]

@@ -26,12 +26,15 @@ from ._settings import SECTION, parse_settings
 
 __all__ = ["SECTION", "DatapathError", "NetlinkDatapath", "PlanSettings", "active_provider"]
 
-_active: list[NetlinkDatapath] = []  # the provider of this daemon (at most one), for status
+# The provider of this daemon (at most one) and the config it was built for, for status.
+_active: list[tuple[Config, NetlinkDatapath]] = []
 
 
-def active_provider() -> NetlinkDatapath | None:
-    """The provider the last ``mag_datapath_provider`` call built (one per daemon)."""
-    return _active[-1] if _active else None
+def active_provider(config: Config | None = None) -> NetlinkDatapath | None:
+    """The provider the last ``mag_datapath_provider`` call built (for ``config``, if given)."""
+    if not _active or (config is not None and _active[-1][0] is not config):
+        return None
+    return _active[-1][1]
 
 
 @hookimpl
@@ -49,12 +52,17 @@ def mag_datapath_provider(config: Config) -> NetlinkDatapath | None:
     settings = parse_settings(config)
     if settings is None:
         return None
-    _active[:] = [NetlinkDatapath(settings)]
-    return _active[0]
+    # pyroute2 is imported here, when the section asks for this datapath, and not in
+    # start(): the daemon gives start() a few seconds, and on a slow CPU (an access
+    # point, an emulated guest) the import alone can take longer than that.
+    from ._kernel import Kernel
+
+    provider = NetlinkDatapath(settings, Kernel(settings))
+    _active[:] = [(config, provider)]
+    return provider
 
 
 @hookimpl
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    del config
-    provider = active_provider()
+    provider = active_provider(config)
     return provider.status() if provider is not None else None

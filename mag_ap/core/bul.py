@@ -29,6 +29,7 @@ class BindingState(Enum):
 class BindingEvent(Enum):
     PBA_ACCEPTED = "PBA accepted"
     PBA_REJECTED = "PBA rejected"
+    PBA_REJECTED_TRANSIENT = "PBA rejected for now"
     PBA_RESEND = "PBA asks for a new PBU"  # 135 resync, 156/157 timestamp retry
     ACK_TIMEOUT = "no PBA in time"
     GIVE_UP = "retransmissions exhausted"
@@ -46,6 +47,7 @@ class Step(Enum):
 
     BIND = "bind"
     REJECT = "reject"
+    REJECT_AND_HOLD = "reject, retry later"
     RESEND_NOW = "resend now"
     RETRANSMIT = "retransmit"
     GIVE_UP = "give up"
@@ -63,6 +65,7 @@ St, Ev = BindingState, BindingEvent
 TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] = {
     (St.REGISTERING, Ev.PBA_ACCEPTED): (St.BOUND, Step.BIND),
     (St.REGISTERING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
+    (St.REGISTERING, Ev.PBA_REJECTED_TRANSIENT): (St.WAITING, Step.REJECT_AND_HOLD),
     (St.REGISTERING, Ev.PBA_RESEND): (St.REGISTERING, Step.RESEND_NOW),
     (St.REGISTERING, Ev.ACK_TIMEOUT): (St.REGISTERING, Step.RETRANSMIT),
     (St.REGISTERING, Ev.GIVE_UP): (St.WAITING, Step.GIVE_UP),
@@ -76,6 +79,7 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.BOUND, Ev.PEER_RESTARTED): (St.REGISTERING, Step.REREGISTER),
     (St.REFRESHING, Ev.PBA_ACCEPTED): (St.BOUND, Step.BIND),
     (St.REFRESHING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
+    (St.REFRESHING, Ev.PBA_REJECTED_TRANSIENT): (St.WAITING, Step.REJECT_AND_HOLD),
     (St.REFRESHING, Ev.PBA_RESEND): (St.REFRESHING, Step.RESEND_NOW),
     (St.REFRESHING, Ev.ACK_TIMEOUT): (St.REFRESHING, Step.RETRANSMIT),
     (St.REFRESHING, Ev.LIFETIME_EXPIRED): (St.WAITING, Step.EXPIRE),
@@ -89,6 +93,7 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.WAITING, Ev.PEER_RESTARTED): (St.REGISTERING, Step.RETRY),
     (St.DEREGISTERING, Ev.PBA_ACCEPTED): (St.CLOSED, Step.FINISH_DEREGISTRATION),
     (St.DEREGISTERING, Ev.PBA_REJECTED): (St.CLOSED, Step.FINISH_DEREGISTRATION),
+    (St.DEREGISTERING, Ev.PBA_REJECTED_TRANSIENT): (St.CLOSED, Step.FINISH_DEREGISTRATION),
     (St.DEREGISTERING, Ev.PBA_RESEND): (St.DEREGISTERING, Step.RESEND_NOW),
     (St.DEREGISTERING, Ev.ACK_TIMEOUT): (St.DEREGISTERING, Step.RETRANSMIT),
     (St.DEREGISTERING, Ev.GIVE_UP): (St.CLOSED, Step.FINISH_DEREGISTRATION),
@@ -98,7 +103,7 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
 }
 
 
-@dataclass
+@dataclass(slots=True)  # one per station, 40,000 on a busy AP: no per-instance dict
 class BindingUpdateListEntry:
     """One mobile node's binding as the MAG sees it (RFC 5213 section 6.1)."""
 
@@ -139,7 +144,7 @@ class BindingUpdateListEntry:
                 f"{self.mac}: no transition for {event.name} in state {self.state.name}"
             ) from None
         self.history.append((self.state, event, next_state))
-        del self.history[:-16]  # enough for a post-mortem, bounded
+        del self.history[:-4]  # enough for a post-mortem, bounded (memory per station)
         self.state = next_state
         return step
 

@@ -18,7 +18,7 @@ from typing import Any
 from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
 from mag_ap.core.gre_keys import GreKeyAllocator
 from mag_ap.core.heartbeat import HeartbeatPeer
-from mag_ap.core.pba_status import PbaOutcome, classify_pba_status, status_name
+from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
 from mag_ap.core.pbu import build_pbu, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
@@ -203,6 +203,7 @@ class MagProtocol:
         self._steps = {
             Step.BIND: self._step_bind,
             Step.REJECT: self._step_reject,
+            Step.REJECT_AND_HOLD: self._step_reject_and_hold,
             Step.RESEND_NOW: self._step_resend_now,
             Step.RETRANSMIT: self._step_retransmit,
             Step.GIVE_UP: self._step_give_up,
@@ -336,6 +337,11 @@ class MagProtocol:
             else:
                 return
         self._log("error", "timer loop guard hit", now=now)
+
+    def binding_status(self, mac: str, now: float) -> dict[str, Any] | None:
+        """The status row of one attached station (O(1): for attach waits and tools)."""
+        entry = self._active.get(normalize_mac(mac))
+        return None if entry is None else self._entry_status(entry, now)
 
     def status(self, now: float) -> dict[str, Any]:
         """JSON-ready view for the control socket."""
@@ -604,6 +610,14 @@ class MagProtocol:
         self._take_down(entry, f"rejected: {info.reason}")
         self._close(entry, now)
 
+    def _step_reject_and_hold(
+        self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
+    ) -> None:
+        self._log("warning", f"binding refused for now: {info.reason}", mac=entry.mac)
+        self._reject(entry, info.status, info.reason)
+        self._take_down(entry, f"rejected: {info.reason}")
+        self._hold_down(entry, now)
+
     def _step_resend_now(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
         self._send_pbu(entry, now)
 
@@ -764,9 +778,12 @@ class MagProtocol:
             self._fire(entry, BindingEvent.PBA_RESEND, now, _EventInfo(pba=pba, status=status))
             return
         self._count("pba_rejected")
-        self._fire(
-            entry, BindingEvent.PBA_REJECTED, now, _EventInfo(pba=pba, status=status, reason=reason)
+        event = (
+            BindingEvent.PBA_REJECTED_TRANSIENT
+            if status in TRANSIENT_STATUSES
+            else BindingEvent.PBA_REJECTED
         )
+        self._fire(entry, event, now, _EventInfo(pba=pba, status=status, reason=reason))
 
     def _correct_clock(self, lma: Address, pba: ProxyBindingAcknowledgement, now: float) -> None:
         """156/157: the PBA carries the LMA's clock; use it for the retry's timestamp."""

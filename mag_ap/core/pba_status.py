@@ -75,6 +75,21 @@ PBA_STATUS_TABLE: dict[BindingAckStatus, tuple[PbaOutcome, str]] = {
 }
 
 
+# Refusals that say "not now" rather than "never": while the station stays attached the
+# MAG holds down for MAX_BINDACK_TIMEOUT and registers afresh (the retry-once cases
+# 135/156/157 land here when the one retry was refused too, e.g. LMA queueing delay
+# beyond TimestampValidityWindow under load).
+TRANSIENT_STATUSES: frozenset[int] = frozenset(
+    {
+        S.REASON_UNSPECIFIED,
+        S.INSUFFICIENT_RESOURCES,
+        S.SEQUENCE_NUMBER_OUT_OF_WINDOW,
+        S.TIMESTAMP_MISMATCH,
+        S.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
+    }
+)
+
+
 def classify_pba_status(status: int) -> tuple[PbaOutcome, str]:
     """Outcome and readable reason ("NAME (number): text") for a PBA status.
 

@@ -30,7 +30,7 @@ class TransactionKind(Enum):
     DE_REGISTRATION = "de-registration"
 
 
-@dataclass
+@dataclass(slots=True)
 class Transaction:
     """One PBU exchange awaiting its PBA, with every transmission it made."""
 

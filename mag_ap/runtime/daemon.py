@@ -310,7 +310,12 @@ class _Daemon:
         if isinstance(action, LogEvent):
             _log(action.level, action.message, **action.fields)
             return
-        level = "warning" if isinstance(action, BindingRejected | PeerRestarted) else "info"
+        if isinstance(action, BindingRejected | PeerRestarted):
+            level = "warning"
+        elif isinstance(action, BindingUp) and action.refresh:
+            level = "debug"  # 40,000 bindings refresh every few minutes: not for the AP's log
+        else:
+            level = "info"
         _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
         for provider in self.providers:
             try:
@@ -363,14 +368,6 @@ class _Daemon:
 
 
 # --- the MAG ------------------------------------------------------------------------------
-
-
-def binding_for_mac(status: Mapping[str, Any], mac: str) -> Mapping[str, Any] | None:
-    """The status entry of the binding of ``mac``, if any."""
-    for binding in bindings_of(status):
-        if str(binding.get("mac", "")).lower() == mac:
-            return binding
-    return None
 
 
 _SETTLED_STATES = frozenset({"bound", "refreshing"})
@@ -571,10 +568,10 @@ class MagDaemon(_Daemon):
             norm = answer["mac"]
             assert self.driver is not None
             settled = await self.driver.wait_for(
-                lambda ep, now: _attach_settled(ep.status(now), norm),
+                lambda ep, now: _attach_settled(ep.binding_status(norm, now)),
                 min(float(wait_s), ATTACH_WAIT_MAX_S),
             )
-            binding = self.driver.snapshot(lambda ep, now: binding_for_mac(ep.status(now), norm))
+            binding = self.driver.snapshot(lambda ep, now: ep.binding_status(norm, now))
             answer["settled"] = settled
             answer["elapsed_ms"] = round((time.monotonic() - started) * 1000, 3)
             answer["binding"] = dict(binding) if binding is not None else None
@@ -619,8 +616,7 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
     raise ControlError(f'"handoff" must be one of {names} (or its number)')
 
 
-def _attach_settled(status: Mapping[str, Any], mac: str) -> bool:
-    binding = binding_for_mac(status, mac)
+def _attach_settled(binding: Mapping[str, Any] | None) -> bool:
     if binding is None:
         return True  # rejected (or detached meanwhile): nothing more will happen
     return str(binding.get("state", "")) in _SETTLED_STATES

@@ -92,6 +92,7 @@ class _BaseMhSocket:
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create, bind and register the socket with the loop (raises OSError, e.g. EPERM)."""
         sock = self._make_socket()
+        _enlarge_receive_buffer(sock)
         sock.setblocking(False)
         self._sock = sock
         self._loop = loop
@@ -142,6 +143,23 @@ class _BaseMhSocket:
             return False
         self.counters["tx_datagrams"] += 1
         return True
+
+
+RECEIVE_BUFFER_BYTES = 4 << 20  # a burst of refreshes from 40,000 bindings fits
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux value; typeshed lacks it
+
+
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    """Room for signalling bursts: the default (~200 KiB, ~300 MH packets) drops PBUs.
+
+    SO_RCVBUFFORCE (root) passes net.core.rmem_max; without the privilege the
+    plain SO_RCVBUF request is capped by the kernel, which is still the best we can do.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES)
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
 
 
 class RawMhSocket(_BaseMhSocket):

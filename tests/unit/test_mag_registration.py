@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import pytest
 
-from mag_ap.core.pba_status import PBA_STATUS_TABLE, PbaOutcome
+from mag_ap.core.pba_status import TRANSIENT_STATUSES, PBA_STATUS_TABLE, PbaOutcome
 from mag_ap.core.types import BindingDown, BindingRejected, BindingUp, LogEvent
 from mag_ap.mh import (
     AccessTechnologyType,
@@ -230,8 +230,12 @@ def test_every_pba_status_maps_to_its_outcome(status: BindingAckStatus) -> None:
         [rejected] = h.actions_of(BindingRejected)
         assert rejected.status == status
         assert status.name in rejected.reason
-        assert h.mag.status(1.0)["bindings"] == []
-        assert h.mag.get_timer() is None
+        if status in TRANSIENT_STATUSES:  # "not now": held down, then registered afresh
+            assert [b["state"] for b in h.mag.status(1.0)["bindings"]] == ["waiting"]
+            assert h.mag.get_timer() == 0.1 + 32.0
+        else:
+            assert h.mag.status(1.0)["bindings"] == []
+            assert h.mag.get_timer() is None
     else:  # resync or retry: a new PBU at once, binding still registering
         assert len(h.pbus()) == 2
         assert h.pbus()[1].at == 0.1
@@ -442,3 +446,23 @@ def test_garbage_does_not_disturb_a_binding() -> None:
     assert h.actions_of(BindingUp) == [up]
     assert h.actions_of(BindingDown) == []
     assert h.counter("mh_decode_errors") >= 4
+
+
+@pytest.mark.parametrize(
+    "status",
+    [BindingAckStatus.TIMESTAMP_MISMATCH, BindingAckStatus.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED],
+)
+def test_a_timestamp_refusal_after_the_one_retry_holds_down_and_registers_again(
+    status: BindingAckStatus,
+) -> None:
+    h = Harness.create()
+    h.attach(0.0)
+    h.accept(0.1, status=status)  # first refusal: one immediate retry
+    h.accept(0.2, status=status)  # refused again (e.g. LMA queueing beyond its window)
+    [rejected] = h.actions_of(BindingRejected)
+    assert rejected.status == status
+    assert h.binding()["state"] == "waiting"
+    h.run_timers(until=32.2)
+    assert h.pbus()[-1].at == 32.2  # the station is still here: a fresh registration
+    h.accept(32.3)
+    assert len(h.actions_of(BindingUp)) == 1

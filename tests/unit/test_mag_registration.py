@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import pytest
 
-from mag_ap.core.pba_status import TRANSIENT_STATUSES, PBA_STATUS_TABLE, PbaOutcome
+from mag_ap.core.pba_status import PBA_STATUS_TABLE, TRANSIENT_STATUSES, PbaOutcome
 from mag_ap.core.types import BindingDown, BindingRejected, BindingUp, LogEvent
 from mag_ap.mh import (
     AccessTechnologyType,

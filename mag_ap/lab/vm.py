@@ -272,6 +272,8 @@ def _module_name(path: str) -> str:
 
 
 # The initramfs /init: mount the host's / (read-only 9p) under a tmpfs overlay,
+# (/tmp stays the overlay's: a checkout under the host's /tmp, as CI may use, must
+# be visible in the guest; the guest's own writes there land in the tmpfs upper)
 # bind the guest kernel's modules, mount the writable share at its host path,
 # then hand over to the run's stage-2 script (from the share) as PID 1.
 # MAGVM_* come from the kernel command line (unknown key=value become init's env).
@@ -297,7 +299,6 @@ mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay 
 mkdir -p "/newroot/lib/modules/$MAGVM_KVER"
 mount --bind "/newroot$MAGVM_MODULES" "/newroot/lib/modules/$MAGVM_KVER" || fail "modules bind"
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
 mkdir -p "/newroot$MAGVM_SHARE"
 mount -t 9p -o "$MAGVM_SHARE_OPTS" results "/newroot$MAGVM_SHARE" || fail "results share"
 mount --move /proc /newroot/proc

@@ -3,7 +3,12 @@
 hostapd announces ``AP-STA-CONNECTED <mac>`` once a station is authorized (with
 ``ieee8021x=1`` only after EAP success, so a failed authentication never binds)
 and ``AP-STA-DISCONNECTED <mac>`` when it leaves; ``STA <mac>`` carries the
-802.1X identity (``dot1xAuthSessionUserName``), which becomes the MN-ID. Inert
+802.1X identity (``dot1xAuthSessionUserName``), which becomes the MN-ID. With a
+RADIUS server and PEAP/TTLS that is the outer (often anonymous) identity unless
+the Access-Accept carries User-Name (FreeRADIUS: ``update outer.session-state {
+User-Name := &User-Name }`` in the inner tunnel's post-auth, copied into the
+outer reply). A re-authentication as another user re-binds under the new name
+(counter ``identity_changes``). Inert
 (no socket) unless configured::
 
     [plugin.hostapd]

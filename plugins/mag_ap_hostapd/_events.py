@@ -31,6 +31,9 @@ __all__ = [
 _MAC: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _LEVEL: Final = re.compile(r"^<\d>")
 MAX_EVENT_LEN: Final = 4096  # hostapd's own reply buffers are 4 KiB; longer is not hostapd
+# ``dot1xAuthPaeState`` of a station whose authentication finished (the AUTH_PAE state
+# machine's AUTHENTICATED, printed 1-based by hostapd's MIB code)
+AUTH_PAE_AUTHENTICATED: Final = "5"
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,15 @@ class StaInfo:
 
     @property
     def user_name(self) -> str | None:
-        """The 802.1X identity (``dot1xAuthSessionUserName``); none without CTRL_IFACE_MIB."""
+        """The 802.1X identity (``dot1xAuthSessionUserName``); none without CTRL_IFACE_MIB.
+
+        None also while an authorized station re-authenticates: hostapd then shows the
+        new EAP-Identity (for PEAP/TTLS the anonymous outer one) until the Accept's
+        User-Name replaces it, and only a finished authentication names the station.
+        """
+        state = self.fields.get("dot1xAuthPaeState")
+        if state is not None and state != AUTH_PAE_AUTHENTICATED:
+            return None
         name = self.fields.get("dot1xAuthSessionUserName", "")
         return name or None
 

@@ -30,10 +30,19 @@ class StationTable:
     where: dict[str, set[str]] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
 
-    def note_identity(self, mac: str, user_name: str | None) -> None:
-        """Remember (or, with None, keep) the identity hostapd reported for ``mac``."""
-        if user_name:
-            self.identities[mac] = user_name
+    def note_identity(self, mac: str, user_name: str | None) -> bool:
+        """Remember (or, with None, keep) the identity hostapd reported for ``mac``.
+
+        True when ``mac`` is attached and now has another name: it re-authenticated
+        as someone else. hostapd keeps the port open across a re-authentication and
+        so sends no new ``AP-STA-CONNECTED``; the binding must be redone under the
+        new name or it would stay with the previous user's MN-ID.
+        """
+        if not user_name:
+            return False
+        old = self.identities.get(mac)
+        self.identities[mac] = user_name
+        return mac in self.where and old != user_name
 
     def forget_identity(self, mac: str) -> None:
         """A failed authentication: the old name must not outlive it."""

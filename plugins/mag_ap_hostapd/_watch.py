@@ -3,10 +3,13 @@
 One session per control socket: open the request and monitor sockets, ``ATTACH``,
 re-sync the authorized stations with ``STA-FIRST``/``STA-NEXT`` (stations that
 came or went while we were away get attach/detach), then turn events into
-triggers. A silent socket is probed with ``PING``; when hostapd goes away
-(``CTRL-EVENT-TERMINATING``, refused send, no ``PONG``) the session reconnects
-with exponential backoff. Stations stay attached while hostapd is away: the next
-re-sync decides. Garbage on the socket is counted and ignored.
+triggers. A station that re-authenticates as another user keeps its port
+open (no new ``AP-STA-CONNECTED``): its EAP success names the new user, and the
+binding is redone under that MN-ID. A silent socket is probed with ``PING``;
+when hostapd goes away (``CTRL-EVENT-TERMINATING``, refused send, no ``PONG``)
+the session reconnects with exponential backoff. Stations stay attached while
+hostapd is away: the next re-sync decides. Garbage on the socket is counted and
+ignored.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class HostapdWatcher:
             "reconnects": 0,
             "resyncs": 0,
             "unconfirmed": 0,
+            "identity_changes": 0,
         }
         self.client_dir: str | None = None
         self.monitors: dict[str, str] = {}  # control socket -> our monitor socket file
@@ -134,13 +138,15 @@ class HostapdWatcher:
     async def _resync(self, path: str, cmd: ControlSocket, sink: TriggerSink) -> None:
         """Compare hostapd's authorized stations with ours: attach/detach the difference."""
         authorized: list[str] = []
+        renamed: list[str] = []  # attached, and re-authenticated as someone else meanwhile
         info = await self._station(cmd, "STA-FIRST")
         for _ in range(MAX_STATIONS):
             if info is None:
                 break
             if info.authorized:
                 authorized.append(info.mac)
-                self.table.note_identity(info.mac, info.user_name)
+                if self.table.note_identity(info.mac, info.user_name):
+                    renamed.append(info.mac)
             info = await self._station(cmd, f"STA-NEXT {info.mac}")
         result = self.table.resync(path, authorized)
         self.counters["resyncs"] += 1
@@ -148,6 +154,8 @@ class HostapdWatcher:
             self._detach(sink, mac, "hostapd-resync")
         for mac in result.attached:
             self._attach(sink, mac)
+        for mac in renamed:
+            self._rebind(sink, mac)
 
     async def _handle(self, path: str, cmd: ControlSocket, data: bytes, sink: TriggerSink) -> bool:
         """One monitor datagram; False when hostapd is going away (reconnect)."""
@@ -163,14 +171,14 @@ class HostapdWatcher:
                 return False
             case EapSuccess(mac=mac):
                 self.counters["events"] += 1
-                await self._learn_identity(cmd, mac)
+                await self._learn_identity(cmd, mac, sink)
             case EapFailure(mac=mac):
                 self.counters["events"] += 1
                 self.counters["eap_failures"] += 1
                 self.table.forget_identity(mac)
             case StaConnected(mac=mac):
                 self.counters["events"] += 1
-                info = await self._learn_identity(cmd, mac)
+                info = await self._learn_identity(cmd, mac, sink)
                 if info is None or not info.authorized:
                     # hostapd must confirm: a forged or stale event never binds
                     self.counters["unconfirmed"] += 1
@@ -183,12 +191,25 @@ class HostapdWatcher:
                     self._detach(sink, mac, "hostapd")
         return True
 
-    async def _learn_identity(self, cmd: ControlSocket, mac: str) -> StaInfo | None:
+    async def _learn_identity(
+        self, cmd: ControlSocket, mac: str, sink: TriggerSink
+    ) -> StaInfo | None:
+        """Ask hostapd for ``mac``; an attached station with a new name is bound anew."""
         info = await self._station(cmd, f"STA {mac}")
-        if info is not None and info.mac == mac:
-            self.table.note_identity(mac, info.user_name)
-            return info
-        return None
+        if info is None or info.mac != mac:
+            return None
+        if self.table.note_identity(mac, info.user_name):
+            self._rebind(sink, mac)
+        return info
+
+    def _rebind(self, sink: TriggerSink, mac: str) -> None:
+        """The station re-authenticated as another user: its binding changes MN-ID."""
+        if mac not in self.table.where or not self.settings.identity:
+            return  # gone meanwhile, or the MN-ID comes from another identity provider
+        self.counters["identity_changes"] += 1
+        log.info("hostapd: station %s re-authenticated as %s", mac, self.table.identity(mac))
+        self._detach(sink, mac, "hostapd-identity-changed")
+        self._attach(sink, mac)
 
     def _attach(self, sink: TriggerSink, mac: str) -> None:
         self.counters["attach"] += 1

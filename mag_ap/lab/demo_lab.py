@@ -35,7 +35,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .datapath_lab import DatapathLab
 from .domain import Daemon
@@ -106,6 +106,15 @@ class PingRun:
 class DemoLab:
     """The whole demo network; ``build()``, ``start()``, drive, ``close()``."""
 
+    # programs build() insists on (a subclass without 802.1X needs fewer)
+    TOOLS: ClassVar[tuple[str, ...]] = (
+        "hostapd",
+        "hostapd_cli",
+        "wpa_supplicant",
+        "wpa_cli",
+        "busybox",
+        "ping",
+    )
     workdir: Path
     encapsulation: str = "auto"
     identity: str = EAP_IDENTITY
@@ -166,7 +175,7 @@ class DemoLab:
 
     def build(self) -> None:
         """Domain and CN (DatapathLab's), then radio bridges, access links and the MN."""
-        for tool in ("hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "busybox", "ping"):
+        for tool in self.TOOLS:
             _tool(tool)
         d = self.dp.domain
         d.build()

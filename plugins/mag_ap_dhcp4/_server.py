@@ -26,6 +26,9 @@ Policies worth knowing:
   10 s) attaches again and the LMA decides.
 - A bound lease that is neither renewed nor rebound by its expiry means the
   station left: the lease is forgotten and a detach trigger sent.
+- A MAC whose binding has no IPv4 home address (an IPv6-only profile) gets no
+  answer and triggers no further attach: its requests are only counted
+  (``no_ipv4_hoa``) until the binding goes down or comes up with a HoA.
 - Hostile input: token buckets per MAC (every packet) and global (packets from
   MACs without a binding, i.e. what can cause attach triggers), bounded tables
   of pending stations and of buckets; every drop is counted.
@@ -238,6 +241,7 @@ class Dhcp4Server:
         self._lease_by_mac: dict[str, bytes] = {}
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._down: OrderedDict[str, None] = OrderedDict()
+        self._without_hoa: set[str] = set()  # bound MACs whose binding has no IPv4 HoA
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._global = TokenBucket(s.global_rate_per_s, s.global_burst)
 
@@ -281,6 +285,7 @@ class Dhcp4Server:
         mac = action.mac
         if action.ipv4_hoa is None:
             self._bindings.pop(mac, None)
+            self._without_hoa.add(mac)
             if self._pending.pop(mac, None) is not None:
                 self.counters["no_ipv4_hoa"] += 1
                 self._log("info", "dhcp4: binding has no IPv4 home address", mac=mac)
@@ -288,6 +293,7 @@ class Dhcp4Server:
         router = action.ipv4_default_router or action.ipv4_hoa.network.network_address
         binding = _Binding(hoa=action.ipv4_hoa, router=router, lifetime_s=action.lifetime_s)
         self._bindings[mac] = binding
+        self._without_hoa.discard(mac)
         self._down.pop(mac, None)
         key = self._lease_by_mac.get(mac)
         if key is not None and self._leases[key].address != binding.hoa.ip:
@@ -301,6 +307,7 @@ class Dhcp4Server:
         del now
         mac = action.mac
         self._bindings.pop(mac, None)
+        self._without_hoa.discard(mac)
         self._pending.pop(mac, None)
         key = self._lease_by_mac.get(mac)
         if key is not None:
@@ -374,6 +381,10 @@ class Dhcp4Server:
     def _wait_for_binding(self, msg: DhcpMessage, mac: str, now: float) -> None:
         """Keep the request until BindingUp; trigger the attach (again when it is old)."""
         s = self.settings
+        if mac in self._without_hoa:
+            # attached already, without IPv4: another attach would change nothing
+            self.counters["no_ipv4_hoa"] += 1
+            return
         pending = self._pending.get(mac)
         if pending is None:
             pending = _Pending(request=msg, triggered_at=now, expires_at=0.0)

@@ -9,7 +9,9 @@ address) and a TriggerProvider (``run`` owns the sockets until cancelled).
   driven, no polling); the initial state is read from
   /sys/class/net/<if>/operstate.
 * Neighbours: an RTM_GETNEIGH dump every ``poll_interval_s`` (v4 and v6 in one
-  dump), filtered to the access interface. No ``ip`` process per poll, and no
+  dump), filtered to the access interface; the STALE entries of bound stations
+  are then "used" (RTM_NEWNEIGH + NTF_USE on a second socket, whose answers are
+  only counted) so the kernel probes them. No ``ip`` process per poll, and no
   pyroute2 (reserved for the datapath plugin).
 """
 
@@ -34,6 +36,7 @@ from ._netlink import (
     NetlinkError,
     decode_messages,
     neighbour_dump_request,
+    neighbour_probe_request,
 )
 from ._watch import StationWatch, WatchSettings
 
@@ -86,6 +89,8 @@ class AccessWatch:
         self._wake = asyncio.Event()
         self.bad_messages = 0
         self.polls = 0
+        self.probes = 0
+        self.probe_errors = 0
 
     # --- AddressServiceProvider: observe bindings only ---------------------------
 
@@ -112,6 +117,7 @@ class AccessWatch:
         ifindex = socket.if_nametoindex(self.ifname)
         link_sock: socket.socket | None = None
         neigh_sock: socket.socket | None = None
+        probe_sock: socket.socket | None = None
         try:
             if self.config.link_down_detach:
                 link_sock = _netlink_socket(groups=RTMGRP_LINK)
@@ -119,6 +125,7 @@ class AccessWatch:
                 self.watch.link(read_operstate(self.ifname), loop.time())
             if self.config.inactivity_timeout_s > 0:
                 neigh_sock = _netlink_socket(groups=0)
+                probe_sock = _netlink_socket(groups=0)
             sequence = 0
             while True:
                 if neigh_sock is not None:
@@ -126,6 +133,8 @@ class AccessWatch:
                     entries = await self._dump_neighbours(neigh_sock, sequence, ifindex)
                     if entries is not None:
                         self.watch.neighbours(entries, loop.time())
+                        if probe_sock is not None:
+                            sequence = self._probe(probe_sock, entries, sequence)
                     self.polls += 1
                     self.watch.handle_timer(loop.time())
                 self._report()
@@ -139,6 +148,8 @@ class AccessWatch:
                 link_sock.close()
             if neigh_sock is not None:
                 neigh_sock.close()
+            if probe_sock is not None:
+                probe_sock.close()
             self._sink = None
             self._loop = None
 
@@ -148,6 +159,8 @@ class AccessWatch:
             "interface": self.ifname,
             "running": self._sink is not None,
             "polls": self.polls,
+            "probes": self.probes,
+            "probe_errors": self.probe_errors,
             "bad_messages": self.bad_messages,
             **self.watch.status(now),
         }
@@ -182,6 +195,41 @@ class AccessWatch:
                 if isinstance(msg, LinkMessage) and msg.ifindex == ifindex:
                     self.watch.link(msg.up, loop.time())
         self._report()
+
+    def _probe(self, sock: socket.socket, entries: list[NeighbourMessage], sequence: int) -> int:
+        """Have the kernel probe the STALE entries of bound stations; the next sequence.
+
+        Answers (only errors come back: ENOENT for an entry that just went) are
+        drained and counted; a probe that cannot be sent waits for the next poll.
+        """
+        self._drain_probe_answers(sock)
+        for entry in self.watch.to_probe(entries):
+            assert entry.dst is not None
+            sequence += 1
+            try:
+                sock.send(neighbour_probe_request(sequence, entry.ifindex, entry.dst))
+            except OSError as exc:
+                self.probe_errors += 1
+                log.debug("triggers: probe of %s not sent: %s", entry.dst, exc)
+                break
+            self.probes += 1
+        return sequence
+
+    def _drain_probe_answers(self, sock: socket.socket) -> None:
+        for _ in range(256):
+            try:
+                data = sock.recv(NETLINK_BUFFER)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.probe_errors += 1
+                return
+            try:
+                messages = decode_messages(data)
+            except NetlinkDecodeError:
+                self.bad_messages += 1
+                continue
+            self.probe_errors += sum(1 for m in messages if isinstance(m, NetlinkError) and m.errno)
 
     async def _dump_neighbours(
         self, sock: socket.socket, sequence: int, ifindex: int

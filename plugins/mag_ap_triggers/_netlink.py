@@ -24,6 +24,7 @@ __all__ = [
     "NetlinkError",
     "decode_messages",
     "neighbour_dump_request",
+    "neighbour_probe_request",
 ]
 
 NLMSG_ERROR: Final = 2
@@ -38,6 +39,9 @@ NLM_F_DUMP: Final = 0x300
 RTMGRP_LINK: Final = 0x1
 IFLA_IFNAME: Final = 3
 IFLA_OPERSTATE: Final = 16
+NTF_USE: Final = 0x01  # ndm_flags: "use" the entry, i.e. start NUD as if a packet went out
+AF_INET: Final = 2
+AF_INET6: Final = 10
 NDA_DST: Final = 1
 NDA_LLADDR: Final = 2
 IF_OPER_UP: Final = 6
@@ -120,6 +124,22 @@ def neighbour_dump_request(sequence: int, family: int = 0) -> bytes:
             _NLMSGHDR.size + len(body), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0
         )
         + body
+    )
+
+
+def neighbour_probe_request(sequence: int, ifindex: int, dst: IPv4Address | IPv6Address) -> bytes:
+    """RTM_NEWNEIGH with NTF_USE for an existing entry: the kernel treats it as used.
+
+    A STALE entry goes to DELAY and then to unicast probes (REACHABLE when the
+    station answers, FAILED when it is gone). No NLM_F_CREATE: an entry that
+    vanished meanwhile is not recreated (the kernel answers ENOENT).
+    """
+    family = AF_INET if dst.version == 4 else AF_INET6
+    body = _NDMSG.pack(family, ifindex, 0, NTF_USE, 0)
+    raw = dst.packed
+    body += _RTATTR.pack(_RTATTR.size + len(raw), NDA_DST) + raw  # 4 and 16: aligned
+    return (
+        _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_NEWNEIGH, NLM_F_REQUEST, sequence, 0) + body
     )
 
 

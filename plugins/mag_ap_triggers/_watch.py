@@ -11,7 +11,12 @@ PERMANENT. When all are FAILED, INCOMPLETE or gone for ``inactivity_timeout_s``
 it is detached. A fresh binding counts as seen at binding time (grace for a
 station that has not spoken yet). Note the kernel keeps a silent station's
 entry STALE until someone sends to it (then NUD probes it to FAILED) or the
-garbage collector drops it: an idle but present station is not detached.
+garbage collector drops it. So the watch also names, per snapshot, the STALE
+entries of bound stations (:meth:`StationWatch.to_probe`): the IO side has the
+kernel "use" them (NTF_USE), which sends unicast probes. A present station
+answers (REACHABLE again); a departed one ends FAILED and, after the timeout,
+is detached, even when no traffic is sent towards it (e.g. the LMA already
+routes it to another MAG after a handover).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._netlink import NeighbourMessage
+from ._netlink import NUD_STALE, NeighbourMessage
 
 __all__ = ["StationWatch", "WatchSettings"]
 
@@ -74,6 +79,22 @@ class StationWatch:
         for entry in entries:
             if entry.alive and entry.lladdr in self._last_alive_at:
                 self._last_alive_at[entry.lladdr] = now
+
+    def to_probe(self, entries: Iterable[NeighbourMessage]) -> list[NeighbourMessage]:
+        """STALE entries (with an address) of bound stations not yet reported, to probe.
+
+        Only with the inactivity detach on: probing is how a silent departure shows.
+        """
+        if self.settings.inactivity_timeout_s <= 0:
+            return []
+        return [
+            e
+            for e in entries
+            if e.state == NUD_STALE
+            and e.dst is not None
+            and e.lladdr in self._last_alive_at
+            and e.lladdr not in self._reported
+        ]
 
     def get_timer(self) -> float | None:
         timeout = self.settings.inactivity_timeout_s

@@ -30,6 +30,7 @@ from mag_ap_triggers._netlink import (
     NetlinkError,
     decode_messages,
     neighbour_dump_request,
+    neighbour_probe_request,
 )
 from mag_ap_triggers._watch import StationWatch, WatchSettings
 from tests.conftest import ROOT
@@ -175,6 +176,29 @@ def test_stale_counts_as_present_and_a_new_binding_restarts_the_clock() -> None:
     assert drain(w) == [(MN, "inactivity")]
     w.binding_up(MN, 60.0)  # the daemon attached it again
     assert w.get_timer() == 90.0
+
+
+def test_probe_request_layout() -> None:
+    raw = neighbour_probe_request(9, 4, IPv6Address("2001:db8::7"))
+    length, kind, flags, seq, _ = struct.unpack_from("=IHHII", raw)
+    assert (length, kind, flags, seq) == (len(raw), 28, 0x1, 9)  # RTM_NEWNEIGH, no NLM_F_CREATE
+    family, ifindex, state, ndm_flags, _ = struct.unpack_from("=BxxxiHBB", raw, 16)
+    assert (family, ifindex, state, ndm_flags) == (10, 4, 0, 0x01)  # AF_INET6, NTF_USE
+    assert raw[28:] == struct.pack("=HH", 20, 1) + IPv6Address("2001:db8::7").packed
+    v4 = neighbour_probe_request(1, 4, IPv4Address("10.200.0.2"))
+    assert v4[16] == 2 and v4[28:] == struct.pack("=HH", 8, 1) + bytes([10, 200, 0, 2])
+
+
+def test_stale_entries_of_bound_stations_are_probed() -> None:
+    w = StationWatch(WatchSettings(inactivity_timeout_s=30.0))
+    w.binding_up(MN, 0.0)
+    stale, fresh = alive(MN, NUD_STALE), alive(MN, NUD_REACHABLE)
+    other = alive(MN2, NUD_STALE)  # no binding here: not ours to probe
+    assert w.to_probe([stale, fresh, other, alive(MN, NUD_FAILED)]) == [stale]
+    w.handle_timer(30.0)
+    assert drain(w) == [(MN, "inactivity")]
+    assert w.to_probe([stale]) == []  # reported already
+    assert StationWatch(WatchSettings()).to_probe([stale]) == []  # no inactivity detach
 
 
 def test_zero_timeout_disables_inactivity() -> None:

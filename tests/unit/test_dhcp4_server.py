@@ -231,6 +231,20 @@ def test_binding_without_ipv4_home_address_drops_the_waiting_request() -> None:
     assert replies(server.drain()) == [] and server.counters["no_ipv4_hoa"] == 1
 
 
+def test_station_bound_without_ipv4_is_not_answered_nor_attached_again() -> None:
+    server = Dhcp4Server(ServerSettings(retrigger_after_s=5.0))
+    server.binding_up(replace(up(), ipv4_hoa=None, ipv4_default_router=None), now=0.0)
+    for now in (1.0, 7.0, 20.0):  # an IPv6-only station whose client keeps asking
+        server.receive(pkt(MessageType.DHCPDISCOVER, xid=int(now)), now=now)
+    assert server.drain() == [] and server.counters["no_ipv4_hoa"] == 3
+    assert server.status(20.0)["pending"] == 0
+    server.binding_down(down(), now=21.0)  # gone: a new DISCOVER is a new attachment
+    server.receive(pkt(MessageType.DHCPDISCOVER), now=22.0)
+    assert server.drain() == [StationAttached(mac=MAC)]
+    server.binding_up(up(), now=22.5)  # back with IPv4: answered
+    assert only_reply(server).message.message_type == MessageType.DHCPOFFER
+
+
 def test_flood_of_random_macs_is_rate_limited_but_a_bound_station_is_served() -> None:
     server = Dhcp4Server(ServerSettings(global_rate_per_s=10, global_burst=20, max_stations=100))
     server.binding_up(up(), now=0.0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -40,7 +41,7 @@ BUSYBOX_PACKAGE = "busybox-static"
 # What the initramfs loads (dependencies are resolved from modules.dep).
 INITRAMFS_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
 # Bumped when the layout of a prepared image changes, so stale caches are rebuilt.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"  # with the hash of /init (see _recipe()): a changed init rebuilds
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A 9p mount option set that makes Python imports over 9p bearable.
 ROOT_9P_OPTIONS = "trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro"
@@ -158,12 +159,18 @@ def prepare(cache_dir: Path | None = None, kernel_package: str | None = None) ->
     return image
 
 
+def _recipe() -> str:
+    """Cache key of a built image: the recipe version and the initramfs /init it holds."""
+    digest = hashlib.sha256(_INIT.encode()).hexdigest()[:12]
+    return f"{RECIPE_VERSION}-{digest}"
+
+
 def _load(target: Path) -> VmImage | None:
     stamp = target / "ready"
     if not stamp.is_file():
         return None
     fields = dict(line.split("=", 1) for line in stamp.read_text().splitlines() if "=" in line)
-    if fields.get("recipe") != RECIPE_VERSION:
+    if fields.get("recipe") != _recipe():
         return None
     version = fields["kernel_version"]
     return VmImage(
@@ -205,7 +212,7 @@ def _build(work: Path, package: str) -> None:
     shutil.rmtree(downloads)
     shutil.rmtree(busybox_root)
     (work / "ready").write_text(
-        f"recipe={RECIPE_VERSION}\npackage={package}\nkernel_version={version}\n"
+        f"recipe={_recipe()}\npackage={package}\nkernel_version={version}\n"
     )
 
 

@@ -136,7 +136,8 @@ def test_detach_removes_exactly_that_mn(lab: DatapathLab) -> None:
     lab.detach(1)
     lab.wait_datapath("mag1", present=False)
     assert lab.tagged_state("mag1") == [], lab.tagged_state("mag1")
-    wait_for(lambda: lab.tagged_state("lma") == [], 10, "LMA to remove the MN's routes")
+    # the LMA keeps the entry for MinDelayBeforeBCEDelete (10 s) before it lets go
+    wait_for(lambda: lab.tagged_state("lma") == [], 40, "LMA to remove the MN's routes")
     assert before
 
 

@@ -18,8 +18,6 @@ from typing import Any
 from mag_ap.lab.datapath_lab import CN4, CN6, DatapathLab, PingResult
 from mag_ap.lab.topology import wait_for
 
-DAEMONS = ("lma", "mag1", "mag2")
-
 
 def netlink_status(lab: DatapathLab, daemon: str) -> dict[str, Any]:
     """The ``plugin_status`` of the netlink datapath of one daemon."""
@@ -66,13 +64,45 @@ def handover_keeps_pinging(lab: DatapathLab) -> dict[str, Any]:
     return second
 
 
+def handover_under_ping(
+    lab: DatapathLab, to: int, interval_s: float = 0.01
+) -> tuple[dict[str, Any], PingResult, PingResult]:
+    """Move the MN to MAG ``to`` while it pings the CN every ``interval_s`` on both families.
+
+    Returns the new binding and the two continuous pings' counts (lost = sent -
+    received: the caller reports them and bounds them loosely, nothing is timed).
+    Checks what must hold whatever the timing: same prefixes, the old MAG clean,
+    the LMA tunnelling to the new MAG only.
+    """
+    previous, first = lab.mn_at, lab.binding
+    assert previous is not None and previous != to and first is not None
+    pingers = [lab.ping_start(lab.mn, dst, interval_s) for dst in (CN6, CN4)]
+    try:
+        ping_both(lab)  # the flow is established before the move...
+        second = lab.handover(to)
+        ping_both(lab)  # ...and again after it
+    finally:
+        six, four = (lab.ping_stop(p) for p in pingers)
+    assert (second["hnp"], second["ipv4_hoa"]) == (first["hnp"], first["ipv4_hoa"])
+    assert six.received > 0 and four.received > 0, (six.output, four.output)
+    lma = netlink_status(lab, "lma")
+    assert {t["peer"] for t in lma["tunnels"]} == {lab.domain.mag_address(to)}, lma
+    wait_for(
+        lambda: netlink_status(lab, f"mag{previous}")["mobile_nodes"] == 0,
+        10,
+        f"MAG{previous} to drop the MN",
+    )
+    assert lab.tagged_state(f"mag{previous}") == [], lab.tagged_state(f"mag{previous}")
+    return second, six, four
+
+
 def clean_stop_leaves_nothing(lab: DatapathLab) -> None:
     """Graceful stop of every daemon: no tagged route/rule/address/link in any namespace."""
     d = lab.domain
     assert d.lma is not None
     for daemon in [*d.mag, d.lma]:
-        assert daemon.stop() == 0, daemon.log_text()[-3000:]
-    for name in DAEMONS:
+        assert daemon.stop(lab.daemon_timeout_s) == 0, daemon.log_text()[-3000:]
+    for name in lab.domain.lab.hosts:
         assert lab.tagged_state(name) == [], (name, lab.tagged_state(name))
         rules = lab.host(name).ip("-6", "rule", "show")
         assert "0:\tfrom all lookup local" in rules, rules
@@ -92,11 +122,10 @@ def kill_and_restart_reconciles(lab: DatapathLab, mag: int = 1) -> int:
     os.kill(daemon.proc.pid, signal.SIGKILL)
     daemon.proc.wait(timeout=10)
     assert lab.tagged_state(f"mag{mag}") == stale  # kill -9: nothing cleaned up
-    daemon.start()
+    lab.restart(mag)
     removed = int(netlink_status(lab, f"mag{mag}")["counters"]["stale_removed"])
     assert removed == len(stale), (removed, stale)
     assert lab.tagged_state(f"mag{mag}") == []
-    lab.mn_at = None
     lab.attach(mag)
     ping_both(lab)
     return removed
@@ -106,6 +135,7 @@ __all__ = [
     "attach_and_ping",
     "clean_stop_leaves_nothing",
     "handover_keeps_pinging",
+    "handover_under_ping",
     "kill_and_restart_reconciles",
     "netlink_status",
     "ping_both",

@@ -24,7 +24,9 @@ by the VM tier (tests/e2e_datapath.py holds the shared scenarios).
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Network
 from pathlib import Path
@@ -44,6 +46,10 @@ _PING_RE = re.compile(r"(\d+) packets transmitted, (\d+) received")
 _RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
 
 
+def _prefixes(binding: dict[str, Any]) -> tuple[Any, Any]:
+    return binding.get("hnp"), binding.get("ipv4_hoa")
+
+
 @dataclass(frozen=True)
 class PingResult:
     sent: int
@@ -58,17 +64,22 @@ class PingResult:
 
 def netlink_section(**keys: object) -> str:
     """A ``[plugin.netlink]`` TOML table from keyword arguments (None values left out)."""
-    lines = ["[plugin.netlink]"]
+    return "[plugin.netlink]\n" + toml_keys(keys)
+
+
+def toml_keys(keys: dict[str, object]) -> str:
+    """``key = value`` TOML lines (strings, booleans, numbers; None values left out)."""
+    lines = []
     for key, value in keys.items():
         if value is None:
             continue
         if isinstance(value, bool):
             lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int):
+        elif isinstance(value, int | float):
             lines.append(f"{key} = {value}")
         else:
             lines.append(f'{key} = "{value}"')
-    return "\n".join(lines) + "\n"
+    return "".join(f"{line}\n" for line in lines)
 
 
 @dataclass
@@ -82,8 +93,14 @@ class DatapathLab:
     mag_netlink: dict[str, object] = field(default_factory=dict)  # extra [plugin.netlink] keys
     lma_netlink: dict[str, object] = field(default_factory=dict)
     profile_extra: str = ""
+    lma_keys: dict[str, object] = field(default_factory=dict)  # extra [lma] keys
+    keyed_mags: tuple[int, ...] = ()  # MAGs whose profile asks for GRE keys (RFC 5845)
+    # How long a daemon may take to start or stop: Python starts 35-45x slower in the
+    # QEMU guest of the VM tier than on the host.
+    daemon_timeout_s: float = 20.0
     domain: Domain = field(init=False)
     mn_at: int | None = None  # the MAG the MN is attached to
+    binding: dict[str, Any] | None = None  # its binding there, as the MAG reported it
     mn_id: str = "walker@example.org"
 
     def __post_init__(self) -> None:
@@ -98,7 +115,7 @@ class DatapathLab:
             self.workdir,
             mags=self.mags,
             transport=self.transport,
-            lma_extra="\n" + lma_section,
+            lma_extra=toml_keys(self.lma_keys) + "\n" + lma_section,
             mag_extra="\n" + mag_section,
             profile_extra=self.profile_extra,
         )
@@ -156,14 +173,39 @@ class DatapathLab:
             lab.link(mag, "access", mn, f"wl{i}")
             mag.ip("addr", "add", f"{ACCESS_LINK_LOCAL}/64", "dev", "access", "nodad")
             mn.ip("link", "set", f"wl{i}", "address", MN_MAC)
+        for i in self.keyed_mags:
+            daemon = self.domain.mag[i - 1]
+            table = "[plugin.localpolicy.default]\n"
+            # The default profile is the config's last table: a key appended lands in it.
+            assert "\n[" not in daemon.config_text.split(table, 1)[1], daemon.config_text
+            daemon.config_text += "gre_key = true\n"
 
     def start(self) -> None:
-        self.domain.start()
+        """Start every daemon at once (each one's start-up is mostly its own imports)."""
+        d = self.domain
+        daemons = [d.lma, *d.mag]
+        with ThreadPoolExecutor(len(daemons)) as pool:
+            started = [pool.submit(x.start, self.daemon_timeout_s) for x in daemons if x]
+            for future in started:
+                future.result()
+
+    def restart(self, mag: int) -> None:
+        """Start MAG ``mag``'s daemon again (after a stop or a kill)."""
+        self.domain.mag[mag - 1].start(self.daemon_timeout_s)
 
     # --- the mobile node ------------------------------------------------------------
 
     def attach(self, mag: int, handoff: str | None = None) -> dict[str, Any]:
         """Attach the MN at ``mag`` (signalling), then give it its addresses there."""
+        binding = self._register(mag, handoff)
+        previous = self.mn_at
+        commands = self._unconfigure_commands(previous) if previous not in (None, mag) else []
+        self._mn_batch(commands + self._configure_commands(mag, binding))
+        self.mn_at, self.binding = mag, binding
+        self.wait_datapath(f"mag{mag}", present=True)
+        return binding
+
+    def _register(self, mag: int, handoff: str | None) -> dict[str, Any]:
         request: dict[str, Any] = {"cmd": "attach", "mac": MN_MAC, "mn_id": self.mn_id}
         request["wait_s"] = 5
         if handoff is not None:
@@ -174,12 +216,6 @@ class DatapathLab:
         binding: dict[str, Any] = answer["binding"]
         if binding.get("state") != "bound":
             raise RuntimeError(f"attach at mag{mag} did not bind: {answer}")
-        previous = self.mn_at
-        self.mn_at = mag
-        if previous is not None and previous != mag:
-            self._unconfigure(previous)
-        self._configure(mag, binding)
-        self.wait_datapath(f"mag{mag}", present=True)
         return binding
 
     def datapath_status(self, name: str) -> dict[str, Any]:
@@ -208,33 +244,74 @@ class DatapathLab:
     def detach(self, mag: int) -> None:
         self.domain.detach(mag, MN_MAC)
         if self.mn_at == mag:
-            self._unconfigure(mag)
-            self.mn_at = None
+            self._mn_batch(self._unconfigure_commands(mag))
+            self.mn_at = self.binding = None
 
     def handover(self, to: int) -> dict[str, Any]:
-        """Attach at MAG ``to`` (Handoff Indicator 3), then MAG ``from`` notices the loss."""
-        previous = self.mn_at
-        binding = self.attach(to, handoff="MAG_CHANGE")
-        if previous is not None and previous != to:
-            self.domain.detach(previous, MN_MAC)
+        """The MN moves to MAG ``to`` while MAG ``to`` registers it (Handoff Indicator 3).
+
+        As on a real link change, the MN keeps its addresses and moves them in one
+        step (one ``ip -batch``) started together with the registration, so what a
+        continuous ping loses is the registration's time, not the lab's. MAG
+        ``from`` notices the loss afterwards. A new binding with other prefixes
+        (which the LMA must not give on a handover) reconfigures the MN.
+        """
+        previous, old = self.mn_at, self.binding
+        if previous is None or old is None or previous == to:
+            return self.attach(to, handoff="MAG_CHANGE")
+        move = self._mn_batch_start(
+            self._unconfigure_commands(previous) + self._configure_commands(to, old)
+        )
+        try:
+            binding = self._register(to, "MAG_CHANGE")
+        finally:
+            self._mn_batch_wait(move)
+        self.mn_at, self.binding = to, binding
+        if _prefixes(binding) != _prefixes(old):
+            self._mn_batch(self._configure_commands(to, binding))
+        self.wait_datapath(f"mag{to}", present=True)
+        self.domain.detach(previous, MN_MAC)
         return binding
 
-    def _configure(self, mag: int, binding: dict[str, Any]) -> None:
-        mn, dev = self.mn, f"wl{mag}"
-        mn.ip("link", "set", dev, "up")
+    def _configure_commands(self, mag: int, binding: dict[str, Any]) -> list[str]:
+        dev = f"wl{mag}"
+        out = [f"link set {dev} up"]
         if binding.get("hnp"):
-            mn.ip("-6", "addr", "replace", self.hnp_address(binding), "dev", dev, "nodad")
-            mn.ip("-6", "route", "replace", "default", "via", ACCESS_LINK_LOCAL, "dev", dev)
+            out.append(f"addr replace {self.hnp_address(binding)} dev {dev} nodad")
+            out.append(f"route replace default via {ACCESS_LINK_LOCAL} dev {dev}")
         if binding.get("ipv4_hoa"):
-            mn.ip("-4", "addr", "replace", str(IPv4Interface(binding["ipv4_hoa"])), "dev", dev)
+            out.append(f"addr replace {IPv4Interface(binding['ipv4_hoa'])} dev {dev}")
             router = binding.get("ipv4_default_router")
             if router:
-                mn.ip("-4", "route", "replace", "default", "via", router, "dev", dev)
+                out.append(f"route replace default via {router} dev {dev}")
+        return out
 
-    def _unconfigure(self, mag: int) -> None:
-        mn, dev = self.mn, f"wl{mag}"
-        mn.ip("addr", "flush", "dev", dev, "scope", "global", check=False)
-        mn.ip("link", "set", dev, "down", check=False)
+    @staticmethod
+    def _unconfigure_commands(mag: int) -> list[str]:
+        return [f"addr flush dev wl{mag} scope global", f"link set wl{mag} down"]
+
+    def _mn_batch_start(self, commands: list[str]) -> subprocess.Popen[str]:
+        """``ip -batch`` in the MN's namespace: one process for every change."""
+        proc = subprocess.Popen(
+            ["ip", "-n", self.mn.netns, "-batch", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write("".join(f"{line}\n" for line in commands))
+        proc.stdin.close()
+        return proc
+
+    @staticmethod
+    def _mn_batch_wait(proc: subprocess.Popen[str]) -> None:
+        out = proc.stdout.read() if proc.stdout is not None else ""
+        if proc.wait(timeout=30) != 0:
+            raise RuntimeError(f"ip -batch in the MN failed: {out}")
+
+    def _mn_batch(self, commands: list[str]) -> None:
+        self._mn_batch_wait(self._mn_batch_start(commands))
 
     @staticmethod
     def hnp_address(binding: dict[str, Any]) -> str:
@@ -268,6 +345,30 @@ class DatapathLab:
         rtt = _RTT_RE.search(out)
         return PingResult(sent, received, float(rtt.group(2)) if rtt else None, out)
 
+    def ping_start(self, src: Host, dst: str, interval_s: float = 0.01) -> subprocess.Popen[str]:
+        """A continuous ping (stopped and counted by :meth:`ping_stop`)."""
+        argv = ["ping", "-n", "-q", "-i", str(interval_s), "-W", "1", dst]
+        return subprocess.Popen(
+            src.exec_argv(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    @staticmethod
+    def ping_stop(proc: subprocess.Popen[str]) -> PingResult:
+        """SIGINT (ping prints its summary); a reply still in flight counts as lost."""
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        m = _PING_RE.search(out)
+        if m is None:
+            raise RuntimeError(f"ping printed no summary: {out}")
+        rtt = _RTT_RE.search(out)
+        return PingResult(
+            int(m.group(1)), int(m.group(2)), float(rtt.group(2)) if rtt else None, out
+        )
+
     def wait_ping(self, src: Host, dst: str, timeout_s: float = 10.0) -> None:
         """Poll until one ping gets through (neighbour discovery, route install)."""
         wait_for(
@@ -276,6 +377,29 @@ class DatapathLab:
             f"ping {dst} from {src.name}",
             interval_s=0.1,
         )
+
+    def capture(self, name: str, ifname: str, path: Path) -> subprocess.Popen[bytes]:
+        """dumpcap on ``ifname`` in ``name`` writing ``path`` (pcapng); stop with SIGINT.
+
+        dumpcap (C) rather than tshark: it starts in a blink also in the QEMU guest;
+        decode the file afterwards with tshark wherever that is fast.
+        """
+        log = path.with_suffix(".log")
+        proc = self.host(name).spawn(["dumpcap", "-q", "-i", ifname, "-w", str(path)], log)
+        # "Capturing on" comes before the interface is open, "File:" after (with the
+        # output file): only then is every packet seen.
+        wait_for(
+            lambda: proc.poll() is None and "File: " in log.read_text(errors="replace"),
+            30,
+            f"dumpcap on {name} {ifname}",
+            interval_s=0.05,
+        )
+        return proc
+
+    @staticmethod
+    def capture_stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
 
     # --- kernel state ---------------------------------------------------------------
 

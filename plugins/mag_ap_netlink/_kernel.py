@@ -1,11 +1,12 @@
 """The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
 
-The only module of the project that imports pyroute2, loaded lazily when the
-provider starts. Two things pyroute2 0.9.7 cannot express go through iproute2
-in this module: SRv6 routes in ``encap.red`` mode (pyroute2 knows only the mode
-names ``inline`` and ``encap`` and silently turns any other value into
-``encap``, which would add an SRH) and the namespace's SRv6 tunnel source
-(``ip sr tunsrc``, a generic-netlink command pyroute2 has no API for).
+The only module of the project that imports pyroute2, loaded lazily when a
+``[plugin.netlink]`` section builds the provider. Two things pyroute2 0.9.7
+cannot express go through iproute2 in this module: SRv6 routes in
+``encap.red`` mode (pyroute2 knows only the mode names ``inline`` and
+``encap`` and silently turns any other value into ``encap``, which would add
+an SRH) and the namespace's SRv6 tunnel source (``ip sr tunsrc``, a
+generic-netlink command pyroute2 has no API for).
 
 Idempotent by construction: EEXIST on add and ENOENT/ESRCH/ENODEV/EADDRNOTAVAIL
 on delete count as success; routes are always written with replace.
@@ -303,7 +304,17 @@ class Kernel:
 
     async def _check_ours(self, link: TunnelLink) -> None:
         """EEXIST: adopt our own device of that name, refuse anything else."""
-        found = await self.ipr.link("get", ifname=link.name)
+        try:
+            found = await self.ipr.link("get", ifname=link.name)
+        except NetlinkError as exc:
+            if _code(exc) != errno.ENODEV:
+                raise
+            # No device of that name: the kernel allows one tunnel per endpoint pair
+            # (and key) and someone else's holds ours.
+            raise KernelError(
+                f"cannot create tunnel {link.name}: another {link.kind} tunnel from "
+                f"{link.local} to {link.remote} exists (one per endpoint pair): remove it"
+            ) from exc
         kind = found[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if found else None
         if kind != link.kind:
             raise KernelError(

@@ -336,3 +336,25 @@ def test_plugin_import_does_not_load_pyroute2() -> None:
     code = "import sys, mag_ap_netlink; print('pyroute2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_building_the_provider_loads_pyroute2_before_the_timed_start() -> None:
+    """The daemon gives ``start()`` 5 s; ``import pyroute2`` alone took longer in the
+    QEMU guest (and can on an access point's CPU), so the import happens when a
+    ``[plugin.netlink]`` section builds the provider, and validation stays light."""
+    import subprocess
+    import sys
+
+    text = _MAG + '[plugin.netlink]\naccess_interface = "w"\n'
+    code = (
+        "import sys\n"
+        "from mag_ap.config import parse_config_text\n"
+        "from mag_ap.plugins import PluginHost\n"
+        f"config = parse_config_text({text!r})\n"
+        "host = PluginHost.from_config(config, entry_points=False)\n"
+        "print('pyroute2' in sys.modules)\n"
+        "provider = host.datapath_provider()\n"
+        "print('pyroute2' in sys.modules, provider._kernel is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr

@@ -211,7 +211,9 @@ class Driver(Generic[E]):
         while True:
             action = await self._actions.get()
             try:
-                await asyncio.wait_for(self._action_sink(action), self.action_timeout_s)
+                # asyncio.timeout keeps a stop's cancellation (wait_for can lose it on 3.11)
+                async with asyncio.timeout(self.action_timeout_s):
+                    await self._action_sink(action)
                 self.counters["actions_applied"] += 1
             except TimeoutError:
                 self.counters["action_timeouts"] += 1

@@ -82,7 +82,10 @@ class ControlSocket:
                 self.sock.recv(MAX_DATAGRAM)
         await self.send(command)
         try:
-            return await asyncio.wait_for(self.recv(), timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races with the reply, and the daemon would not stop.
+            async with asyncio.timeout(timeout_s):
+                return await self.recv()
         except TimeoutError:
             raise ControlError(
                 0, f"{self.path}: no reply to {command.split(maxsplit=1)[0]}"

@@ -120,7 +120,8 @@ class HostapdWatcher:
             log.info("hostapd %s attached, %d station(s)", path, len(self.table.on(path)))
             while True:
                 try:
-                    data = await asyncio.wait_for(mon.recv(), self.settings.ping_interval_s)
+                    async with asyncio.timeout(self.settings.ping_interval_s):  # see _ctrl
+                        data = await mon.recv()
                 except TimeoutError:
                     pong = await cmd.request("PING", self.settings.request_timeout_s)
                     if pong.strip() != b"PONG":

@@ -140,8 +140,11 @@ class AccessWatch:
                 self._report()
                 self._wake.clear()
                 delay = self.config.poll_interval_s if neigh_sock is not None else None
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation racing with the wake-up, and the daemon would not stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             if link_sock is not None:
                 loop.remove_reader(link_sock.fileno())

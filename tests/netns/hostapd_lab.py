@@ -111,7 +111,7 @@ class ProviderThread:
         if self.thread.is_alive() and self.task is not None:
             self.loop.call_soon_threadsafe(self.task.cancel)
         self.thread.join(10)
-        assert not self.thread.is_alive(), "provider did not stop"
+        assert not self.thread.is_alive(), "provider did not stop on cancel"
 
 
 @dataclass

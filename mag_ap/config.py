@@ -98,6 +98,9 @@ class PluginsConfig:
 
     disabled: tuple[str, ...] = ()
     enabled_extra: tuple[str, ...] = ()
+    # setuptools entry points (group "mag_ap"): off by default, since importlib.metadata
+    # pulls in the email package (~2 MB RSS) and small OpenWrt images lack it anyway.
+    entry_points: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -527,6 +530,7 @@ def _parse_plugins(t: Table | None) -> PluginsConfig:
         return PluginsConfig()
     disabled = t.get_str_list("disabled")
     extra = t.get_str_list("enabled_extra")
+    entry_points = bool(t.get_bool("entry_points", False))
     t.finish()
     for key, names in (("disabled", disabled), ("enabled_extra", extra)):
         for i, name in enumerate(names):
@@ -535,7 +539,7 @@ def _parse_plugins(t: Table | None) -> PluginsConfig:
     for i, name in enumerate(disabled):
         if name in extra:
             raise ConfigError(t.item_path("disabled", i), f"{name!r} is also in enabled_extra")
-    return PluginsConfig(disabled=disabled, enabled_extra=extra)
+    return PluginsConfig(disabled=disabled, enabled_extra=extra, entry_points=entry_points)
 
 
 def _parse_static_attach(root: Table) -> tuple[StaticAttachment, ...]:

@@ -275,7 +275,7 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "heartbeat_interval_s": _F,
         "missing_heartbeats_allowed": _I,
     },
-    "plugins": {"disabled": _L, "enabled_extra": _L},
+    "plugins": {"disabled": _L, "enabled_extra": _L, "entry_points": _B},
     "profile": {
         "mn_id": _S,
         "mac": _S,

@@ -224,7 +224,7 @@ class _Daemon:
         from ..plugins import PluginHost
 
         config = self.config
-        host = PluginHost.from_config(config)
+        host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
         self.host = host
         datapath = host.datapath_provider()
         if datapath is not None:

@@ -381,3 +381,12 @@ def test_importing_config_loads_no_pluggy_and_no_heavy_dependency() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_entry_points_are_opt_in() -> None:
+    assert parse_config_text(mag()).plugins.entry_points is False
+    on = parse_config_text(mag(tail="[plugins]\nentry_points = true\n"))
+    assert on.plugins.entry_points is True
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(mag(tail='[plugins]\nentry_points = "yes"\n'))
+    assert err.value.key_path == "plugins.entry_points"

@@ -32,6 +32,7 @@ from typing import Final
 
 from mag_ap.lab.topology import Host, wait_for
 from tests.conftest import require_tool
+from tests.netns.radius_lab import RADIUSD_HEAD
 
 SECRET: Final = "aaa-lab-s3cret"
 USERS: Final = {
@@ -68,36 +69,9 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-_RADIUSD_CONF: Final = """\
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = {dir}
-localstatedir = {dir}
-sbindir = /usr/sbin
-logdir = {dir}
-raddbdir = {dir}
-radacctdir = {dir}
-name = freeradius
-confdir = {dir}
-modconfdir = {dir}
-run_dir = {dir}
-db_dir = {dir}
-libdir = /usr/lib/freeradius
-pidfile = {dir}/radiusd.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-	destination = stdout
-	auth = yes
-}}
-security {{
-	allow_core_dumps = no
-	max_attributes = 200
-	reject_delay = 0
-	status_server = no
-}}
+_RADIUSD_CONF: Final = (
+    RADIUSD_HEAD
+    + """\
 client nas {{
 	ipaddr = {client}
 	secret = {secret}
@@ -188,6 +162,7 @@ server inner-tunnel {{
 {inner_post_auth}	}}
 }}
 """
+)
 
 _INNER_USER_NAME: Final = """\
 		update outer.session-state {

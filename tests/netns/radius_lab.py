@@ -23,7 +23,8 @@ from mag_ap.lab.topology import Host, wait_for
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 
-_RADIUSD_CONF = """\
+# The part of radiusd.conf every test server shares: paths in a temp dir, log to stdout.
+RADIUSD_HEAD = """\
 prefix = /usr
 exec_prefix = /usr
 sysconfdir = {dir}
@@ -53,6 +54,10 @@ security {{
 	reject_delay = 0
 	status_server = no
 }}
+"""
+_RADIUSD_CONF = (
+    RADIUSD_HEAD
+    + """\
 {clients}
 modules {{
 	files {{
@@ -74,6 +79,7 @@ server default {{
 	}}
 }}
 """
+)
 
 
 class FreeRadius:

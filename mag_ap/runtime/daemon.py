@@ -328,6 +328,10 @@ class _Daemon:
                     action=type(action).__name__,
                     error=repr(exc) if not str(exc) else str(exc),
                 )
+                self.apply_failed(action, provider.name)
+
+    def apply_failed(self, action: Action, provider: str) -> None:
+        """A provider could not apply ``action``; the role decides what that means."""
 
     # -- commands --
 
@@ -542,6 +546,15 @@ class MagDaemon(_Daemon):
         assert self.driver is not None
         mac = action.mac
         self.driver.call(lambda ep, now: ep.attach(mac, nxt, now, handoff=handoff))
+
+    def apply_failed(self, action: Action, provider: str) -> None:
+        """A binding the datapath (or an address service) could not install is removed:
+        status must not show a station as bound when its traffic cannot flow."""
+        if isinstance(action, BindingUp) and not action.refresh:
+            self.counters["bindings_removed_unapplied"] = (
+                self.counters.get("bindings_removed_unapplied", 0) + 1
+            )
+            self.detach(action.mac, f"{provider} could not install the binding")
 
     def detach(self, mac: str, reason: str) -> None:
         from ..config import ConfigError, normalize_mac

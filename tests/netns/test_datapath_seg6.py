@@ -170,7 +170,8 @@ def test_a_foreign_link_under_our_prefix_is_refused(tmp_path: Path) -> None:
 
 
 def test_gre_keys_with_seg6_fail_that_binding_only(tmp_path: Path) -> None:
-    """GRE keys negotiated but seg6 cannot carry them: the apply fails, is logged, the MAG lives."""
+    """GRE keys negotiated but seg6 cannot carry them: the apply fails, is logged, the
+    binding is removed (de-registered), and the MAG lives."""
     with _lab(tmp_path, profile_extra="gre_key = true\n") as lab:
         mag = lab.domain.mag[0]
         answer = lab.domain.attach(1, MN_MAC, lab.mn_id)
@@ -186,3 +187,15 @@ def test_gre_keys_with_seg6_fail_that_binding_only(tmp_path: Path) -> None:
         assert lab.tagged_state("mag1") == []
         assert mag.proc is not None and mag.proc.poll() is None
         assert "provider failed to apply an action" in mag.log_text()
+        wait_for(lambda: not mag.bindings(), 10, "the unapplied binding to be removed")
+        assert mag.request({"cmd": "status"})["runtime"]["mag"]["bindings_removed_unapplied"] == 1
+        lma = lab.domain.lma
+        assert lma is not None
+        wait_for(
+            lambda: (
+                lab.mn_id not in lma.bindings()
+                or lma.bindings()[lab.mn_id]["state"] != "registered"
+            ),
+            10,
+            "the LMA to see the de-registration",
+        )

@@ -18,6 +18,7 @@ from typing import Any
 from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
 from mag_ap.core.gre_keys import GreKeyAllocator
 from mag_ap.core.heartbeat import HeartbeatPeer
+from mag_ap.core.mn_id import mn_key
 from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
 from mag_ap.core.pbu import build_pbu, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
@@ -126,15 +127,8 @@ _NOTHING = _EventInfo()
 
 
 def _nai(option: MobileNodeIdentifier | None) -> str | None:
-    if option is None:
-        return None
-    ident = option.identifier
-    if isinstance(ident, bytes):
-        try:
-            return ident.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return ident
+    """The MN-ID text of an option (NAI or ``<subtype>:<hex>``), as bindings are keyed."""
+    return None if option is None else mn_key(option)
 
 
 class _Slot(Scheduled):

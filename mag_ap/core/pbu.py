@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Network
 
 from mag_ap.core.bul import BindingUpdateListEntry
+from mag_ap.core.mn_id import mn_identifier_option
 from mag_ap.core.types import Address
 from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType
 from mag_ap.mh.messages import ProxyBindingUpdate
@@ -16,7 +17,6 @@ from mag_ap.mh.options import (
     IPv4CareOfAddress,
     IPv4HomeAddressRequest,
     MNLinkLayerIdentifier,
-    MobileNodeIdentifier,
     MobilityOption,
     ServiceSelection,
     Timestamp,
@@ -52,7 +52,7 @@ def build_pbu(
     profile = entry.profile
     assert entry.transaction is not None
     options: list[MobilityOption] = [
-        MobileNodeIdentifier.nai(profile.mn_id),
+        mn_identifier_option(profile.mn_id),
         HandoffIndicatorOption(indicator=entry.transaction.handoff),
         AccessTechnologyTypeOption(access_technology=access_technology),
         MNLinkLayerIdentifier(link_layer_identifier=mac_bytes(entry.mac)),

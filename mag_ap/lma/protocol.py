@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Network
 from typing import Any
 
+from ..core.mn_id import mn_key
 from ..core.types import (
     Action,
     Address,
@@ -31,7 +32,6 @@ from ..mh.constants import (
     BindingErrorStatus,
     HandoffIndicator,
     IPv4HoAReplyStatus,
-    MNIdentifierSubtype,
     RevocationStatus,
     RevocationTrigger,
 )
@@ -76,15 +76,6 @@ HEARTBEAT_SEQUENCE_MODULO = 1 << 32  # RFC 5847 section 3.1
 def sequence_newer(sequence: int, last: int) -> bool:
     """``sequence`` comes after ``last`` modulo 2**16 (RFC 6275 section 9.5.1)."""
     return 0 < (sequence - last) % SEQUENCE_MODULO < SEQUENCE_MODULO // 2
-
-
-def mn_key(option: MobileNodeIdentifier) -> str:
-    """Binding cache key of an MN: the NAI itself, else ``<subtype>:<hex>``."""
-    ident = option.identifier
-    if isinstance(ident, str) and option.subtype == MNIdentifierSubtype.NAI:
-        return ident
-    raw = ident.encode("utf-8") if isinstance(ident, str) else ident
-    return f"{int(option.subtype)}:{raw.hex()}"
 
 
 class PeerState(Scheduled):

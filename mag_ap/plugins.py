@@ -16,8 +16,8 @@ Typical start-up::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 import pluggy
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
+    "PerConfig",
     "PluginError",
     "PluginHost",
     "section_name",
@@ -58,6 +59,7 @@ DEFAULT_PLUGINS: Final[tuple[str, ...]] = (
     "mag_ap_dns",
 )
 ENTRY_POINT_GROUP: Final = "mag_ap"
+T = TypeVar("T")
 PLUGIN_PREFIX: Final = "mag_ap_"
 
 
@@ -302,3 +304,27 @@ def _flatten(found: Iterable[Iterable[object]], kind: type, hook: str) -> list[A
             _check(item, kind, hook)
             out.append(item)
     return out
+
+
+class PerConfig(Generic[T]):
+    """One object per loaded :class:`Config`, shared by a plugin's hooks.
+
+    A plugin's trigger, identity and status hooks must see the same provider;
+    ``Config`` is not hashable, so instances are kept by ``id`` and checked by
+    identity (a later config reusing the id gets its own).
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[Config, T]] = {}
+
+    def get(self, config: Config) -> T | None:
+        """The object made for ``config``, if any (status hooks must not create one)."""
+        found = self._items.get(id(config))
+        return found[1] if found is not None and found[0] is config else None
+
+    def get_or_create(self, config: Config, factory: Callable[[], T]) -> T:
+        found = self.get(config)
+        if found is None:
+            found = factory()
+            self._items[id(config)] = (config, found)
+        return found

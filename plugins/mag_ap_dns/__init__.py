@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugins import PerConfig
 
 from ._settings import SECTION, DnsSettings, parse_settings
 
@@ -33,18 +34,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "DnsSettings", "discovery_for", "parse_settings"]
 
-_providers: dict[int, tuple[Config, DnsLmaDiscovery]] = {}
+_providers: PerConfig[DnsLmaDiscovery] = PerConfig()
 
 
 def discovery_for(config: Config) -> DnsLmaDiscovery:
     """The shared provider of ``config`` (built on first use: dnslib loads then)."""
-    found = _providers.get(id(config))
-    if found is None or found[0] is not config:
-        from ._resolver import DnsLmaDiscovery
+    from ._resolver import DnsLmaDiscovery
 
-        found = (config, DnsLmaDiscovery(parse_settings(config.plugin_section(SECTION))))
-        _providers[id(config)] = found
-    return found[1]
+    return _providers.get_or_create(
+        config, lambda: DnsLmaDiscovery(parse_settings(config.plugin_section(SECTION)))
+    )
 
 
 @hookimpl(trylast=True)
@@ -64,5 +63,5 @@ def mag_lma_discovery(config: Config) -> DnsLmaDiscovery | None:
 
 @hookimpl(trylast=True)
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _providers.get(id(config))
-    return found[1].status() if found is not None and found[0] is config else None
+    found = _providers.get(config)
+    return found.status() if found is not None else None

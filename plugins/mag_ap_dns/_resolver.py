@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mag_ap.core.types import Address
+from mag_ap.runtime.udp_queue import DatagramQueue
 
 from ._answers import (
     Answer,
@@ -45,19 +46,6 @@ COUNTERS = (
     "server_failures",  # SERVFAIL, REFUSED, truncated: the next server is asked
     "failed",  # no server gave an answer
 )
-
-
-class _Answers(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue(maxsize=64)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        if not self.queue.full():
-            self.queue.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError) and not self.queue.full():
-            self.queue.put_nowait(exc)
 
 
 class DnsLmaDiscovery:
@@ -119,7 +107,7 @@ class DnsLmaDiscovery:
     async def _query(self, server: Address, fqdn: str, qtype: str) -> Answer | None:
         loop = asyncio.get_running_loop()
         transport, answers = await loop.create_datagram_endpoint(
-            _Answers, remote_addr=(str(server), self.settings.port)
+            DatagramQueue, remote_addr=(str(server), self.settings.port)
         )
         try:
             ident = int.from_bytes(self._random(2), "big")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugins import PerConfig
 from mag_ap_macnai import fallback_for
 
 from ._settings import SECTION, HostapdSettings, parse_settings
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["SECTION", "HostapdSettings", "parse_settings", "watcher_for"]
 
 # One watcher per configuration: the trigger hook and the identity hook must share it.
-_watchers: dict[int, tuple[Config, HostapdWatcher]] = {}
+_watchers: PerConfig[HostapdWatcher] = PerConfig()
 
 
 def watcher_for(config: Config) -> HostapdWatcher | None:
@@ -49,13 +50,9 @@ def watcher_for(config: Config) -> HostapdWatcher | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    found = _watchers.get(id(config))
-    if found is None or found[0] is not config:
-        from ._watch import HostapdWatcher
+    from ._watch import HostapdWatcher
 
-        found = (config, HostapdWatcher(settings, fallback_for(config)))
-        _watchers[id(config)] = found
-    return found[1]
+    return _watchers.get_or_create(config, lambda: HostapdWatcher(settings, fallback_for(config)))
 
 
 @hookimpl(trylast=True)
@@ -84,5 +81,5 @@ def mag_identity_provider(config: Config) -> HostapdWatcher | None:
 
 @hookimpl(trylast=True)
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _watchers.get(id(config))
-    return found[1].status() if found is not None and found[0] is config else None
+    found = _watchers.get(config)
+    return found.status() if found is not None else None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugins import PerConfig
 from mag_ap_macnai import fallback_for
 
 from ._settings import SECTION, RadAcctSettings, parse_settings
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["SECTION", "RadAcctSettings", "listener_for", "parse_settings"]
 
 # One listener per configuration: the trigger hook and the identity hook share it.
-_listeners: dict[int, tuple[Config, RadAcctListener]] = {}
+_listeners: PerConfig[RadAcctListener] = PerConfig()
 
 
 def listener_for(config: Config) -> RadAcctListener | None:
@@ -46,13 +47,9 @@ def listener_for(config: Config) -> RadAcctListener | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    found = _listeners.get(id(config))
-    if found is None or found[0] is not config:
-        from ._listener import RadAcctListener
+    from ._listener import RadAcctListener
 
-        found = (config, RadAcctListener(settings, fallback_for(config)))
-        _listeners[id(config)] = found
-    return found[1]
+    return _listeners.get_or_create(config, lambda: RadAcctListener(settings, fallback_for(config)))
 
 
 @hookimpl(trylast=True)
@@ -80,5 +77,5 @@ def mag_identity_provider(config: Config) -> RadAcctListener | None:
 
 @hookimpl(trylast=True)
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _listeners.get(id(config))
-    return found[1].status() if found is not None and found[0] is config else None
+    found = _listeners.get(config)
+    return found.status() if found is not None else None

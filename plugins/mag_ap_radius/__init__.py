@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugins import PerConfig
 
 from ._settings import SECTION, RadiusServer, RadiusSettings, parse_settings
 
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["SECTION", "RadiusServer", "RadiusSettings", "parse_settings", "policy_for"]
 
 # One provider per configuration, so the status hook reads the counters it keeps.
-_providers: dict[int, tuple[Config, RadiusPolicy]] = {}
+_providers: PerConfig[RadiusPolicy] = PerConfig()
 
 
 def policy_for(config: Config) -> RadiusPolicy | None:
@@ -57,13 +58,9 @@ def policy_for(config: Config) -> RadiusPolicy | None:
     settings = parse_settings(config.plugin_section(SECTION), config.transport)
     if not settings.enabled:
         return None
-    found = _providers.get(id(config))
-    if found is None or found[0] is not config:
-        from ._client import RadiusPolicy
+    from ._client import RadiusPolicy
 
-        found = (config, RadiusPolicy(settings))
-        _providers[id(config)] = found
-    return found[1]
+    return _providers.get_or_create(config, lambda: RadiusPolicy(settings))
 
 
 @hookimpl(trylast=True)
@@ -85,5 +82,5 @@ def mag_policy_provider(config: Config) -> RadiusPolicy | None:
 
 @hookimpl(trylast=True)
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _providers.get(id(config))
-    return found[1].status() if found is not None and found[0] is config else None
+    found = _providers.get(config)
+    return found.status() if found is not None else None

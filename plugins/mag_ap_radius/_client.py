@@ -22,6 +22,7 @@ from ipaddress import ip_address
 from typing import Any
 
 from mag_ap.core.types import Address, MobileNodeProfile
+from mag_ap.runtime.udp_queue import DatagramQueue
 
 from ._cache import TtlCache
 from ._mapping import Authorization, parse_accept, profile_from, request_attributes
@@ -48,21 +49,6 @@ COUNTERS = (
     "bad_authenticator",  # Response Authenticator or Message-Authenticator wrong or missing
     "refused_mn_id",  # the MN-ID does not fit in User-Name
 )
-
-
-class _Replies(asyncio.DatagramProtocol):
-    """Queues every datagram and ICMP error of one exchange's socket."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue(maxsize=64)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        if not self.queue.full():
-            self.queue.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError) and not self.queue.full():
-            self.queue.put_nowait(exc)
 
 
 class RadiusPolicy:
@@ -162,7 +148,7 @@ class RadiusPolicy:
     async def _exchange(self, server: RadiusServer, mn_id: str, mac: str) -> Packet | None:
         loop = asyncio.get_running_loop()
         transport, replies = await loop.create_datagram_endpoint(
-            _Replies, remote_addr=(str(server.address), server.port)
+            DatagramQueue, remote_addr=(str(server.address), server.port)
         )
         try:
             nas_address = self.settings.nas_address or _own_address(transport)
@@ -193,7 +179,7 @@ class RadiusPolicy:
             transport.close()
 
     async def _await_reply(
-        self, replies: _Replies, identifier: int, authenticator: bytes, server: RadiusServer
+        self, replies: DatagramQueue, identifier: int, authenticator: bytes, server: RadiusServer
     ) -> Packet | str:
         """The genuine reply within timeout_s, or "timeout" / "unreachable"."""
         loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugins import PerConfig
 
 from ._settings import SECTION, UbusSettings, parse_settings
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "UbusSettings", "parse_settings", "trigger_for"]
 
-_triggers: dict[int, tuple[Config, UbusTrigger]] = {}
+_triggers: PerConfig[UbusTrigger] = PerConfig()
 
 
 def trigger_for(config: Config) -> UbusTrigger | None:
@@ -41,13 +42,9 @@ def trigger_for(config: Config) -> UbusTrigger | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    found = _triggers.get(id(config))
-    if found is None or found[0] is not config:
-        from ._subscribe import UbusTrigger
+    from ._subscribe import UbusTrigger
 
-        found = (config, UbusTrigger(settings))
-        _triggers[id(config)] = found
-    return found[1]
+    return _triggers.get_or_create(config, lambda: UbusTrigger(settings))
 
 
 @hookimpl(trylast=True)
@@ -68,5 +65,5 @@ def mag_trigger_providers(config: Config) -> Sequence[UbusTrigger]:
 
 @hookimpl(trylast=True)
 def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _triggers.get(id(config))
-    return found[1].status() if found is not None and found[0] is config else None
+    found = _triggers.get(config)
+    return found.status() if found is not None else None

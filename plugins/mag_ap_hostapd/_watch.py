@@ -118,17 +118,25 @@ class HostapdWatcher:
             await self._resync(path, cmd, sink)
             self.connected[path] = True
             log.info("hostapd %s attached, %d station(s)", path, len(self.table.on(path)))
-            while True:
-                try:
-                    async with asyncio.timeout(self.settings.ping_interval_s):  # see _ctrl
-                        data = await mon.recv()
-                except TimeoutError:
-                    pong = await cmd.request("PING", self.settings.request_timeout_s)
-                    if pong.strip() != b"PONG":
-                        raise ControlError(0, f"{path}: PING answered {pong[:32]!r}") from None
-                    continue
-                if not await self._handle(path, cmd, data, sink):
-                    return
+            # One receive stays pending across pings: cancelling a receive on a timeout
+            # can drop an event that arrived in that instant (a lost AP-STA-DISCONNECTED).
+            receive: asyncio.Task[bytes] | None = None
+            try:
+                while True:
+                    if receive is None:
+                        receive = asyncio.ensure_future(mon.recv())
+                    done, _ = await asyncio.wait({receive}, timeout=self.settings.ping_interval_s)
+                    if not done:
+                        pong = await cmd.request("PING", self.settings.request_timeout_s)
+                        if pong.strip() != b"PONG":
+                            raise ControlError(0, f"{path}: PING answered {pong[:32]!r}")
+                        continue
+                    data, receive = receive.result(), None
+                    if not await self._handle(path, cmd, data, sink):
+                        return
+            finally:
+                if receive is not None:
+                    receive.cancel()
         finally:
             cmd.close()
             mon.close()

@@ -441,8 +441,19 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
         _put(kw, key, t.get_float(key, None, above=0))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
+    for key in ("hnp_prefix_length_min", "hnp_prefix_length_max"):
+        _put(kw, key, t.get_int(key, None, min=1, max=128))
+    kw["local_networks"] = tuple(
+        parse_network(item, t.item_path("local_networks", i))
+        for i, item in enumerate(t.get_list("local_networks", ()))
+    )
     t.finish()
     mag = MagSettings(**kw)
+    if mag.hnp_prefix_length_min > mag.hnp_prefix_length_max:
+        raise t.error(
+            "hnp_prefix_length_min",
+            f"must not exceed mag.hnp_prefix_length_max ({mag.hnp_prefix_length_max})",
+        )
     if mag.refresh_before_s >= mag.lifetime_s:
         raise t.error("refresh_before_s", f"must be less than mag.lifetime_s ({mag.lifetime_s})")
     longest_initial = max(mag.initial_bindack_timeout_first_reg_s, mag.initial_bindack_timeout_s)

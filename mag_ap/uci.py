@@ -259,6 +259,9 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "max_bindack_timeout_s": _F,
         "heartbeat_interval_s": _F,
         "missing_heartbeats_allowed": _I,
+        "hnp_prefix_length_min": _I,
+        "hnp_prefix_length_max": _I,
+        "local_networks": _L,
     },
     "lma": {
         "own_address": _S,

@@ -30,6 +30,11 @@ class MagSettings:
     heartbeat_interval_s: float = 60.0  # HEARTBEAT_INTERVAL (RFC 5847), 0 disables
     missing_heartbeats_allowed: int = 3  # MISSING_HEARTBEATS_ALLOWED
     restart_counter: int = 0  # bumped and persisted by the runtime on every start
+    # What the MAG accepts from an LMA (pba_checks.py): HNP lengths, and the AP's own
+    # networks (filled by the runtime from its interfaces) no granted prefix may overlap.
+    hnp_prefix_length_min: int = 32
+    hnp_prefix_length_max: int = 64
+    local_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

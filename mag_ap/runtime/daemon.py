@@ -402,9 +402,16 @@ class MagDaemon(_Daemon):
 
     def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
         from ..core.mag import MagProtocol
+        from .local_networks import read_local_networks
 
         assert self.config.mag is not None
-        settings = replace(self.config.mag, restart_counter=restart_counter)
+        own = read_local_networks()
+        settings = replace(
+            self.config.mag,
+            restart_counter=restart_counter,
+            local_networks=self.config.mag.local_networks + own,
+        )
+        _log("debug", "own networks no LMA grant may overlap", networks=",".join(map(str, own)))
         return MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s())
 
     def prepare_providers(self, host: PluginHost) -> None:

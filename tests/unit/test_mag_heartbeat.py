@@ -12,7 +12,16 @@ from mag_ap.mh import (
     RestartCounter,
     encode_message,
 )
-from tests.unit.test_mag_harness import HNP, LMA, MAC2, MN_ID2, OTHER_LMA, Harness
+from tests.unit.test_mag_harness import (
+    HNP,
+    LMA,
+    MAC2,
+    MN_ID2,
+    OTHER_HNP,
+    OTHER_HOA,
+    OTHER_LMA,
+    Harness,
+)
 
 
 def heartbeats_sent(h: Harness) -> list[tuple[float, Heartbeat]]:
@@ -35,7 +44,7 @@ def test_requests_go_out_every_interval_to_each_lma_with_bindings() -> None:
     h = Harness.create(heartbeat_interval_s=60.0)
     h.bind(0.0, accept_at=1.0)
     h.attach(0.0, mac=MAC2, mn_id=MN_ID2, lma_address=OTHER_LMA)
-    h.accept(2.0)
+    h.accept(2.0, hnp=OTHER_HNP, hoa=OTHER_HOA)
     # The first request goes out as soon as the LMA holds a binding (restart-counter
     # baseline), then one every interval.
     for t in (1.0, 2.0, 61.0, 62.0, 121.0):  # answer everything to stay alive

@@ -17,7 +17,7 @@ from typing import Any
 
 from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
 from mag_ap.core.gre_keys import GreKeyAllocator
-from mag_ap.core.heartbeat import HeartbeatPeer
+from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
 from mag_ap.core.pba_checks import Grant, PbaRequest, Refusal, check_pba
 from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
@@ -300,8 +300,7 @@ class MagProtocol:
         elif isinstance(msg, BindingRevocationIndication):
             self._on_bri(msg, src, now)
         elif isinstance(msg, BindingError):
-            self._count("binding_errors_received")
-            self._log("warning", "Binding Error from peer", peer=src, status=msg.status)
+            self._on_binding_error(msg, src, now)
         elif isinstance(msg, UnknownMessage):
             self._count("mh_unknown_type")
             self._log("warning", "unknown MH type answered", peer=src, mh_type=msg.type_number)
@@ -878,8 +877,34 @@ class MagProtocol:
             "warning", "LMA clock differs from ours", lma=lma, offset_s=stamp.unix_time_s - ours
         )
 
+    def _on_binding_error(self, msg: BindingError, src: Address, now: float) -> None:
+        """Status 2 from an LMA that never answered a Heartbeat: it is the Heartbeat it
+        does not know (PBUs it must know), so stop sending them (RFC 5847 is optional)."""
+        self._count("binding_errors_received")
+        self._log("warning", "Binding Error from peer", peer=src, status=msg.status)
+        peer = self._peers.get(src)
+        if (
+            msg.status == BindingErrorStatus.UNRECOGNIZED_MH_TYPE
+            and peer is not None
+            and peer.unanswered
+            and not peer.answered
+            and not peer.unsupported
+        ):
+            self._heartbeats_unsupported(peer, "answered a Heartbeat with a Binding Error")
+
+    def _heartbeats_unsupported(self, peer: HeartbeatPeer, why: str) -> None:
+        peer.mark_unsupported()
+        self._count("heartbeat_unsupported")
+        self._log(
+            "warning",
+            f"LMA {why}: RFC 5847 unsupported, heartbeats to it stopped "
+            "(its restarts are noticed only when a refresh is refused)",
+            lma=peer.address,
+        )
+
     def _on_heartbeat(self, hb: Heartbeat, src: Address, now: float) -> None:
         peer = self._peers.setdefault(src, HeartbeatPeer(address=src))
+        was_unsupported = peer.unsupported
         if hb.r:
             self._count("heartbeat_responses_received")
             if not peer.response(hb.sequence, now):
@@ -887,7 +912,7 @@ class MagProtocol:
                 self._log("debug", "unmatched heartbeat response", peer=src, seq=hb.sequence)
         else:
             self._count("heartbeat_requests_received")
-            peer.last_heard_at = now
+            peer.heard(now)
             answer = Heartbeat(
                 sequence=hb.sequence,
                 r=True,
@@ -895,6 +920,10 @@ class MagProtocol:
             )
             self._send(answer, src)
             self._count("heartbeat_responses_sent")
+        if was_unsupported and not peer.unsupported:
+            self._log("info", "LMA speaks RFC 5847 after all: heartbeats resumed", lma=src)
+            if self._up_at.get(src, 0) > 0:
+                peer.start(now, self._settings.heartbeat_interval_s)
         counter = hb.find(RestartCounter)
         if counter is not None:
             previous = peer.restart_counter_seen(counter.counter)
@@ -910,10 +939,13 @@ class MagProtocol:
             self._fire(entry, BindingEvent.PEER_RESTARTED, now, _EventInfo(reason=reason))
 
     def _heartbeat_due(self, peer: HeartbeatPeer, now: float) -> None:
-        sequence, just_lost = peer.request_due(
+        sequence, verdict = peer.request_due(
             now, self._settings.heartbeat_interval_s, self._settings.missing_heartbeats_allowed
         )
-        if just_lost:
+        if verdict is Verdict.UNSUPPORTED or sequence is None:
+            self._heartbeats_unsupported(peer, "never answered a Heartbeat")
+            return
+        if verdict is Verdict.LOST:
             self._count("heartbeat_losses")
             self._log("warning", "LMA stopped answering heartbeats", lma=peer.address)
             self._actions.append(PeerRestarted(peer=peer.address, reason="heartbeat lost"))
@@ -1015,6 +1047,9 @@ class MagProtocol:
             "bindings": sum(1 for e in self._active.values() if e.lma == peer.address),
             "restart_counter": peer.restart_counter,
             "missed_heartbeats": peer.missed,
+            "heartbeats": (
+                "unsupported" if peer.unsupported else "answered" if peer.answered else "unknown"
+            ),
             "lost": peer.lost,
             "next_heartbeat_in_s": (
                 None if peer.next_request_at is None else round(peer.next_request_at - now, 3)

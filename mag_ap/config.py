@@ -465,6 +465,9 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
     return mag
 
 
+LMA_HEARTBEAT_MODES = ("answer", "drop", "binding_error")
+
+
 def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
     kw: dict[str, Any] = {"own_address": t.get_address("own_address", family=_family(transport))}
 
@@ -516,6 +519,10 @@ def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
     )
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "gre_keys", t.get_bool("gre_keys", None))
+    _put(kw, "pba_timestamps", t.get_bool("pba_timestamps", None))
+    _put(kw, "echo_requested_hnp", t.get_bool("echo_requested_hnp", None))
+    _put(kw, "heartbeats", t.get_str("heartbeats", None, choices=LMA_HEARTBEAT_MODES))
+    _put(kw, "revocation", t.get_bool("revocation", None))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
     t.finish()

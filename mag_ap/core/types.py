@@ -55,6 +55,11 @@ class LmaSettings:
     heartbeat_interval_s: float = 60.0
     missing_heartbeats_allowed: int = 3
     restart_counter: int = 0
+    # Interop switches: behave like common minimal LMAs, to test MAGs against them.
+    pba_timestamps: bool = True  # False: no Timestamp option in any PBA
+    echo_requested_hnp: bool = False  # True: the PBA echoes the PBU's HNP (::/0!), a known bug
+    heartbeats: str = "answer"  # "answer" (RFC 5847), "drop" or "binding_error" (no 5847)
+    revocation: bool = True  # False: no Binding Revocation (RFC 5846) at all
 
 
 # --- what the policy plugin says about a mobile node -----------------------------

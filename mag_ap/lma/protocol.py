@@ -250,6 +250,7 @@ COUNTER_NAMES = (
     "heartbeat_responses_received",
     "heartbeat_responses_unexpected",
     "heartbeats_missed",
+    "heartbeats_ignored",  # interop switch lma.heartbeats: dropped or refused
     "peer_restarts",
     "peers_unreachable",
     "decode_errors",
@@ -367,9 +368,12 @@ class LmaProtocol:
         now: float,
         trigger: RevocationTrigger = RevocationTrigger.ADMINISTRATIVE_REASON,
     ) -> bool:
-        """Start revoking a binding with a BRI (RFC 5846); False if the MN has none."""
+        """Start revoking a binding with a BRI (RFC 5846); False if the MN has none.
+
+        With the interop switch ``revocation = false`` the runtime refuses first.
+        """
         entry = self._cache.get(mn_id)
-        if entry is None:
+        if entry is None or not self.settings.revocation:
             return False
         if entry.state is BceState.REVOKING:
             return True
@@ -663,7 +667,9 @@ class LmaProtocol:
         if pbu.mn_option is not None:
             options.append(pbu.mn_option)
         if grant is not None:
-            if grant.hnp is not None:
+            if self.settings.echo_requested_hnp and pbu.hnp is not None:
+                options.append(pbu.hnp)  # interop switch: the bug of some minimal LMAs
+            elif grant.hnp is not None:
                 options.append(HomeNetworkPrefix.of(grant.hnp))
         elif pbu.hnp is not None:
             options.append(pbu.hnp)
@@ -677,7 +683,9 @@ class LmaProtocol:
             known = entry.link_local if entry is not None else None
             options.append(LinkLocalAddress(address=known) if known else pbu.link_local)
         sequence = pbu.msg.sequence
-        if status == BindingAckStatus.TIMESTAMP_MISMATCH:
+        if not self.settings.pba_timestamps:
+            pass  # interop switch: an LMA that never sends the Timestamp option
+        elif status == BindingAckStatus.TIMESTAMP_MISMATCH:
             options.append(Timestamp.at_unix_time(self.unix_time_s(pbu.now)))
         elif pbu.timestamp is not None:
             options.append(pbu.timestamp)
@@ -756,6 +764,8 @@ class LmaProtocol:
         return peer
 
     def _start_heartbeats(self, peer: PeerState, now: float) -> None:
+        if self.settings.heartbeats != "answer":
+            return  # interop switch: an LMA without RFC 5847 sends none either
         if peer.deadline_at is None and self.settings.heartbeat_interval_s > 0:
             self._timers.schedule(peer, now + self.settings.heartbeat_interval_s)
 
@@ -790,6 +800,15 @@ class LmaProtocol:
 
     def _on_heartbeat(self, msg: Heartbeat, src: Address, now: float) -> None:
         peer = self._peer(src, now)
+        if self.settings.heartbeats == "drop":  # interop switch: RFC 5847 unknown, ignored
+            self.counters["heartbeats_ignored"] += 1
+            return
+        if self.settings.heartbeats == "binding_error":  # ... or refused as unknown MH type
+            self.counters["heartbeats_ignored"] += 1
+            self.counters["binding_errors_sent"] += 1
+            error = BindingError(status=BindingErrorStatus.UNRECOGNIZED_MH_TYPE)
+            self._outbox.append(Datagram(encode_message(error), src))
+            return
         counter = msg.find(RestartCounter)
         if counter is not None:
             self._check_restart_counter(peer, counter.counter)

@@ -685,6 +685,8 @@ class LmaDaemon(_Daemon):
     async def cmd_revoke(self, request: Request) -> Response:
         mn_id = require_str(request, "mn_id")
         assert self.driver is not None
+        if self.config.lma is not None and not self.config.lma.revocation:
+            raise ControlError("revocation is switched off (lma.revocation = false)")
         found: bool = self.driver.call(lambda ep, now: ep.revoke(mn_id, now))
         if not found:
             raise ControlError(f"no binding for {mn_id}")

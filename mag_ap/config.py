@@ -433,6 +433,7 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "lifetime_s", t.get_lifetime("lifetime_s", None))
     _put(kw, "refresh_before_s", t.get_float("refresh_before_s", None, above=0))
+    _put(kw, "max_refresh_interval_s", t.get_float("max_refresh_interval_s", None, min=0))
     for key in (
         "initial_bindack_timeout_first_reg_s",
         "initial_bindack_timeout_s",

@@ -580,6 +580,8 @@ class MagProtocol:
         entry.lifetime_s = lifetime_s
         entry.expires_at = sent_at + lifetime_s
         entry.refresh_at = entry.expires_at - self._refresh_lead_s(lifetime_s)
+        if self._settings.max_refresh_interval_s > 0:
+            entry.refresh_at = min(entry.refresh_at, now + self._settings.max_refresh_interval_s)
         entry.transaction = None
         entry.registrations += 1
         entry.last_registration_delay_ms = round((now - sent_at) * 1000, 3)

@@ -24,6 +24,10 @@ class MagSettings:
     use_timestamps: bool = True  # TimestampBasedApproachInUse; else sequence numbers
     lifetime_s: int = 3600  # requested binding lifetime (multiple of 4)
     refresh_before_s: float = 300.0  # re-register this long before the lifetime ends
+    # Refresh at least this often (0: only before the lifetime ends). With an LMA without
+    # revocation (RFC 5846) a refresh refused after a handover (154...) is how the old
+    # MAG learns the station moved: this bounds how long it keeps a stale binding.
+    max_refresh_interval_s: float = 0.0
     initial_bindack_timeout_first_reg_s: float = 1.5  # InitialBindackTimeoutFirstReg
     initial_bindack_timeout_s: float = 1.0  # INITIAL_BINDACK_TIMEOUT (re-registration)
     max_bindack_timeout_s: float = 32.0  # MAX_BINDACK_TIMEOUT: give up after this

@@ -254,6 +254,7 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "use_timestamps": _B,
         "lifetime_s": _I,
         "refresh_before_s": _F,
+        "max_refresh_interval_s": _F,
         "initial_bindack_timeout_first_reg_s": _F,
         "initial_bindack_timeout_s": _F,
         "max_bindack_timeout_s": _F,

@@ -9,10 +9,13 @@ lab: unique names, everything removed also on failure).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from tests.netns.test_daemons import MAC, MN_ID, Daemon, _one, _wait_for, make_lab
+from tests.conftest import ROOT
+from tests.netns.test_daemons import ADDRESSES, MAC, MN_ID, Daemon, _one, _wait_for, make_lab
 
 MAC2 = "02:00:00:00:00:02"
 MN_ID2 = "mn2@example.org"
@@ -173,3 +176,72 @@ def test_lma_without_revocation(tmp_path: Path) -> None:
         assert _counters(mag)["bri_received"] == 0
         assert _bound(mag, MAC) is not None
         assert mag.terminate() == 0 and lma.terminate() == 0
+
+
+# A raw responder that grants hostile values, one MN-ID per case (tests/netns/hostile_lma.py).
+HOSTILE_GRANTS = {
+    "zero@example.org": {"hnp": "::/0", "hoa": "10.200.0.10/16", "router": "10.200.0.1"},
+    "linklocal@example.org": {"hnp": "fe80::/64", "hoa": "10.200.0.11/16", "router": "10.200.0.1"},
+    "multicast@example.org": {"hnp": "ff05::/64", "hoa": "10.200.0.12/16", "router": "10.200.0.1"},
+    "own@example.org": {"hnp": "2001:db8:77::/64", "hoa": "10.200.0.13/16", "router": "10.200.0.1"},
+    "short@example.org": {"hnp": "2001::/16", "hoa": "10.200.0.14/16", "router": "10.200.0.1"},
+    "loopback4@example.org": {"hnp": "2001:db8:100:5::/64", "hoa": "127.0.0.2/8"},
+    "router@example.org": {
+        "hnp": "2001:db8:100:6::/64",
+        "hoa": "10.200.0.16/16",
+        "router": "10.201.0.1",
+    },
+    "good@example.org": {
+        "hnp": "2001:db8:100:7::/64",
+        "hoa": "10.200.0.17/16",
+        "router": "10.200.0.1",
+    },
+}
+
+
+def test_hostile_lma_values_never_reach_the_datapath(tmp_path: Path) -> None:
+    with make_lab(tmp_path, "ipv6") as lab:
+        lab.write_configs(log_format={"lma": "text", "mag": "json"})
+        addrs = ADDRESSES["ipv6"]
+        responder = subprocess.Popen(
+            ["ip", "netns", "exec", lab.ns("lma"), sys.executable, "-m", "tests.netns.hostile_lma",
+             str(addrs["lma"]), json.dumps(HOSTILE_GRANTS)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert responder.stdout is not None
+            assert responder.stdout.readline().strip() == "listening"
+            mag = lab.daemons["mag"]
+            mag.start()
+            mag.wait_ready()
+            for i, mn_id in enumerate(HOSTILE_GRANTS):
+                mag.cli("attach", f"02:00:00:00:01:{i:02x}", "--mn-id", mn_id, "--wait", "5")
+            good = _wait_for(lambda: _bound(mag, "02:00:00:00:01:07"), 10, "the good grant")
+            assert good["hnp"] == "2001:db8:100:7::/64"
+            hostile = len(HOSTILE_GRANTS) - 1
+            _wait_for(lambda: _counters(mag)["pba_invalid"] == hostile, 10, "every refusal")
+            _wait_for(lambda: len(mag.bindings()) == 1, 10, "the de-registrations to finish")
+            records = [json.loads(line) for line in mag.log_text().splitlines()]
+            refused = {
+                r["fields"]["mn_id"]: r["msg"]
+                for r in records
+                if r["msg"].startswith("PBA refused")
+            }
+            assert set(refused) == set(HOSTILE_GRANTS) - {"good@example.org"}, refused
+            expected = {
+                "zero@example.org": "hnp: ::/0",
+                "linklocal@example.org": "link-local",
+                "multicast@example.org": "multicast",
+                "own@example.org": "own network",
+                "short@example.org": "prefix length",
+                "loopback4@example.org": "ipv4_hoa: 127.0.0.2/8 is loopback",
+                "router@example.org": "ipv4_default_router: 10.201.0.1 is outside",
+            }
+            for mn_id, words in expected.items():
+                assert words in refused[mn_id], (mn_id, refused[mn_id])
+            ups = [r["fields"]["mn_id"] for r in records if r["msg"] == "binding up"]
+            assert ups == ["good@example.org"]
+            assert mag.terminate() == 0
+        finally:
+            responder.kill()
+            responder.wait(timeout=10)

@@ -496,12 +496,7 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
     demo = Demo(lab, args.handovers, say)
     report_path = Path(args.report)
     rc = 1
-    # Ctrl-C must interrupt even when whoever started us ignores SIGINT: a shell runs
-    # background jobs (`make test &`, CI runners) with SIGINT ignored, the ignore is
-    # inherited, and Python then installs no KeyboardInterrupt handler: the demo would
-    # run to the end and exit 0 (the test_ctrl_c_cleans_up flake).
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         report = demo.run()
         rc = 0
@@ -526,7 +521,6 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         }
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
         if args.keep:
             print(
                 f"mag-ap demo: lab left up (--keep); files in {workdir}\n"

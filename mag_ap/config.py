@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar, cast
 
 from .core.types import Address, LmaSettings, MagSettings
+from .mac import parse_mac
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli on older OpenWrt Pythons
     import tomllib
@@ -71,7 +72,6 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("text", "json")
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 
 
 class ConfigError(ValueError):
@@ -222,10 +222,10 @@ def normalize_mac(value: object, key_path: str) -> str:
     """A MAC address in any usual spelling -> ``aa:bb:cc:dd:ee:ff``."""
     if not isinstance(value, str):
         raise ConfigError(key_path, f"must be a MAC address as a string, not {_type_name(value)}")
-    digits = re.sub(r"[:\-.]", "", value).lower()
-    if not _MAC_HEX.match(digits):
+    normal = parse_mac(value)
+    if normal is None:
         raise ConfigError(key_path, f"{value!r} is not a MAC address")
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return normal
 
 
 class Table:

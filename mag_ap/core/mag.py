@@ -9,7 +9,6 @@ Nothing here reads a clock or touches a socket: every entry point takes ``now``
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
@@ -36,6 +35,7 @@ from mag_ap.core.types import (
     MobileNodeProfile,
     PeerRestarted,
 )
+from mag_ap.mac import normalize_mac
 from mag_ap.mh.constants import (
     AccessTechnologyType,
     BindingAckStatus,
@@ -101,17 +101,8 @@ COUNTER_NAMES = (
     "mh_unexpected",
 )
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
 _NO_ANSWER = "no answer from LMA"
-
-
-def normalize_mac(mac: str) -> str:
-    """Lower-case ``aa:bb:cc:dd:ee:ff``; a malformed MAC is the caller's bug."""
-    low = mac.strip().lower().replace("-", ":")
-    if not _MAC_RE.match(low):
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return low
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any, Final
 
+from mag_ap.mac import mac_text
+
 BOOTREQUEST: Final = 1
 BOOTREPLY: Final = 2
 HTYPE_ETHERNET: Final = 1
@@ -128,7 +130,7 @@ class DhcpMessage:
         """``aa:bb:cc:dd:ee:ff`` for an Ethernet chaddr, else None."""
         if self.htype != HTYPE_ETHERNET or self.hlen != 6:
             return None
-        return ":".join(f"{b:02x}" for b in self.chaddr[:6])
+        return mac_text(self.chaddr[:6])
 
 
 # --- option kinds: how the value of one option is read and written ----------------
@@ -401,14 +403,6 @@ def internet_checksum(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
-
-
-def mac_bytes(mac: str) -> bytes:
-    """``aa:bb:cc:dd:ee:ff`` -> 6 octets (ValueError otherwise)."""
-    raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
-    if len(raw) != 6:
-        raise ValueError(f"{mac!r} is not a MAC address")
-    return raw
 
 
 def encode_udp_frame(

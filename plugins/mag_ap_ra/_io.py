@@ -23,9 +23,10 @@ import struct
 from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp
+from mag_ap.mac import mac_bytes
 from mag_ap.providers import TriggerSink
 
-from ._packet import ALL_ROUTERS, ETH_P_IPV6, mac_bytes, multicast_mac
+from ._packet import ALL_ROUTERS, ETH_P_IPV6, multicast_mac
 from ._schedule import RaScheduler, RaSettings
 from ._settings import RaConfig
 

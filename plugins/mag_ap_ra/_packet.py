@@ -18,6 +18,8 @@ from enum import IntEnum
 from ipaddress import IPv6Address
 from typing import Final
 
+from mag_ap.mac import mac_text
+
 __all__ = [
     "ALL_NODES",
     "ALL_ROUTERS",
@@ -41,8 +43,6 @@ __all__ = [
     "encode_frame",
     "encode_message",
     "icmpv6_checksum",
-    "mac_bytes",
-    "mac_text",
     "multicast_mac",
 ]
 
@@ -94,20 +94,6 @@ class OptionType(IntEnum):
 
 
 # --- MAC helpers --------------------------------------------------------------------
-
-
-def mac_bytes(mac: str) -> bytes:
-    """``aa:bb:cc:dd:ee:ff`` (or with dashes) -> 6 bytes; ValueError otherwise."""
-    digits = mac.replace(":", "").replace("-", "")
-    raw = bytes.fromhex(digits)
-    if len(raw) != 6:
-        raise ValueError(f"{mac!r} is not a 48-bit MAC address")
-    return raw
-
-
-def mac_text(raw: bytes) -> str:
-    """6 bytes -> ``aa:bb:cc:dd:ee:ff``."""
-    return ":".join(f"{b:02x}" for b in raw)
 
 
 def multicast_mac(group: IPv6Address) -> bytes:

@@ -17,9 +17,10 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
+from mag_ap.mac import parse_mac
 from mag_ap.providers import TriggerSink
 
-from ._identities import IdentityMap, parse_mac
+from ._identities import IdentityMap
 from ._radius import DecodeError, accounting_response, decode, verify_request
 from ._settings import RadAcctSettings
 

@@ -16,7 +16,7 @@ from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
 from mag_ap_macnai import eui48_of
 from mag_ap_radacct import listener_for, parse_settings
-from mag_ap_radacct._identities import IdentityMap, parse_mac
+from mag_ap_radacct._identities import IdentityMap
 from mag_ap_radacct._listener_io import RadAcctListener
 from mag_ap_radacct._radius import (
     Code,
@@ -129,25 +129,6 @@ def test_fuzz_with_valid_length_only_decode_error(data: bytes) -> None:
     data = data[:2] + struct.pack("!H", len(data)) + data[4:]
     with contextlib.suppress(DecodeError):
         decode(data)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "02-00-00-00-00-01",
-        "02:00:00:00:00:01",
-        "0200.0000.0001",
-        "020000000001",
-        "02-00-00-00-00-01 ",
-    ],
-)
-def test_mac_formats(text: str) -> None:
-    assert parse_mac(text) == "02:00:00:00:00:01"
-
-
-@pytest.mark.parametrize("text", ["", "02-00-00-00-00", "zz:00:00:00:00:01", "alice"])
-def test_not_macs(text: str) -> None:
-    assert parse_mac(text) is None
 
 
 def _packet(status: int, user: bytes = b"alice@example.net", mac: str = "02-00-00-00-00-01"):  # type: ignore[no-untyped-def]

@@ -45,7 +45,6 @@ from mag_ap.mh.constants import (
     RevocationStatus,
     enum_or_int,
 )
-from mag_ap.mh.errors import DecodeError
 from mag_ap.mh.messages import (
     BindingError,
     BindingRevocationAcknowledgement,
@@ -67,6 +66,7 @@ from mag_ap.mh.options import (
     RestartCounter,
     Timestamp,
 )
+from mag_ap.wire import DecodeError
 
 COUNTER_NAMES = (
     "pbu_sent",  # every PBU transmission, retransmissions included

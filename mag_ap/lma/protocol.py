@@ -35,7 +35,6 @@ from ..mh.constants import (
     RevocationStatus,
     RevocationTrigger,
 )
-from ..mh.errors import DecodeError
 from ..mh.messages import (
     BindingError,
     BindingRevocationAcknowledgement,
@@ -63,6 +62,7 @@ from ..mh.options import (
     RestartCounter,
     Timestamp,
 )
+from ..wire import DecodeError
 from .cache import BceState, BindingCache, BindingCacheEntry
 from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
 from .timers import Scheduled, TimerHeap

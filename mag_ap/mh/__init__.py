@@ -4,6 +4,7 @@ No IO here: bytes in, frozen dataclasses out, and back. See ``messages`` for
 the message table and ``options`` for the option table.
 """
 
+from ..wire import DecodeError
 from .checksum import checksum_ok, mh_checksum, with_checksum
 from .constants import (
     AccessTechnologyType,
@@ -19,7 +20,6 @@ from .constants import (
     RevocationStatus,
     RevocationTrigger,
 )
-from .errors import DecodeError
 from .jsonview import JSONViewError, message_from_json, message_to_json
 from .messages import (
     BindingError,

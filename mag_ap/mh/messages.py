@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import ClassVar, TypeVar
 
+from ..wire import DecodeError
 from .constants import (
     IPPROTO_NONE,
     LIFETIME_UNIT_S,
@@ -27,7 +28,6 @@ from .constants import (
     RevocationTrigger,
     enum_or_int,
 )
-from .errors import DecodeError
 from .options import MobilityOption, decode_options, encode_options
 
 HEADER_LEN = 6  # Payload Proto, Header Len, MH Type, Reserved, Checksum

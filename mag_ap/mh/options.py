@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import ClassVar, Self
 
+from ..wire import DecodeError
 from .constants import (
     AccessTechnologyType,
     ANISubOptionType,
@@ -22,7 +23,6 @@ from .constants import (
     OptionType,
     enum_or_int,
 )
-from .errors import DecodeError
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")

@@ -23,6 +23,7 @@ from ipaddress import IPv4Address
 from typing import Any, Final
 
 from mag_ap.mac import mac_text
+from mag_ap.wire import DecodeError, internet_checksum
 
 BOOTREQUEST: Final = 1
 BOOTREPLY: Final = 2
@@ -73,15 +74,6 @@ class OptionCode(IntEnum):
     RebindingTimeValue = 59
     ClientIdentifier = 61
     End = 255
-
-
-class DecodeError(ValueError):
-    """A DHCP packet that cannot be read; ``offset`` is where the fault lies."""
-
-    def __init__(self, reason: str, offset: int) -> None:
-        super().__init__(f"{reason} (at offset {offset})")
-        self.reason = reason
-        self.offset = offset
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -393,16 +385,6 @@ def make_reply(
 ETH_P_IP: Final = 0x0800
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _UDP = struct.Struct("!HHHH")
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071 one's-complement sum."""
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def encode_udp_frame(

@@ -36,10 +36,10 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any, Final
 
 from mag_ap.mac import mac_bytes, mac_text
+from mag_ap.wire import DecodeError
 
 from ._packet import (
     ALL_NODES,
-    DecodeError,
     Frame,
     LinkMtu,
     NdOption,

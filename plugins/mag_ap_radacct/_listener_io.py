@@ -19,9 +19,10 @@ from typing import cast
 
 from mag_ap.mac import parse_mac
 from mag_ap.providers import TriggerSink
+from mag_ap.wire import DecodeError
 
 from ._identities import IdentityMap
-from ._radius import DecodeError, accounting_response, decode, verify_request
+from ._radius import accounting_response, decode, verify_request
 from ._settings import RadAcctSettings
 
 log = logging.getLogger("mag_ap.radacct")

@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mag_ap.mac import mac_bytes, mac_text
+from mag_ap.wire import DecodeError
 from mag_ap_ra._packet import (
     ALL_NODES,
     ALL_ROUTERS,
     ChecksumError,
-    DecodeError,
     Frame,
     LinkMtu,
     NdOption,

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
+from mag_ap.wire import DecodeError
 from mag_ap_macnai import eui48_of
 from mag_ap_radacct import listener_for, parse_settings
 from mag_ap_radacct._identities import IdentityMap
 from mag_ap_radacct._listener_io import RadAcctListener
 from mag_ap_radacct._radius import (
     Code,
-    DecodeError,
     accounting_response,
     decode,
     encode_request,

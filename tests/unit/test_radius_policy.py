@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.core.types import MobileNodeProfile
 from mag_ap.plugins import PluginHost
+from mag_ap.wire import DecodeError
 from mag_ap_radius import RadiusServer, RadiusSettings, parse_settings
 from mag_ap_radius._cache import TtlCache
 from mag_ap_radius._client_io import RadiusPolicy
@@ -34,7 +35,6 @@ from mag_ap_radius._mapping import (
 )
 from mag_ap_radius._packet import (
     Code,
-    DecodeError,
     Packet,
     decode,
     encode_access_request,

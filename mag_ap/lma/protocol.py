@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Network
 from typing import Any
 
+from ..core.heartbeat import HeartbeatPeer
 from ..core.mn_id import mn_key
+from ..core.sequence import SEQUENCE_MODULO, sequence_newer
+from ..core.timers import Scheduled, TimerHeap
 from ..core.types import (
     Action,
     Address,
@@ -65,40 +68,25 @@ from ..mh.options import (
 from ..wire import DecodeError
 from .cache import BceState, BindingCache, BindingCacheEntry
 from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
-from .timers import Scheduled, TimerHeap
 
 MIN_DELAY_BRIS_S = 1.0  # first BRI retransmission timeout, doubled per retry (RFC 5846)
 BRI_MAX_RETRANSMIT_NUMBER = 3  # BRIMaxRetransmitNumber: retries before giving up (RFC 5846)
-SEQUENCE_MODULO = 1 << 16  # BU/BRI sequence numbers (RFC 6275 section 9.5.1 serial arithmetic)
-HEARTBEAT_SEQUENCE_MODULO = 1 << 32  # RFC 5847 section 3.1
-
-
-def sequence_newer(sequence: int, last: int) -> bool:
-    """``sequence`` comes after ``last`` modulo 2**16 (RFC 6275 section 9.5.1)."""
-    return 0 < (sequence - last) % SEQUENCE_MODULO < SEQUENCE_MODULO // 2
 
 
 class PeerState(Scheduled):
-    """A MAG we have heard from; its deadline is the next heartbeat (RFC 5847)."""
+    """A MAG we have heard from; its deadline is the next heartbeat (RFC 5847).
 
-    __slots__ = (
-        "address",
-        "authorized",
-        "heartbeat_sequence",
-        "last_seen_at",
-        "missed_heartbeats",
-        "restart_counter",
-        "unreachable",
-    )
+    The heartbeat bookkeeping (requests unanswered, lost, Restart Counter) is the
+    MAG's own :class:`~mag_ap.core.heartbeat.HeartbeatPeer`: one RFC 5847 peer logic.
+    """
+
+    __slots__ = ("address", "authorized", "heartbeat", "last_seen_at")
 
     def __init__(self, address: Address, authorized: bool, now: float) -> None:
         super().__init__()
         self.address = address
         self.authorized = authorized  # computed once: the PBU path then costs a bool
-        self.restart_counter: int | None = None
-        self.heartbeat_sequence: int | None = None  # request still unanswered
-        self.missed_heartbeats = 0
-        self.unreachable = False  # PeerRestarted already reported for the misses
+        self.heartbeat = HeartbeatPeer(address=address)
         self.last_seen_at = now
 
 
@@ -277,7 +265,6 @@ class LmaProtocol:
         self._revocations: dict[int, PendingRevocation] = {}  # by BRI sequence
         self._revocation_of: dict[str, PendingRevocation] = {}  # by MN id
         self._bri_sequence = 0
-        self._heartbeat_sequence = 0
         self._outbox: list[Datagram] = []
         self._actions: deque[Action] = deque()
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
@@ -760,28 +747,27 @@ class LmaProtocol:
             self._timers.schedule(peer, now + self.settings.heartbeat_interval_s)
 
     def _on_heartbeat_due(self, peer: PeerState, now: float) -> None:
+        hb = peer.heartbeat
         if self._cache.count_at(peer.address) == 0:  # nothing bound there: stop asking
-            peer.heartbeat_sequence = None
-            peer.missed_heartbeats = 0
+            hb.stop()
             return
-        if peer.heartbeat_sequence is not None:
-            peer.missed_heartbeats += 1
+        if hb.missed:
             self.counters["heartbeats_missed"] += 1
-            allowed = self.settings.missing_heartbeats_allowed
-            if peer.missed_heartbeats >= allowed and not peer.unreachable:
-                peer.unreachable = True
-                self.counters["peers_unreachable"] += 1
-                self._actions.append(PeerRestarted(peer=peer.address, reason="missing heartbeats"))
-                self._log(
-                    "warning",
-                    "MAG stopped answering heartbeats",
-                    peer=str(peer.address),
-                    missed=peer.missed_heartbeats,
-                )
-        self._heartbeat_sequence = (self._heartbeat_sequence + 1) % HEARTBEAT_SEQUENCE_MODULO
-        peer.heartbeat_sequence = self._heartbeat_sequence
+        interval_s = self.settings.heartbeat_interval_s
+        sequence, just_lost = hb.request_due(
+            now, interval_s, self.settings.missing_heartbeats_allowed
+        )
+        if just_lost:
+            self.counters["peers_unreachable"] += 1
+            self._actions.append(PeerRestarted(peer=peer.address, reason="missing heartbeats"))
+            self._log(
+                "warning",
+                "MAG stopped answering heartbeats",
+                peer=str(peer.address),
+                missed=hb.missed - 1,
+            )
         request = Heartbeat(
-            sequence=peer.heartbeat_sequence,
+            sequence=sequence,
             options=(RestartCounter(counter=self.settings.restart_counter),),
         )
         self._outbox.append(Datagram(encode_message(request), peer.address))
@@ -794,12 +780,10 @@ class LmaProtocol:
         if counter is not None:
             self._check_restart_counter(peer, counter.counter)
         if msg.r:
-            if peer.heartbeat_sequence is not None and msg.sequence == peer.heartbeat_sequence:
+            was_lost = peer.heartbeat.lost
+            if peer.heartbeat.response(msg.sequence, now):
                 self.counters["heartbeat_responses_received"] += 1
-                peer.heartbeat_sequence = None
-                peer.missed_heartbeats = 0
-                if peer.unreachable:
-                    peer.unreachable = False
+                if was_lost:
                     self._log("info", "MAG answers heartbeats again", peer=str(src))
             else:
                 self.counters["heartbeat_responses_unexpected"] += 1
@@ -818,9 +802,8 @@ class LmaProtocol:
 
         Its bindings stay until they expire or the MAG registers them again.
         """
-        previous = peer.restart_counter
-        peer.restart_counter = counter
-        if previous is None or previous == counter:
+        previous = peer.heartbeat.restart_counter_seen(counter)
+        if previous is None:
             return
         self.counters["peer_restarts"] += 1
         self._actions.append(
@@ -911,8 +894,10 @@ class LmaProtocol:
             "address": str(peer.address),
             "authorized": peer.authorized,
             "bindings": self._cache.count_at(peer.address),
-            "restart_counter": peer.restart_counter,
-            "missed_heartbeats": peer.missed_heartbeats,
-            "unreachable": peer.unreachable,
+            "restart_counter": peer.heartbeat.restart_counter,
+            "missed_heartbeats": max(
+                0, peer.heartbeat.missed - 1
+            ),  # the request out is no miss yet
+            "unreachable": peer.heartbeat.lost,
             "last_seen_s_ago": round(now - peer.last_seen_at, 3),
         }

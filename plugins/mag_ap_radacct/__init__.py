@@ -17,8 +17,8 @@ becomes the MN-ID. Inert (no socket) unless configured::
 
 A MAC with no accounting identity gets the MAC-based NAI of ``[plugin.macnai]``.
 Use it with ``[plugin.hostapd] identity = false`` (or the ubus trigger) so this
-plugin answers the identity look-ups. The RADIUS codec is :mod:`mag_ap_radius._packet`
-(pure, shared with the RADIUS policy client; re-exported as :mod:`._radius`).
+plugin answers the identity look-ups. The RADIUS codec is the public
+:mod:`mag_ap_radius.packet` (pure, shared with the RADIUS policy client).
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mag_ap.mac import parse_mac
-
-from ._radius import AcctStatusType, Packet
+from mag_ap_radius.packet import AcctStatusType, Packet
 
 
 @dataclass(frozen=True)

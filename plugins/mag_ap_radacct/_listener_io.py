@@ -1,7 +1,7 @@
 """The RADIUS accounting listener (IO half): UDP socket, answers, identity look-ups.
 
 ``run`` binds the UDP socket and serves until cancelled; every datagram is
-decoded by :mod:`._radius`, checked against the shared secret, applied to the
+decoded by :mod:`mag_ap_radius.packet`, checked against the shared secret, applied to the
 :class:`._identities.IdentityMap` and answered with an Accounting-Response
 (RFC 2866 section 4.2: only a request we recorded is acknowledged). Anything bad
 is counted and dropped. ``identity_for`` waits up to ``identity_wait_s`` for the
@@ -20,9 +20,9 @@ from typing import cast
 from mag_ap.mac import parse_mac
 from mag_ap.providers import TriggerSink
 from mag_ap.wire import DecodeError
+from mag_ap_radius.packet import accounting_response, decode, verify_request
 
 from ._identities import IdentityMap
-from ._radius import accounting_response, decode, verify_request
 from ._settings import RadAcctSettings
 
 log = logging.getLogger("mag_ap.radacct")

@@ -25,7 +25,7 @@ from mag_ap_hostapd import HostapdSettings
 from mag_ap_hostapd._watch_io import HostapdWatcher
 from mag_ap_radacct import RadAcctSettings
 from mag_ap_radacct._listener_io import RadAcctListener
-from mag_ap_radacct._radius import encode_request
+from mag_ap_radius.packet import encode_request
 from tests.netns.hostapd_lab import (
     AccessPoint,
     ProviderThread,

@@ -19,7 +19,7 @@ from mag_ap_macnai import eui48_of
 from mag_ap_radacct import listener_for, parse_settings
 from mag_ap_radacct._identities import IdentityMap
 from mag_ap_radacct._listener_io import RadAcctListener
-from mag_ap_radacct._radius import (
+from mag_ap_radius.packet import (
     Code,
     accounting_response,
     decode,

@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 import mag_ap_dhcp4._packet
 import mag_ap_linkwatch._netlink
 import mag_ap_ra._packet
-import mag_ap_radius._packet
+import mag_ap_radius.packet
 from mag_ap import mh
 from mag_ap.wire import DecodeError, internet_checksum
 
 
 def test_every_codec_raises_the_one_decode_error() -> None:
-    for module in (mh, mag_ap_dhcp4._packet, mag_ap_ra._packet, mag_ap_radius._packet,
+    for module in (mh, mag_ap_dhcp4._packet, mag_ap_ra._packet, mag_ap_radius.packet,
                    mag_ap_linkwatch._netlink):  # fmt: skip
         assert module.DecodeError is DecodeError
     err = DecodeError("short header", 7)

@@ -1,6 +1,6 @@
 """Pure RADIUS codec: authentication (RFC 2865) and accounting (RFC 2866).
 
-The one home of RADIUS wire code in mag-ap: the policy client (this package)
+The one home of RADIUS wire code in mag-ap, a public module: the policy client (this package)
 and the accounting listener (``mag_ap_radacct``, which imports it from here)
 share it. No socket here: every byte a hostile sender can put in a datagram is tested
 directly. Packet: Code(1) Identifier(1) Length(2) Authenticator(16) then

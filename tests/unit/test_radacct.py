@@ -161,7 +161,7 @@ def test_listener_counts_and_answers_without_sockets() -> None:
     settings = parse_settings(
         {"address": "127.0.0.1", "secret": SECRET.decode(), "identity_wait_s": 0}
     )
-    listener = RadAcctListener(settings, fallback=lambda mac: "fallback")
+    listener = RadAcctListener(settings)
     good = encode_request(9, _start(), SECRET)
     reply = listener.handle(good, "127.0.0.1")
     assert reply is not None and reply[:2] == bytes([5, 9])
@@ -171,13 +171,14 @@ def test_listener_counts_and_answers_without_sockets() -> None:
     assert listener.counters["malformed"] == listener.counters["bad_authenticator"] == 1
     assert listener.counters["not_accounting"] == 1
     assert asyncio.run(listener.identity_for("02:00:00:00:00:01")) == "alice@example.net"
-    assert asyncio.run(listener.identity_for("02:00:00:00:00:07")) == "fallback"
+    assert asyncio.run(listener.identity_for("02:00:00:00:00:07")) is None  # declined
+    assert listener.counters["fallback"] == 1
     assert asyncio.run(listener.identity_for("nonsense")) is None
 
 
 def test_identity_waits_for_a_late_accounting_start() -> None:
     settings = parse_settings({"address": "127.0.0.1", "secret": "x", "identity_wait_s": 4})
-    listener = RadAcctListener(settings, fallback=lambda mac: "fallback")
+    listener = RadAcctListener(settings)
 
     async def scenario() -> str | None:
         ask = asyncio.create_task(listener.identity_for("02:00:00:00:00:01"))
@@ -202,10 +203,12 @@ def test_settings_and_hooks() -> None:
     )
     host = PluginHost.from_config(config, entry_points=False)
     listener = listener_for(config)
-    assert host.identity_provider() is listener
+    assert [p.name for p in host.identity_providers()] == ["radacct", "macnai"]
+    assert host.identity_providers()[0] is listener
     assert listener in host.trigger_providers()
-    assert listener is not None and listener.fallback is not None
-    assert listener.fallback("02:00:00:00:00:01") == "5:020000000001"
+    chain = host.identity_provider()
+    assert chain is not None  # radacct declines a MAC it never saw: the MAC-based NAI answers
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:01")) == "5:020000000001"
     assert eui48_of("5:020000000001") == bytes.fromhex("020000000001")
     assert eui48_of("020000000001@mag-ap.invalid") is None
     assert eui48_of("5:02000000000g") is None

@@ -28,7 +28,8 @@ from .constants import (
     RevocationTrigger,
     enum_or_int,
 )
-from .options import MobilityOption, decode_options, encode_options
+from .option_area import decode_options, encode_options
+from .options import MobilityOption
 
 HEADER_LEN = 6  # Payload Proto, Header Len, MH Type, Reserved, Checksum
 

@@ -5,6 +5,9 @@ A wrong configuration is refused at start, before any packet is sent
 This module imports no pluggy and no heavy dependency: ``check-config`` and the
 tests use it on their own, and plugins reuse :class:`Table` and the ``parse_*``
 converters to validate their ``[plugin.<name>]`` sections the same way.
+
+Size (over 600 lines, on purpose): the whole TOML schema of the core with its
+converters, so every key path and refusal is found in one file.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ from ..mh.constants import HandoffIndicator
 from .control import ControlError, ControlServer, Handler, Request, Response, require_str
 from .driver import Driver, wall_clock_offset_s
 from .mh_socket import MhSocket, close_quietly, open_mh_socket
-from .status_view import bindings_of
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -374,9 +373,6 @@ class _Daemon:
 # --- the MAG ------------------------------------------------------------------------------
 
 
-_SETTLED_STATES = frozenset({"bound", "refreshing"})
-
-
 class MagDaemon(_Daemon):
     """The Mobile Access Gateway: stations in, PBUs out, bindings into the datapath."""
 
@@ -581,7 +577,7 @@ class MagDaemon(_Daemon):
             norm = answer["mac"]
             assert self.driver is not None
             settled = await self.driver.wait_for(
-                lambda ep, now: _attach_settled(ep.binding_status(norm, now)),
+                lambda ep, now: ep.attach_settled(norm),
                 min(float(wait_s), ATTACH_WAIT_MAX_S),
             )
             binding = self.driver.snapshot(lambda ep, now: ep.binding_status(norm, now))
@@ -606,11 +602,10 @@ class MagDaemon(_Daemon):
         if driver is None:
             return
         driver.call(lambda ep, now: ep.shutdown(now))
-        done = await driver.wait_for(
-            lambda ep, now: not bindings_of(ep.status(now)), SHUTDOWN_GRACE_S
-        )
+        # Checked after every event (each PBA) of the grace period: a count, not a status.
+        done = await driver.wait_for(lambda ep, now: ep.binding_count == 0, SHUTDOWN_GRACE_S)
         if not done:
-            left = len(bindings_of(driver.snapshot(lambda ep, now: ep.status(now))))
+            left = driver.snapshot(lambda ep, now: ep.binding_count)
             _log("warning", "de-registration not acknowledged in time", bindings_left=left)
 
 
@@ -627,12 +622,6 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
         pass
     names = ", ".join(h.name for h in HandoffIndicator)
     raise ControlError(f'"handoff" must be one of {names} (or its number)')
-
-
-def _attach_settled(binding: Mapping[str, Any] | None) -> bool:
-    if binding is None:
-        return True  # rejected (or detached meanwhile): nothing more will happen
-    return str(binding.get("state", "")) in _SETTLED_STATES
 
 
 class _TriggerSink:

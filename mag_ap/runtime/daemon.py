@@ -40,6 +40,7 @@ from ..core.types import (
     SansIOEndpoint,
 )
 from ..mh.constants import HandoffIndicator
+from .consumers import consumers
 from .control import ControlError, ControlServer, Handler, Request, Response, require_str
 from .driver import Driver, wall_clock_offset_s
 from .mh_socket import MhSocket, close_quietly, open_mh_socket
@@ -117,6 +118,11 @@ def _log(level: str, msg: str, **fields: Any) -> None:
     log.log(logging.getLevelName(level.upper()), msg, extra={"fields": fields})
 
 
+def _log_event(event: LogEvent) -> None:
+    """The driver's log sink: a protocol's log event, written when it happens."""
+    _log(event.level, event.message, **event.fields)
+
+
 # --- restart counter (RFC 5847) -----------------------------------------------------
 
 
@@ -188,7 +194,9 @@ class _Daemon:
         self.sock: MhSocket | None = None
         self.driver: Driver[Any] | None = None
         self.control: ControlServer | None = None
-        self.providers: list[_Provider] = []
+        self.datapath: _Provider | None = None
+        self.address_services: list[_Provider] = []
+        self.providers: list[_Provider] = []  # start order; stop is the reverse
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started_at = time.monotonic()
@@ -225,10 +233,11 @@ class _Daemon:
         config = self.config
         host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
         self.host = host
-        datapath = host.datapath_provider()
-        if datapath is not None:
-            self.providers.append(datapath)
-        self.providers.extend(host.address_services())
+        self.datapath = host.datapath_provider()
+        self.address_services = list(host.address_services())
+        if self.datapath is not None:
+            self.providers.append(self.datapath)
+        self.providers.extend(self.address_services)
         self.prepare_providers(host)
 
         self.restart_counter = bump_restart_counter(config.state_dir, self.role)
@@ -240,6 +249,7 @@ class _Daemon:
             send=self._send,
             action_sink=self._apply_action,
             action_timeout_s=PROVIDER_TIMEOUT_S * (len(self.providers) + 1),
+            log_sink=_log_event,
         )
         driver = self.driver
         try:
@@ -306,8 +316,9 @@ class _Daemon:
             self.sock.send(datagram.data, datagram.peer)
 
     async def _apply_action(self, action: Action) -> None:
-        if isinstance(action, LogEvent):
-            _log(action.level, action.message, **action.fields)
+        """Log the action, then hand it to its consumers in the order of ``consumers.ORDER``."""
+        if isinstance(action, LogEvent):  # the driver writes these itself; kept for safety
+            _log_event(action)
             return
         if isinstance(action, BindingRejected | PeerRestarted):
             level = "warning"
@@ -316,7 +327,7 @@ class _Daemon:
         else:
             level = "info"
         _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
-        for provider in self.providers:
+        for provider in consumers(action, self.datapath, self.address_services):
             try:
                 await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
             except Exception as exc:

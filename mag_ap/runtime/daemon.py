@@ -47,6 +47,7 @@ from .mh_socket import MhSocket, close_quietly, open_mh_socket
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.lma_failover import LmaFailover
     from ..core.mag import MagProtocol
     from ..lma.protocol import LmaProtocol
     from ..plugins import PluginHost
@@ -395,24 +396,26 @@ class MagDaemon(_Daemon):
         self.policy: PolicyProvider | None = None
         self.triggers: list[TriggerProvider] = []
         self.discovery: LmaDiscoveryProvider | None = None
-        # LMAs from DNS still to try per MAC when the current one does not answer (RFC 6097)
-        self._lma_alternatives: dict[
-            str, tuple[MobileNodeProfile, list[Address], HandoffIndicator | None]
-        ] = {}
         self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
 
     @property
-    def mag(self) -> MagProtocol:
+    def endpoint(self) -> LmaFailover:
+        """What the driver runs: the MAG wrapped in its RFC 6097 failover."""
         assert self.driver is not None
-        endpoint: MagProtocol = self.driver.endpoint
+        endpoint: LmaFailover = self.driver.endpoint
         return endpoint
 
+    @property
+    def mag(self) -> MagProtocol:
+        return self.endpoint.mag
+
     def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
+        from ..core.lma_failover import LmaFailover
         from ..core.mag import MagProtocol
 
         assert self.config.mag is not None
         settings = replace(self.config.mag, restart_counter=restart_counter)
-        return MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s())
+        return LmaFailover(MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s()))
 
     def prepare_providers(self, host: PluginHost) -> None:
         self.identity = host.identity_provider()
@@ -484,9 +487,11 @@ class MagDaemon(_Daemon):
             self.counters["attach_refused"] += 1
             _log("warning", "attach refused by policy", mac=mac, mn_id=mn_id, source=source)
             raise ControlError(f"policy refused {mn_id} ({mac})")
-        profile = await self._discover_lma(mac, profile, handoff)
+        profile, alternatives = await self._discover_lma(profile)
         assert self.driver is not None
-        self.driver.call(lambda ep, now: ep.attach(mac, profile, now, handoff=handoff))
+        self.driver.call(
+            lambda ep, now: ep.attach(mac, profile, now, handoff=handoff, alternatives=alternatives)
+        )
         _log(
             "info",
             "attach",
@@ -498,13 +503,12 @@ class MagDaemon(_Daemon):
         return {"mac": mac, "mn_id": mn_id, "lma": str(profile.lma_address)}
 
     async def _discover_lma(
-        self, mac: str, profile: MobileNodeProfile, handoff: HandoffIndicator | None
-    ) -> MobileNodeProfile:
+        self, profile: MobileNodeProfile
+    ) -> tuple[MobileNodeProfile, tuple[Address, ...]]:
         """A profile naming its LMA by FQDN gets the first resolved address (RFC 6097);
-        the others are kept for a failover when that LMA does not answer."""
-        self._lma_alternatives.pop(mac, None)
+        the others go to the core's failover (``mag_ap.core.lma_failover``)."""
         if profile.lma_fqdn is None:
-            return profile
+            return profile, ()
         if self.discovery is None:
             self.counters["attach_refused"] += 1
             raise ControlError(f"no LMA discovery provider for {profile.lma_fqdn}")
@@ -516,43 +520,7 @@ class MagDaemon(_Daemon):
         if not addresses:
             self.counters["attach_refused"] += 1
             raise ControlError(f"LMA {profile.lma_fqdn} has no {transport} address")
-        chosen = replace(profile, lma_address=addresses[0])
-        if len(addresses) > 1:
-            self._lma_alternatives[mac] = (chosen, list(addresses[1:]), handoff)
-        return chosen
-
-    async def _apply_action(self, action: Action) -> None:
-        await super()._apply_action(action)
-        if isinstance(action, BindingUp | BindingDown):
-            self._lma_alternatives.pop(action.mac, None)
-        elif isinstance(action, BindingRejected):
-            self._lma_failover(action)
-
-    def _lma_failover(self, action: BindingRejected) -> None:
-        """No answer from a DNS-named LMA: register with its next address."""
-        found = self._lma_alternatives.get(action.mac)
-        if found is None:
-            return
-        profile, rest, handoff = found
-        if action.status is not None or action.lma != profile.lma_address or not rest:
-            self._lma_alternatives.pop(action.mac, None)
-            return
-        nxt = replace(profile, lma_address=rest[0])
-        if len(rest) > 1:
-            self._lma_alternatives[action.mac] = (nxt, rest[1:], handoff)
-        else:
-            self._lma_alternatives.pop(action.mac, None)
-        self.counters["lma_failovers"] = self.counters.get("lma_failovers", 0) + 1
-        _log(
-            "warning",
-            "LMA failover",
-            mac=action.mac,
-            fqdn=profile.lma_fqdn,
-            lma=str(nxt.lma_address),
-        )
-        assert self.driver is not None
-        mac = action.mac
-        self.driver.call(lambda ep, now: ep.attach(mac, nxt, now, handoff=handoff))
+        return replace(profile, lma_address=addresses[0]), tuple(addresses[1:])
 
     def apply_failed(self, action: Action, provider: str) -> None:
         """A binding the datapath (or an address service) could not install is removed:
@@ -570,7 +538,6 @@ class MagDaemon(_Daemon):
             mac = normalize_mac(mac, "mac")
         except ConfigError as exc:
             raise ControlError(exc.reason) from None
-        self._lma_alternatives.pop(mac, None)
         assert self.driver is not None
         self.driver.call(lambda ep, now: ep.detach(mac, now, reason=reason))
         _log("info", "detach", mac=mac, reason=reason)
@@ -588,10 +555,10 @@ class MagDaemon(_Daemon):
             norm = answer["mac"]
             assert self.driver is not None
             settled = await self.driver.wait_for(
-                lambda ep, now: ep.attach_settled(norm),
+                lambda ep, now: ep.mag.attach_settled(norm),
                 min(float(wait_s), ATTACH_WAIT_MAX_S),
             )
-            binding = self.driver.snapshot(lambda ep, now: ep.binding_status(norm, now))
+            binding = self.driver.snapshot(lambda ep, now: ep.mag.binding_status(norm, now))
             answer["settled"] = settled
             answer["elapsed_ms"] = round((time.monotonic() - started) * 1000, 3)
             answer["binding"] = dict(binding) if binding is not None else None
@@ -605,7 +572,7 @@ class MagDaemon(_Daemon):
 
     async def cmd_status(self, request: Request) -> Response:
         answer = await super().cmd_status(request)
-        answer["runtime"]["mag"] = dict(self.counters)
+        answer["runtime"]["mag"] = {**self.counters, **self.endpoint.counters}
         return answer
 
     async def before_stop(self) -> None:
@@ -614,9 +581,9 @@ class MagDaemon(_Daemon):
             return
         driver.call(lambda ep, now: ep.shutdown(now))
         # Checked after every event (each PBA) of the grace period: a count, not a status.
-        done = await driver.wait_for(lambda ep, now: ep.binding_count == 0, SHUTDOWN_GRACE_S)
+        done = await driver.wait_for(lambda ep, now: ep.mag.binding_count == 0, SHUTDOWN_GRACE_S)
         if not done:
-            left = driver.snapshot(lambda ep, now: ep.binding_count)
+            left = driver.snapshot(lambda ep, now: ep.mag.binding_count)
             _log("warning", "de-registration not acknowledged in time", bindings_left=left)
 
 

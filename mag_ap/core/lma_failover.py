@@ -12,7 +12,9 @@ that comes up or goes down, a detach or a new attach forgets the alternatives.
 ``LmaFailover`` wraps a ``MagProtocol`` and is the endpoint the driver runs
 (``mag_ap.core.types.SansIOEndpoint``): every entry point takes ``now``, passes
 through to the MAG, then reads the actions the MAG emitted, in order, before
-handing them on. The MAG itself knows nothing of names or alternatives.
+handing them on. The MAG itself knows nothing of names or alternatives. A new
+``MagProtocol`` entry point the daemon calls as an event needs its pass-through
+here (read-only queries go to ``.mag`` directly).
 """
 
 from __future__ import annotations

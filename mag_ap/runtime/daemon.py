@@ -67,6 +67,9 @@ log = logging.getLogger("mag_ap.daemon")
 
 SHUTDOWN_GRACE_S = 2.0  # how long de-registration PBAs may take before we stop anyway
 PROVIDER_TIMEOUT_S = 5.0  # identity, policy, datapath and address-service calls
+# Start-up runs once and imports and reconciles (pyroute2, kernel state): on an AP's CPU,
+# or a TCG guest on a busy host, that takes seconds; a per-call budget would fail the start.
+PROVIDER_START_TIMEOUT_S = 30.0
 ATTACH_WAIT_MAX_S = 60.0
 
 T = TypeVar("T")
@@ -271,7 +274,9 @@ class _Daemon:
                     exc, role=self.role, address=config.own_address, source=config.source
                 ) from exc
             for provider in self.providers:
-                await _with_timeout(f"{provider.name}.start", provider.start())
+                await _with_timeout(
+                    f"{provider.name}.start", provider.start(), PROVIDER_START_TIMEOUT_S
+                )
             driver.start()
             self.control = ControlServer(config.control_socket, self.commands())
             try:

@@ -12,7 +12,7 @@ from mag_ap.mh import (
     RestartCounter,
     encode_message,
 )
-from tests.unit.test_mag_harness import HNP, LMA, MAC2, MN_ID2, OTHER_LMA, Harness
+from tests.unit.mag_harness import HNP, LMA, MAC2, MN_ID2, OTHER_LMA, Harness
 
 
 def heartbeats_sent(h: Harness) -> list[tuple[float, Heartbeat]]:

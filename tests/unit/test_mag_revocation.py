@@ -15,7 +15,7 @@ from mag_ap.mh import (
     UpdateNotification,
     encode_message,
 )
-from tests.unit.test_mag_harness import LMA, MAC, MAC2, MN_ID, MN_ID2, OTHER_LMA, Harness
+from tests.unit.mag_harness import LMA, MAC, MAC2, MN_ID, MN_ID2, OTHER_LMA, Harness
 
 
 def bri(sequence: int = 77, mn_id: str | None = MN_ID, *, g: bool = False) -> bytes:

@@ -11,7 +11,6 @@ the demo; ``close()`` leaves nothing behind.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 
 from mag_ap.runtime.control import NoDaemonError, request
 
-from .topology import Host, Lab, wait_for
+from .topology import Host, Lab, require_tool, wait_for
 
 
 def mag_ap_command() -> list[str]:
@@ -221,8 +220,7 @@ class Domain:
 
     def capture(self, host: str, ifname: str, path: Path) -> subprocess.Popen[bytes]:
         """tshark writing the MH traffic of one interface to ``path`` (stopped on close)."""
-        if shutil.which("tshark") is None:
-            raise RuntimeError("tshark is not installed (scripts/setup.sh installs it)")
+        require_tool("tshark")
         filt = "udp port 5436" if self.transport == "ipv4" else "ip6 proto 135"
         log = path.with_suffix(".log")
         proc = self.lab.hosts[host].spawn(

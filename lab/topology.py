@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +23,14 @@ from types import TracebackType
 
 class LabError(RuntimeError):
     """A lab command failed; the message carries the command and its stderr."""
+
+
+def require_tool(name: str) -> str:
+    """Path of a program the lab needs; a missing one is an error (tests fail, never skip)."""
+    path = shutil.which(name)
+    if path is None:
+        raise LabError(f"{name} is not installed: run 'make setup' (scripts/setup.sh installs it)")
+    return path
 
 
 def _run(argv: Sequence[str], check: bool = True, timeout_s: float = 30.0) -> str:

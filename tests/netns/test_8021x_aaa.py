@@ -36,18 +36,18 @@ from typing import Any
 import pytest
 
 from lab.domain import Domain, lma_binding_view, mag_ap_command
-from lab.topology import Host, Lab, wait_for
-from mag_ap_hostapd import HostapdSettings
-from mag_ap_hostapd._watch_io import HostapdWatcher
-from tests.netns.eap_aaa_lab import (
+from lab.eap_aaa_lab import (
     ANONYMOUS,
     METHODS,
     EapRadius,
-    Supplicant,
     hostapd_events,
     hostapd_radius_lines,
+    supplicant,
 )
-from tests.netns.hostapd_lab import AccessPoint, ProviderThread
+from lab.hostapd_lab import AccessPoint, ProviderThread, Station
+from lab.topology import Host, Lab, wait_for
+from mag_ap_hostapd import HostapdSettings
+from mag_ap_hostapd._watch_io import HostapdWatcher
 
 NAI = "alice@example.net"
 PASSWORD = "alice-secret"
@@ -96,9 +96,11 @@ def _watcher(ctrl_socket: str) -> HostapdWatcher:
 
 def _supplicant(
     host: Host, tmp_path: Path, radius: EapRadius, method: str, *, password: str = PASSWORD
-) -> Supplicant:
+) -> Station:
     """wpa_supplicant on the station's ``eth0``, as alice unless told another password."""
-    return Supplicant(host, "eth0", tmp_path, method, NAI, password, radius.ca)
+    return supplicant(
+        host, "eth0", tmp_path, method=method, identity=NAI, password=password, ca_cert=radius.ca
+    )
 
 
 def _sta_user_name(ap: AccessPoint, mac: str) -> str:

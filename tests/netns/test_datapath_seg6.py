@@ -5,7 +5,7 @@ CN - LMA - MAG1/MAG2 - MN in namespaces, real ``mag-ap`` daemons with
 tunnel; tshark on the MAG-LMA link shows plain IPv6-in-IPv6 (next header 41)
 and IPv4-in-IPv6 (4) with no routing header; handover to MAG2; kill -9 and
 restart; a clean stop leaves no tagged object; bad configurations are refused
-with the key path. The shared scenarios live in tests/e2e_datapath.py (the VM
+with the key path. The shared scenarios live in lab/e2e_datapath.py (the VM
 tier runs them with real ip6tnl/ip6gre).
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from lab import e2e_datapath as e2e
 from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
 from lab.topology import wait_for
-from tests import e2e_datapath as e2e
 from tests.conftest import require_tool
 
 

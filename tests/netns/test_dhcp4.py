@@ -2,7 +2,7 @@
 
 Topology: a MAG namespace with a bridge ``br0`` (the access interface, as
 ``br-lan`` on OpenWrt) and one veth port per station namespace. The plugin's
-:class:`Dhcp4Service` runs there (``tests/netns/dhcp4_lab.py serve``); the only
+:class:`Dhcp4Service` runs there (``lab/dhcp4_lab.py serve``); the only
 stand-in is the MAG daemon itself: the test answers each ``attached`` event
 with the ``BindingUp`` the LMA would have produced, and adds the per-MN host
 route the datapath plugin would install (needed only for the ping). Every
@@ -137,7 +137,7 @@ def _start(lab: Lab, tmp: Path, extra: dict[str, Any] | None = None) -> Access:
     config = {"interface": "br0", "lease_time_s": 600, "fixed_link_layer_address": FIXED_MAC,
               "dns_servers": ["192.0.2.53"], **(extra or {})}  # fmt: skip
     proc = subprocess.Popen(
-        mag.exec_argv([sys.executable, "-m", "tests.netns.dhcp4_lab", "serve", json.dumps(config)]),
+        mag.exec_argv([sys.executable, "-m", "lab.dhcp4_lab", "serve", json.dumps(config)]),
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=(tmp / "server.log").open("w"), text=True, start_new_session=True,
     )  # fmt: skip
@@ -245,7 +245,7 @@ def test_flood_of_random_macs_is_rate_limited_and_the_real_client_gets_its_lease
     access.server.wait_event("applied", MAC1)
     flood = access.stations["flood"]
     proc = flood.spawn(
-        [sys.executable, "-m", "tests.netns.dhcp4_lab", "flood", "eth0", "4000", "1000"],
+        [sys.executable, "-m", "lab.dhcp4_lab", "flood", "eth0", "4000", "1000"],
         access.tmp / "flood.log",
     )
     wait_for(lambda: access.server.status()["counters"]["rate_limited_global"] > 100, 20,

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from lab.domain import mag_ap_command
+from lab.radius_lab import run_in_netns
 from lab.topology import Host, Lab, wait_for
 from mag_ap.runtime.control import request
 from mag_ap_dns import parse_settings
 from mag_ap_dns._resolver_io import DnsLmaDiscovery
 from tests.conftest import require_tool
-from tests.netns.radius_lab import run_in_netns
 
 FQDN = "lma.example.net"
 DNS6 = "2001:db8:dd::53"

@@ -4,7 +4,7 @@ Topology (every name carries the lab's unique prefix): the MAG namespace holds
 a Linux bridge ``br0`` with one veth port per mobile node; each MN namespace
 has ``eth0`` with accept_ra=1 and forwarding 0 (the kernel is the SLAAC
 client). The plugin's real IO runs in the MAG namespace through
-tests/netns/access_harness.py, and the test calls its ``apply(BindingUp)``
+lab/access_harness.py, and the test calls its ``apply(BindingUp)``
 directly: no LMA in this tier. tshark on MN2 proves the link-layer unicast;
 ``rdisc6`` (ndisc6) is an independent RS sender and RA printer.
 """
@@ -40,7 +40,7 @@ class Harness:
             [
                 sys.executable,
                 "-m",
-                "tests.netns.access_harness",
+                "lab.access_harness",
                 json.dumps(ra),
                 json.dumps(triggers),
             ]

@@ -1,6 +1,6 @@
 """The procd init script and the setup script, run by busybox sh against stand-ins.
 
-procd, uci and netifd do not run here: tests/openwrt_shims.py records what the
+procd, uci and netifd do not run here: lab/openwrt_shims.py records what the
 scripts ask of them (a mock, named as such). The UCI translation the init script
 calls is the real ``mag-ap uci-to-toml``.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.openwrt_shims import install_shims
 from mag_ap.config import load_config
 from tests.conftest import ROOT, require_tool
-from tests.openwrt_shims import install_shims
 
 FILES = ROOT / "openwrt/net/mag-ap/files"
 SCRIPTS = [FILES / "mag-ap.init", FILES / "mag-ap.setup", FILES / "mag-ap.uci-defaults",

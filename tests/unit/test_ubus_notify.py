@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lab.hostapd_lab import RecordingSink
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
 from mag_ap_ubus import parse_settings, trigger_for
@@ -27,7 +28,6 @@ from mag_ap_ubus._notify import (
     parse_object,
 )
 from mag_ap_ubus._subscribe_io import UbusTrigger
-from tests.netns.hostapd_lab import RecordingSink
 
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'
 MAC = "02:00:00:00:00:01"

@@ -1,13 +1,13 @@
 """Helpers run inside a test namespace: the DHCPv4 plugin's IO, and a DISCOVER flood.
 
-``python -m tests.netns.dhcp4_lab serve CONFIG_JSON`` runs the plugin's real
+``python -m lab.dhcp4_lab serve CONFIG_JSON`` runs the plugin's real
 :class:`Dhcp4Service` (sockets on the access interface). It stands in for the
 MAG daemon only in how bindings arrive: the test writes JSON lines on stdin
 (``{"op": "up", "mac", "hoa", "router", "lifetime_s"}``, ``{"op": "down", "mac"}``,
 ``{"op": "status"}``) and reads events as JSON lines on stdout (``ready``,
 ``attached``, ``detached``, ``status``).
 
-``python -m tests.netns.dhcp4_lab flood IFNAME COUNT RATE_PER_S`` sends COUNT
+``python -m lab.dhcp4_lab flood IFNAME COUNT RATE_PER_S`` sends COUNT
 DHCPDISCOVERs from random MACs, paced, as Ethernet broadcasts, then exits.
 """
 

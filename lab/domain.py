@@ -54,6 +54,10 @@ class Daemon:
     def log(self) -> Path:
         return self.workdir / "daemon.log"
 
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
+
     def start(self, timeout_s: float = 20.0) -> None:
         """Start the daemon and wait until its control socket answers."""
         self.config.write_text(self.config_text)
@@ -87,6 +91,22 @@ class Daemon:
     def request(self, payload: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         return request(self.socket, payload, timeout_s=timeout_s)
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``mag-ap ARGS -s <control socket>``: the operator's way in, through the real CLI."""
+        out = subprocess.run(
+            [*mag_ap_command(), *args, "-s", str(self.socket)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if check and out.returncode != 0:
+            raise RuntimeError(
+                f"mag-ap {' '.join(args)}: exit {out.returncode}: {out.stderr}\n"
+                f"--- {self.role} log ---\n{self.log_text()}"
+            )
+        return out
+
     def status(self) -> dict[str, Any]:
         answer = self.request({"cmd": "status"})
         if not answer.get("ok"):
@@ -116,6 +136,7 @@ class Domain:
     lma_extra: str = ""  # extra TOML lines for [lma]
     mag_extra: str = ""  # extra TOML lines for [mag]
     profile_extra: str = ""  # extra TOML lines for [plugin.localpolicy.default]
+    log_formats: dict[str, str] = field(default_factory=dict)  # role -> "text"; default "json"
     lab: Lab = field(default_factory=Lab)
     lma: Daemon | None = None
     mag: list[Daemon] = field(default_factory=list)
@@ -198,7 +219,7 @@ class Domain:
         return (
             f'[daemon]\nrole = "{role}"\ncontrol_socket = "{directory / "control.sock"}"\n'
             f'state_dir = "{directory / "state"}"\ntransport = "{self.transport}"\n'
-            'log_level = "debug"\nlog_format = "json"\n'
+            f'log_level = "debug"\nlog_format = "{self.log_formats.get(role, "json")}"\n'
         )
 
     def start(self) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from lab.domain import Domain, lma_binding_view, mag_ap_command
+from lab.domain import Domain, lma_binding_view
 from lab.eap_aaa_lab import (
     ANONYMOUS,
     METHODS,
@@ -243,8 +243,7 @@ def _cli_status(domain: Domain, role: str) -> dict[str, Any]:
     """``mag-ap status --json`` (the operator's view, through the CLI)."""
     daemon = domain.lma if role == "lma" else domain.mag[0]
     assert daemon is not None
-    out = daemon.host.run(*mag_ap_command(), "status", "--json", "-s", str(daemon.socket))
-    answer: dict[str, Any] = json.loads(out)
+    answer: dict[str, Any] = json.loads(daemon.cli("status", "--json").stdout)
     return answer
 
 

@@ -153,3 +153,20 @@ def wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def hold(
+    condition: Callable[[], bool], duration_s: float, what: str, interval_s: float = 0.05
+) -> None:
+    """Check ``condition`` throughout ``duration_s``; fail the moment it stops holding.
+
+    For the negative claims ("the binding stays while the station is idle"): the
+    duration is the scenario's, and every poll is an observation, not a pause.
+    """
+    deadline = time.monotonic() + duration_s
+    while True:
+        if not condition():
+            raise AssertionError(f"{what} stopped holding before {duration_s} s")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(interval_s)

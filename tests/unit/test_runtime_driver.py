@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from lab.topology import until
 from mag_ap.core.types import Action, Address, Datagram, LogEvent, PeerRestarted
 from mag_ap.mh import checksum_ok, with_checksum
 from mag_ap.runtime.driver import Driver, wall_clock_offset_s
@@ -72,13 +73,7 @@ def shifted_clock() -> float:
 
 
 async def _until(cond: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    """Poll ``cond`` on the event loop; fail at the deadline (the loop's own clock)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+    await until(cond, timeout_s, "the driver to get there", interval_s=0.005)
 
 
 def _collecting_sink() -> tuple[list[Action], Callable[[Action], Any]]:

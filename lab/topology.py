@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
 class LabError(RuntimeError):
@@ -89,7 +90,7 @@ class Lab:
 
     prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
     hosts: dict[str, Host] = field(default_factory=dict)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def __enter__(self) -> Lab:
         return self

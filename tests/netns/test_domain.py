@@ -8,7 +8,6 @@ namespace and process is removed by the Domain fixture, also on failure.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,12 +20,6 @@ import pytest
 from lab.domain import Domain, lma_binding_view
 from lab.topology import wait_for
 from tests.conftest import require_tool
-
-
-@pytest.fixture(autouse=True)
-def _root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root (ip netns, raw sockets): run make test as root")
 
 
 def _domain(tmp_path: Path, **kw: Any) -> Iterator[Domain]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -33,14 +32,6 @@ from mag_ap_hostapd._watch_io import HostapdWatcher
 from mag_ap_radacct import RadAcctSettings
 from mag_ap_radacct._listener_io import RadAcctListener
 from mag_ap_radacct._radius import encode_request
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
-    with Lab() as lab:
-        yield lab
 
 
 def _watcher(ap: AccessPoint, reconnect_max_s: float = 30.0) -> HostapdWatcher:

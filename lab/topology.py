@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class LabError(RuntimeError):
@@ -148,14 +150,18 @@ class Lab:
 
 
 def wait_for(
-    condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.02
-) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
+    condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.02
+) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    Fails with ``what`` after ``timeout_s``: the one way tests, bench and demo wait.
+    """
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+    return value
 
 
 async def until(

@@ -103,8 +103,7 @@ def test_attach_bind_detach_and_clean_stop(domain: Domain) -> None:
     attach = mag.cli("attach", MAC, "--mn-id", MN_ID, "--wait", "5", "--json")
     answer = json.loads(attach.stdout)
     assert answer["ok"] and answer["settled"], answer
-    wait_for(lambda: _bound(mag) is not None, 10, "the MAG binding to be bound")
-    bound = _bound(mag)
+    bound = wait_for(lambda: _bound(mag), 10, "the MAG binding to be bound")
     assert bound is not None
     cli_latency_ms = (time.monotonic() - started) * 1000
     assert bound["mn_id"] == MN_ID and bound["lma"] == domain.lma_service_address()

@@ -9,9 +9,7 @@ namespaces only. Needs root: without it the tests FAIL (never skip).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,85 +17,34 @@ from typing import Any
 
 import pytest
 
-from lab.domain import Daemon, Domain, mag_ap_command
+from lab.domain import (
+    Daemon,
+    Domain,
+    cli_bindings,
+    cli_status,
+    domain_of_one,
+    one,
+    start_checked,
+)
 from lab.topology import wait_for
 
 MAC = "02:00:00:00:00:01"
 MN_ID = "mn1@example.org"
 
 
-@contextlib.contextmanager
-def make_domain(tmp_path: Path, transport: str, **log_formats: str) -> Iterator[Domain]:
-    """LMA and one MAG built (no daemons yet), torn down however the body ends."""
-    domain = Domain(
-        tmp_path / "domain",
-        mags=1,
-        transport=transport,
-        lma_extra="min_delay_before_bce_delete_s = 0\n",
-        log_formats=log_formats,
-    )
-    try:
-        domain.build()
-        yield domain
-    finally:
-        domain.close()
-        left = subprocess.run(
-            ["ip", "netns", "list"], capture_output=True, text=True, check=False
-        ).stdout
-        assert domain.lab.prefix + "-" not in left, f"namespaces left behind: {left}"
-
-
-def start(domain: Domain) -> tuple[Daemon, Daemon]:
-    """Both configs pass ``check-config``; the LMA, then the MAG, start and log ready."""
-    lma, mag = domain.lma, domain.mag[0]
-    assert lma is not None
-    for daemon in (lma, mag):
-        daemon.config.write_text(daemon.config_text)
-        out = subprocess.run(
-            [*mag_ap_command(), "check-config", "-c", str(daemon.config)],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
-    for daemon in (lma, mag):
-        daemon.start()
-        assert "ready" in daemon.log_text()
-    return lma, mag
-
-
-def cli_status(daemon: Daemon) -> dict[str, Any]:
-    """``mag-ap status --json`` (the operator's view, through the CLI)."""
-    answer: dict[str, Any] = json.loads(daemon.cli("status", "--json").stdout)
-    assert answer["ok"] is True
-    return answer
-
-
-def bindings(daemon: Daemon) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = cli_status(daemon)["status"]["bindings"]
-    return rows
-
-
 @pytest.fixture(params=["ipv6", "ipv4"])
 def domain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Domain]:
-    with make_domain(tmp_path, request.param, lma="text", mag="json") as built:
+    with domain_of_one(tmp_path / "domain", request.param, lma="text", mag="json") as built:
         yield built
 
 
-def _one(rows: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] | None:
-    found = [row for row in rows if row.get(key) == value]
-    assert len(found) <= 1, rows
-    return found[0] if found else None
-
-
 def _bound(mag: Daemon) -> dict[str, Any] | None:
-    b = _one(bindings(mag), "mac", MAC)
+    b = one(cli_bindings(mag), "mac", MAC)
     return b if b is not None and b["state"] == "bound" else None
 
 
 def test_attach_bind_detach_and_clean_stop(domain: Domain) -> None:
-    lma, mag = start(domain)
+    lma, mag = start_checked(domain)
 
     started = time.monotonic()
     attach = mag.cli("attach", MAC, "--mn-id", MN_ID, "--wait", "5", "--json")
@@ -115,7 +62,7 @@ def test_attach_bind_detach_and_clean_stop(domain: Domain) -> None:
     print(f"\n{where} PBU->PBA {delay_ms:.2f} ms, control attach->settled", end=" ")
     print(f"{answer['elapsed_ms']:.2f} ms, CLI round trips {cli_latency_ms:.0f} ms")
 
-    bce = _one(bindings(lma), "mn_id", MN_ID)
+    bce = one(cli_bindings(lma), "mn_id", MN_ID)
     assert bce is not None, cli_status(lma)
     assert bce["state"] == "registered"
     assert bce["mag"] == domain.mag_address(1)
@@ -126,8 +73,8 @@ def test_attach_bind_detach_and_clean_stop(domain: Domain) -> None:
     assert MN_ID in table and MAC in table and bound["hnp"] in table
 
     mag.cli("detach", MAC)
-    wait_for(lambda: not bindings(mag), 10, "the MAG binding to go")
-    wait_for(lambda: not bindings(lma), 10, "the LMA binding cache entry to go")
+    wait_for(lambda: not cli_bindings(mag), 10, "the MAG binding to go")
+    wait_for(lambda: not cli_bindings(lma), 10, "the LMA binding cache entry to go")
     counters = cli_status(mag)["status"]["counters"]
     assert isinstance(counters, dict)
 
@@ -147,12 +94,12 @@ def test_attach_bind_detach_and_clean_stop(domain: Domain) -> None:
 
 def test_sigterm_deregisters_live_bindings_and_restart_counts(tmp_path: Path) -> None:
     """A MAG stopped with a binding up sends the lifetime-0 PBU before it exits 0."""
-    with make_domain(tmp_path, "ipv6", lma="json", mag="text") as domain:
-        lma, mag = start(domain)
+    with domain_of_one(tmp_path / "domain", "ipv6", lma="json", mag="text") as domain:
+        lma, mag = start_checked(domain)
         mag.cli("attach", MAC, "--mn-id", MN_ID, "--wait", "5")
-        assert _one(bindings(lma), "mn_id", MN_ID) is not None
+        assert one(cli_bindings(lma), "mn_id", MN_ID) is not None
         assert mag.stop() == 0, mag.log_text()
-        wait_for(lambda: not bindings(lma), 5, "the LMA to drop the de-registered binding")
+        wait_for(lambda: not cli_bindings(lma), 5, "the LMA to drop the de-registered binding")
         assert "de-registration not acknowledged" not in mag.log_text()
 
         # A second start bumps the persisted restart counter (RFC 5847).
@@ -165,13 +112,13 @@ def test_sigterm_deregisters_live_bindings_and_restart_counts(tmp_path: Path) ->
 
 
 def test_revocation_from_the_lma_reaches_the_mag(tmp_path: Path) -> None:
-    with make_domain(tmp_path, "ipv6", lma="text", mag="text") as domain:
-        lma, mag = start(domain)
+    with domain_of_one(tmp_path / "domain", "ipv6", lma="text", mag="text") as domain:
+        lma, mag = start_checked(domain)
         mag.cli("attach", MAC, "--mn-id", MN_ID, "--wait", "5")
         out = lma.cli("lma", "revoke", MN_ID)
         assert f"revoking {MN_ID}" in out.stdout
-        wait_for(lambda: not bindings(mag), 10, "the MAG to drop the revoked binding")
-        wait_for(lambda: not bindings(lma), 10, "the LMA to finish the revocation")
+        wait_for(lambda: not cli_bindings(mag), 10, "the MAG to drop the revoked binding")
+        wait_for(lambda: not cli_bindings(lma), 10, "the LMA to finish the revocation")
         missing = lma.cli("lma", "revoke", MN_ID, check=False)
         assert missing.returncode == 1 and f"no binding for {MN_ID}" in missing.stderr
         assert mag.stop() == 0 and lma.stop() == 0

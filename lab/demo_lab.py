@@ -154,6 +154,10 @@ class DemoLab:
         return self.workdir / "mn" / "dhcp-events"
 
     @property
+    def supplicant_ctrl(self) -> Path:
+        return self.supplicant.ctrl_dir
+
+    @property
     def supplicant_log(self) -> Path:
         return self.supplicant.log
 

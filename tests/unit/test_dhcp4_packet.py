@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.pcap import write_pcap
+from mag_ap.wire import DecodeError
 from mag_ap_dhcp4._packet import (
     BOOTREPLY,
     MAGIC_COOKIE,
-    DecodeError,
     DhcpMessage,
     MessageType,
     decode,

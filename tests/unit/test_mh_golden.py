@@ -43,7 +43,7 @@ from mag_ap.mh import (
     decode_message,
     encode_message,
 )
-from mag_ap.mh.options import decode_options, encode_options
+from mag_ap.mh.option_area import decode_options, encode_options
 from tests.unit.mh_vectors import (
     MESSAGES,
     PAD2,

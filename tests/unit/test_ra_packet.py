@@ -20,11 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.pcap import write_pcap
+from mag_ap.mac import mac_bytes, mac_text
+from mag_ap.wire import DecodeError
 from mag_ap_ra._packet import (
     ALL_NODES,
     ALL_ROUTERS,
     ChecksumError,
-    DecodeError,
     Frame,
     LinkMtu,
     NdOption,
@@ -39,8 +40,6 @@ from mag_ap_ra._packet import (
     decode_message,
     encode_frame,
     encode_message,
-    mac_bytes,
-    mac_text,
     multicast_mac,
 )
 from tests.conftest import require_tool

@@ -38,7 +38,7 @@ def require_tool(name: str) -> str:
     return path
 
 
-def _run(argv: Sequence[str], check: bool = True, timeout_s: float = 30.0) -> str:
+def run(argv: Sequence[str], check: bool = True, timeout_s: float = 30.0) -> str:
     proc = subprocess.run(
         list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
     )
@@ -60,10 +60,10 @@ class Host:
 
     def run(self, *argv: str, check: bool = True, timeout_s: float = 30.0) -> str:
         """Run a command inside the namespace and return its stdout."""
-        return _run(self.exec_argv(argv), check=check, timeout_s=timeout_s)
+        return run(self.exec_argv(argv), check=check, timeout_s=timeout_s)
 
     def ip(self, *args: str, check: bool = True) -> str:
-        return _run(["ip", "-n", self.netns, *args], check=check)
+        return run(["ip", "-n", self.netns, *args], check=check)
 
     def spawn(
         self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
@@ -107,7 +107,7 @@ class Lab:
 
     def add_host(self, name: str) -> Host:
         netns = f"{self.prefix}-{name}"
-        _run(["ip", "netns", "add", netns])
+        run(["ip", "netns", "add", netns])
         host = Host(self, name, netns)
         self.hosts[name] = host
         host.ip("link", "set", "lo", "up")
@@ -118,9 +118,9 @@ class Lab:
     def link(self, a: Host, a_if: str, b: Host, b_if: str) -> None:
         """A veth pair between two hosts, both ends up."""
         tmp = f"{self.prefix}{secrets.token_hex(2)}"
-        _run(["ip", "link", "add", tmp, "type", "veth", "peer", "name", tmp + "p"])
-        _run(["ip", "link", "set", tmp, "netns", a.netns, "name", a_if])
-        _run(["ip", "link", "set", tmp + "p", "netns", b.netns, "name", b_if])
+        run(["ip", "link", "add", tmp, "type", "veth", "peer", "name", tmp + "p"])
+        run(["ip", "link", "set", tmp, "netns", a.netns, "name", a_if])
+        run(["ip", "link", "set", tmp + "p", "netns", b.netns, "name", b_if])
         a.ip("link", "set", a_if, "up")
         b.ip("link", "set", b_if, "up")
 
@@ -141,11 +141,11 @@ class Lab:
         self.processes.clear()
         for host in self.hosts.values():
             # Kill anything left in the namespace (e.g. daemons started by tests).
-            pids = _run(["ip", "netns", "pids", host.netns], check=False).split()
+            pids = run(["ip", "netns", "pids", host.netns], check=False).split()
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
-            _run(["ip", "netns", "delete", host.netns], check=False)
+            run(["ip", "netns", "delete", host.netns], check=False)
         self.hosts.clear()
 
 

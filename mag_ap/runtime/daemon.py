@@ -85,13 +85,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``ts level msg key=value ...``: readable in logread, still greppable."""
+    """``ts level msg key=value ...``: readable, still greppable.
+
+    With ``stamp=False`` (syslog) only ``msg key=value ...``: logd adds the
+    time and the datagram carries the level.
+    """
+
+    def __init__(self, stamp: bool = True) -> None:
+        super().__init__()
+        self.stamp = stamp
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         fields = getattr(record, "fields", None) or {}
         tail = "".join(f" {k}={_text_value(v)}" for k, v in fields.items())
-        line = f"{ts} {record.levelname.lower():<7} {record.getMessage()}{tail}"
+        line = f"{record.getMessage()}{tail}"
+        if self.stamp:
+            ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            line = f"{ts} {record.levelname.lower():<7} {line}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -102,10 +112,23 @@ def _text_value(value: object) -> str:
     return json.dumps(text) if (not text or " " in text or '"' in text) else text
 
 
-def setup_logging(level: str, fmt: str) -> None:
-    """Structured logs to stderr, on the root logger: plugins (``mag_ap_*``) log there too."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+def setup_logging(
+    level: str, fmt: str, target: str = "stderr", syslog_socket: str = "/dev/log"
+) -> None:
+    """Structured logs on the root logger (plugins, ``mag_ap_*``, log there too).
+
+    ``target`` is ``stderr`` or ``syslog`` (datagrams at the record's level, for
+    OpenWrt's logd: see :mod:`mag_ap.runtime.syslog_log`).
+    """
+    handler: logging.Handler
+    if target == "syslog":
+        from .syslog_log import SyslogHandler
+
+        handler = SyslogHandler(syslog_socket)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(stamp=False))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -692,7 +715,7 @@ def _run(daemon_cls: type[_Daemon], config: Config) -> int:
     from ..config import ConfigError
     from ..plugins import PluginError
 
-    setup_logging(config.log_level, config.log_format)
+    setup_logging(config.log_level, config.log_format, config.log_target, config.syslog_socket)
 
     async def main() -> int:
         return await daemon_cls(config).run()

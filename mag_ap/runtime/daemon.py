@@ -145,7 +145,11 @@ def _log(level: str, msg: str, **fields: Any) -> None:
 
 
 def bump_restart_counter(state_dir: str | os.PathLike[str], role: str) -> int:
-    """Read the persisted counter, add one (mod 2**32), write it back atomically."""
+    """Read the persisted counter, add one (mod 2**32), write it back atomically.
+
+    Called once per daemon start: on OpenWrt ``state_dir`` is on flash (/etc/mag-ap),
+    so this is the only write there, synced so a power cut keeps the new value.
+    """
     directory = Path(state_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{role}.restart_counter"
@@ -158,7 +162,10 @@ def bump_restart_counter(state_dir: str | os.PathLike[str], role: str) -> int:
         _log("warning", "restart counter file is garbled; starting again", path=str(path))
     value = (previous + 1) % (1 << 32)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{value}\n")
+    with tmp.open("w") as out:
+        out.write(f"{value}\n")
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
     return value
 

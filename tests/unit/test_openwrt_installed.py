@@ -76,10 +76,11 @@ def test_installed_layout_runs_the_daemon_and_answers_status(installed: Installe
     uci.write_text(
         f"config daemon 'daemon'\n\toption role 'mag'\n\toption transport 'ipv4'\n"
         f"\toption control_socket '{base}/mag.sock'\n\toption state_dir '{base}/state'\n"
+        f"\toption log_target 'stderr'\n"
         f"config mag 'main'\n\toption own_address '{net}.2'\n"
         f"config plugin 'localpolicy'\n\toption lma_address '{net}.1'\n"
     )
-    out = installed.mag_ap("uci-to-toml", str(uci))
+    out = installed.mag_ap("uci-to-toml", "--export", str(uci))
     assert out.returncode == 0, out.stderr
     toml = base / "run.toml"
     toml.write_text(out.stdout)

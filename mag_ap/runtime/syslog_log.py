@@ -31,7 +31,7 @@ MAX_LINE: Final = 1000  # logd keeps about 1 KiB per line
 
 
 def severity(levelno: int) -> int:
-    """The syslog severity of a logging level (levels in between round up in urgency)."""
+    """The syslog severity of a logging level (a level in between takes the one below it)."""
     for level in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
         if levelno >= level:
             return SEVERITY[level]

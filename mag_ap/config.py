@@ -130,6 +130,9 @@ class Config:
     # keeps facility.level; stderr under procd is logged as daemon.err whatever the level)
     log_target: LogTarget = "stderr"
     syslog_socket: str = DEFAULT_SYSLOG_SOCKET
+    # 127.0.0.1 TCP port answering one status line per connection (0: off), for
+    # OpenWrt's shell rpcd plugin: see mag_ap.runtime.status_port
+    status_port: int = 0
     state_dir: str = DEFAULT_STATE_DIR
     transport: Transport = "ipv6"  # family used to reach the LMA (MAG) or the MAGs (LMA)
     plugins: PluginsConfig = PluginsConfig()
@@ -576,6 +579,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
     log_format = cast(LogFormat, daemon.get_str("log_format", "text", choices=LOG_FORMATS))
     log_target = cast(LogTarget, daemon.get_str("log_target", "stderr", choices=LOG_TARGETS))
     syslog_socket = _parse_daemon_path(daemon, "syslog_socket", DEFAULT_SYSLOG_SOCKET)
+    status_port = daemon.get_int("status_port", 0, min=0, max=65535)
     state_dir = _parse_daemon_path(daemon, "state_dir", DEFAULT_STATE_DIR)
     transport = cast(Transport, daemon.get_str("transport", "ipv6", choices=("ipv6", "ipv4")))
     daemon.finish()
@@ -609,6 +613,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
         log_format=log_format,
         log_target=log_target,
         syslog_socket=syslog_socket,
+        status_port=status_port,
         state_dir=state_dir,
         transport=transport,
         plugins=plugins,

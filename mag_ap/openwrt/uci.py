@@ -17,8 +17,9 @@ read through uci, so they never disagree.
 
 OpenWrt defaults differ from the TOML ones where the platform asks for it:
 ``state_dir`` is ``/etc/mag-ap`` (flash: /var is RAM, and the RFC 5847 restart
-counter must survive a reboot) and ``log_target`` is ``syslog`` (logd keeps the
-levels; procd would log stderr as daemon.err).
+counter must survive a reboot), ``log_target`` is ``syslog`` (logd keeps the
+levels; procd would log stderr as daemon.err) and ``status_port`` is 5439 on
+127.0.0.1 (``ubus call mag-ap status`` through a shell rpcd plugin and busybox nc).
 
 UCI values are text; the schema below gives each known option its TOML type.
 Section types (the full schema is documented in openwrt/README.md):
@@ -206,7 +207,12 @@ OPENWRT_ONLY: Final = ("enabled", "access_interface", "uplink_interface", "firew
 
 # [daemon] defaults on OpenWrt (see the module docstring): flash for the restart
 # counter, syslog for levels. An explicit option wins.
-OPENWRT_DEFAULTS: Final[Mapping[str, str]] = {"state_dir": "/etc/mag-ap", "log_target": "syslog"}
+# The status port serves the shell rpcd plugin (mag_ap.runtime.status_port).
+OPENWRT_DEFAULTS: Final[Mapping[str, str | int]] = {
+    "state_dir": "/etc/mag-ap",
+    "log_target": "syslog",
+    "status_port": 5439,
+}
 
 _F: Final[Kind] = "float"
 _I: Final[Kind] = "int"
@@ -221,6 +227,7 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "log_format": _S,
         "log_target": _S,
         "syslog_socket": _S,
+        "status_port": _I,
         "state_dir": _S,
         "transport": _S,
         **dict.fromkeys(OPENWRT_ONLY, _S),

@@ -219,6 +219,7 @@ class _Daemon:
         self.sock: MhSocket | None = None
         self.driver: Driver[Any] | None = None
         self.control: ControlServer | None = None
+        self.status_port: Any = None  # a StatusPort when [daemon] status_port is set
         self.providers: list[_Provider] = []
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -280,6 +281,13 @@ class _Daemon:
             driver.start()
             self.control = ControlServer(config.control_socket, self.commands())
             await self.control.start()
+            if config.status_port:
+                from .status_port import StatusPort, token_path
+
+                self.status_port = StatusPort(
+                    config.status_port, self.control, token_path(config.control_socket)
+                )
+                await self.status_port.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
                 self.signals.append(sig)
@@ -325,6 +333,8 @@ class _Daemon:
                 await asyncio.wait_for(provider.stop(), PROVIDER_TIMEOUT_S)
             except Exception as exc:
                 _log("error", "provider stop failed", provider=provider.name, error=repr(exc))
+        if self.status_port is not None:
+            await self.status_port.close()
         if self.control is not None:
             await self.control.close()
         close_quietly(self.sock)

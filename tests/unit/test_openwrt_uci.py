@@ -208,7 +208,9 @@ def test_shipped_default_config_translates() -> None:
     assert config.role == "mag"
     # OpenWrt's defaults: the restart counter on flash, logs through logd at their levels
     assert config.state_dir == "/etc/mag-ap" and config.log_target == "syslog"
-    assert OPENWRT_DEFAULTS == {"state_dir": "/etc/mag-ap", "log_target": "syslog"}
+    assert config.status_port == 5439
+    assert OPENWRT_DEFAULTS == {
+        "state_dir": "/etc/mag-ap", "log_target": "syslog", "status_port": 5439}  # fmt: skip
 
 
 def test_explicit_options_win_over_the_openwrt_defaults() -> None:

@@ -1,0 +1,58 @@
+"""The status port answers the status line to holders of the token, and nothing to others."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+from mag_ap.runtime.control import ControlServer, Request, Response
+from mag_ap.runtime.status_port import StatusPort, token_path
+
+
+async def _status(request: Request) -> Response:
+    del request
+    return {"role": "mag", "status": {"bindings": [], "big": 2**70, "nan": float("nan")}}
+
+
+async def _ask(port: int, line: bytes) -> dict[str, Any]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(line)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    answer: dict[str, Any] = json.loads(data)
+    return answer
+
+
+def test_token_holders_get_the_status_and_others_an_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        control = ControlServer(tmp_path / "c.sock", {"status": _status})
+        await control.start()
+        token_file = token_path(str(tmp_path / "c.sock"))
+        port_server = StatusPort(0, control, token_file)
+        await port_server.start()
+        try:
+            assert port_server._server is not None
+            port = port_server._server.sockets[0].getsockname()[1]
+            assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+            token = token_file.read_bytes()
+            answer = await _ask(port, token)
+            # the control socket's answer, blobmsg-safe: huge integer as text, NaN as null
+            status = {"bindings": [], "big": str(2**70), "nan": None}
+            assert answer == {"ok": True, "role": "mag", "status": status}
+            assert control.counters["requests"] == 1
+            assert await _ask(port, b"guess\n") == {
+                "ok": False,
+                "error": "status port: wrong token",
+            }
+            assert (await _ask(port, b""))["ok"] is False  # no token at all
+            assert port_server.counters == {"answered": 1, "refused": 2}
+        finally:
+            await port_server.close()
+            await control.close()
+        assert not token_file.exists()
+
+    asyncio.run(main())

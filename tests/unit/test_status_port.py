@@ -41,7 +41,7 @@ def test_token_holders_get_the_status_and_others_an_error(tmp_path: Path) -> Non
             token = token_file.read_bytes()
             answer = await _ask(port, token)
             # the control socket's answer, blobmsg-safe: huge integer as text, NaN as null
-            status = {"bindings": [], "big": str(2**70), "nan": None}
+            status: dict[str, Any] = {"bindings": [], "big": str(2**70), "nan": None}
             assert answer == {"ok": True, "role": "mag", "status": status}
             assert control.counters["requests"] == 1
             assert await _ask(port, b"guess\n") == {

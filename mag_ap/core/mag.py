@@ -5,11 +5,15 @@ Mobility Header to the LMAs and tells the runtime what changed through actions.
 Nothing here reads a clock or touches a socket: every entry point takes ``now``
 (monotonic seconds) and the runtime drains ``datagrams_to_send`` and
 ``next_action`` after each call and re-arms its single timer from ``get_timer``.
+
+Size (over 600 lines, on purpose): one state machine. The step handlers of
+``MagProtocol`` share its binding update list, timer heap and transactions; the
+pure parts that stand alone are modules of their own (bul, pbu, pba_status,
+heartbeat, retransmit, timers, sequence, gre_keys, mn_id).
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
@@ -36,6 +40,7 @@ from mag_ap.core.types import (
     MobileNodeProfile,
     PeerRestarted,
 )
+from mag_ap.mac import normalize_mac
 from mag_ap.mh.constants import (
     AccessTechnologyType,
     BindingAckStatus,
@@ -45,7 +50,6 @@ from mag_ap.mh.constants import (
     RevocationStatus,
     enum_or_int,
 )
-from mag_ap.mh.errors import DecodeError
 from mag_ap.mh.messages import (
     BindingError,
     BindingRevocationAcknowledgement,
@@ -67,6 +71,7 @@ from mag_ap.mh.options import (
     RestartCounter,
     Timestamp,
 )
+from mag_ap.wire import DecodeError
 
 COUNTER_NAMES = (
     "pbu_sent",  # every PBU transmission, retransmissions included
@@ -101,17 +106,8 @@ COUNTER_NAMES = (
     "mh_unexpected",
 )
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
 _NO_ANSWER = "no answer from LMA"
-
-
-def normalize_mac(mac: str) -> str:
-    """Lower-case ``aa:bb:cc:dd:ee:ff``; a malformed MAC is the caller's bug."""
-    low = mac.strip().lower().replace("-", ":")
-    if not _MAC_RE.match(low):
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return low
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ and address services, control socket, triggers and static stations, then one
 "ready" log line. SIGTERM/SIGINT (or ``{"cmd": "stop"}``) stop gracefully: the MAG
 de-registers every binding and gives the PBAs up to ``SHUTDOWN_GRACE_S`` to arrive,
 the providers remove what they installed, the control socket file goes away.
+
+Size (over 600 lines, on purpose): the wiring of both daemons in one place, so
+the start-up order and the clean stop read top to bottom; the protocol logic is in
+:mod:`mag_ap.core` and :mod:`mag_ap.lma`, the driver in :mod:`.driver`.
 """
 
 from __future__ import annotations

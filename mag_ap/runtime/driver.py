@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from ..core.types import Action, Address, Datagram, SansIOEndpoint
+from .one_timer import OneTimer
 
 log = logging.getLogger("mag_ap.runtime.driver")
 
@@ -52,8 +53,7 @@ class Driver(Generic[E]):
         self.action_timeout_s = action_timeout_s
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = OneTimer(self._on_timer)
         self._actions: asyncio.Queue[Action] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Predicate[E], asyncio.Future[None]]] = []
@@ -90,7 +90,7 @@ class Driver(Generic[E]):
 
     async def close(self) -> None:
         """Stop the timer and the worker (call :meth:`drain_actions` first to keep them)."""
-        self._cancel_timer()
+        self._timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,8 +141,6 @@ class Driver(Generic[E]):
         return True
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         self.counters["timer_events"] += 1
         try:
             self.endpoint.handle_timer(self.now())
@@ -174,26 +172,13 @@ class Driver(Generic[E]):
             self._in_event = False
 
     def _rearm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and self._timer is not None:
-            return
-        self._cancel_timer()
-        if deadline is None or self._loop is None:
-            return
-        # call_at runs on loop.time(); translate from our clock in case they differ.
-        delay = max(0.0, deadline - self.now())
-        self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
-        self._timer_at = deadline
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
+        # call_at runs on loop.time(); OneTimer translates from our clock in case they differ.
+        self._timer.arm(self._loop, deadline, now=self.now())
 
     @property
     def timer_deadline(self) -> float | None:
         """When the one timer fires (protocol clock), for tests and status."""
-        return self._timer_at
+        return self._timer.deadline
 
     def _wake_waiters(self, now: float) -> None:
         for predicate, fut in list(self._waiters):

@@ -7,8 +7,9 @@ against them; OpenWrt's real tools check the same scripts outside the project.
 
 - ``uci`` (``bin/uci``): ``export CONFIG`` prints ``$UCI_ROOT/CONFIG`` (the test
   writes it in uci's normalised export form), ``show CONFIG`` fails when that
-  file is absent, ``get KEY`` answers from ``$UCI_GET`` and from what ``batch``
-  set before (kept in ``$UCI_ROOT/.store``), ``batch`` records its input.
+  file is absent and prints ``$UCI_ROOT/CONFIG.show`` when there is one,
+  ``get KEY`` answers from ``$UCI_GET`` and from what ``batch`` set before
+  (kept in ``$UCI_ROOT/.store``), ``batch`` records its input.
 - ``ubus`` (``bin/ubus``): ``call network.interface.NAME status`` answers
   ``{"l3_device": DEV}`` from ``$NETDEVS`` (``"lan=br-lan wan=eth1"``).
 - ``logger`` (``bin/logger``): records ``-t TAG -p PRIO -- MESSAGE``.
@@ -131,7 +132,8 @@ case "$1" in
 		;;
 	show)
 		[ -f "$UCI_ROOT/$2" ] || exit 1
-		echo "$2.stand_in=present"
+		shown="$UCI_ROOT/$2.show"
+		if [ -f "$shown" ]; then cat "$shown"; else echo "$2.stand_in=present"; fi
 		;;
 	get)
 		found=$(

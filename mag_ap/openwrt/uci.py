@@ -284,6 +284,10 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
 PLUGIN_SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
     "localpolicy": {"lma_address": _S},
     "macnai": {"realm": _S, "format": _S},
+    # what mag-ap-setup writes: a hex secret could look like a number, '0' like an integer
+    "radacct": {"address": _S, "port": _I, "secret": _S, "detach_on_stop": _B, "enabled": _B},
+    "hostapd": {"identity": _B, "enabled": _B},
+    "datapath": {"access_interface": _S, "transport_interface": _S, "enabled": _B},
 }
 SINGLE: Final = ("daemon", "mag", "lma", "plugins")
 KNOWN_TYPES: Final = (*SINGLE, "plugin", "profile", "static_attach", "plugin_table")
@@ -375,7 +379,9 @@ def _section_values(
         if key in skip:
             continue
         where = f"{ref}.{key}"
-        kind: Kind = "infer" if schema is None else schema.get(key, "str")
+        # a plugin's options outside its schema are typed by their look, as without one
+        fallback: Kind = "infer" if section.type == "plugin" else "str"
+        kind: Kind = "infer" if schema is None else schema.get(key, fallback)
         values[key] = _convert(kind, raw, where)
         origins[key] = where
     return values, origins

@@ -276,3 +276,46 @@ def test_setup_refuses_a_bad_interface_name(device: Device) -> None:
     assert "access_interface: 'la n;x' is not an interface name" in out.stderr
     assert "batch" not in device.record.read_text()
     assert device.setup("--frobnicate").returncode == 2
+
+
+def test_setup_creates_the_access_network_and_points_8021x_wifi_at_the_mag(
+    device: Device,
+) -> None:
+    device.env["UCI_GET"] = "\n".join([
+        "mag-ap.@daemon[0].access_interface=pmip",
+        "wireless.ap_eap.network=pmip", "wireless.ap_eap.encryption=wpa2+ccmp",
+        "wireless.@wifi-iface[1].network=lan pmip", "wireless.@wifi-iface[1].encryption=wpa3",
+        "wireless.ap_psk.network=pmip", "wireless.ap_psk.encryption=psk2",
+        "wireless.lan_eap.network=lan", "wireless.lan_eap.encryption=wpa2",
+    ])  # fmt: skip
+    for name in ("dhcp", "firewall", "network", "wireless"):
+        (device.config / name).write_text(f"package {name}\n")
+    (device.config / "wireless.show").write_text(
+        "wireless.radio0=wifi-device\nwireless.ap_eap=wifi-iface\nwireless.@wifi-iface[1]=wifi-iface\n"
+        "wireless.ap_psk=wifi-iface\nwireless.lan_eap=wifi-iface\n"
+    )
+    out = device.setup()
+    assert out.returncode == 0, out.stderr
+    lines = device.lines()
+    # no network.pmip yet: created with its bridge, and named to the datapath plugin
+    for line in ("set network.mag_ap_pmip_br.type='bridge'",
+                 "set network.mag_ap_pmip_br.name='br-pmip'",
+                 "set network.pmip.device='br-pmip'", "set network.pmip.proto='none'",
+                 "set mag-ap.datapath.access_interface='br-pmip'",
+                 "set firewall.mag_ap_access.network='pmip'",
+                 "set mag-ap.radacct.address='127.0.0.1'", "set mag-ap.hostapd.identity='0'",
+                 "commit network", "commit wireless", "commit mag-ap"):  # fmt: skip
+        assert line in lines, line
+    acct = sorted(line.split(".")[1] for line in lines if ".acct_server='127.0.0.1'" in line)
+    assert acct == ["@wifi-iface[1]", "ap_eap"]  # 802.1X on pmip only: not psk, not lan
+    secrets = {line.split("=", 1)[1] for line in lines if "secret=" in line}
+    assert len(secrets) == 1 and len(secrets.pop()) == 34  # one generated secret, quoted
+    # a second run keeps the secret and does not create the network again
+    first = (device.config / ".store").read_text()
+    secret = next(x for x in first.splitlines() if x.startswith("mag-ap.radacct.secret="))
+    device.env["UCI_GET"] += "\nnetwork.pmip=interface\nnetwork.pmip.device=br-pmip"
+    device.record.write_text("")
+    assert device.setup().returncode == 0
+    again = device.lines()
+    assert not any(line.startswith("set network.") for line in again)
+    assert f"set mag-ap.radacct.secret='{secret.split('=', 1)[1]}'" in again

@@ -151,7 +151,9 @@ def mag_datapath_provider(config: Config) -> DatapathProvider | None:
 def mag_address_services(config: Config) -> Sequence[AddressServiceProvider]:
     """Access-side address services: collocated DHCPv4 server, router advertisements.
 
-    Every plugin may contribute; all of them receive every binding action.
+    Every plugin may contribute; all of them receive every binding action, after
+    the datapath when a binding comes up and before it (in reverse order) when it
+    goes down (:mod:`mag_ap.runtime.consumers` says why).
 
     :param config: the validated configuration.
     :return: zero or more :class:`mag_ap.address_service.AddressServiceProvider`.

@@ -140,7 +140,7 @@ class _Slot(Scheduled):
         super().__init__()
         self.entry = entry
         self.order = order
-        self.counted_up = False  # counted in MagProtocol._up_at (active with datapath up)
+        self.counted_up = False  # in MagProtocol._up_count_by_lma (active, datapath up)
 
 
 def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] | None:
@@ -181,7 +181,8 @@ class MagProtocol:
         self._entries: dict[int, _Slot] = {}
         self._by_mn_id: dict[str, dict[int, _Slot]] = {}
         self._by_lma: dict[Address, dict[int, _Slot]] = {}
-        self._up_at: dict[Address, int] = {}  # LMA -> active entries with the datapath up
+        # LMA -> how many active entries have the datapath up (heartbeats run while > 0)
+        self._up_count_by_lma: dict[Address, int] = {}
         self._timers = TimerHeap()  # one deadline per entry: the earliest of deadlines()
         self._order = 0
         self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
@@ -333,6 +334,20 @@ class MagProtocol:
         entry = self._active.get(normalize_mac(mac))
         return None if entry is None else self._entry_status(entry, now)
 
+    def attach_settled(self, mac: str) -> bool:
+        """Whether an attach of ``mac`` has come to rest (O(1): attach waits poll it per event).
+
+        True once the binding is acknowledged, or when there is no entry any more
+        (rejected or detached meanwhile: nothing more will happen).
+        """
+        entry = self._active.get(normalize_mac(mac))
+        return entry is None or entry.acknowledged
+
+    @property
+    def binding_count(self) -> int:
+        """Entries in the list, de-registering ones included (O(1): shutdown waits on it)."""
+        return len(self._entries)
+
     def status(self, now: float) -> dict[str, Any]:
         """JSON-ready view for the control socket."""
         return {
@@ -424,7 +439,7 @@ class MagProtocol:
         self._count_up(slot)
 
     def _count_up(self, slot: _Slot) -> None:
-        """Keep ``_up_at`` equal to the active entries with the datapath up, per LMA."""
+        """Keep ``_up_count_by_lma`` equal to the active entries with the datapath up."""
         entry = slot.entry
         up = (
             entry.datapath_up
@@ -435,11 +450,11 @@ class MagProtocol:
             return
         slot.counted_up = up
         lma = entry.lma
-        left = self._up_at.get(lma, 0) + (1 if up else -1)
+        left = self._up_count_by_lma.get(lma, 0) + (1 if up else -1)
         if left:
-            self._up_at[lma] = left
+            self._up_count_by_lma[lma] = left
         else:
-            del self._up_at[lma]
+            del self._up_count_by_lma[lma]
 
     def _begin(
         self,
@@ -834,7 +849,7 @@ class MagProtocol:
         if slot is not None:
             self._count_up(slot)  # every other entry was recounted when its event ended
         lma = entry.lma
-        has_bindings = self._up_at.get(lma, 0) > 0
+        has_bindings = self._up_count_by_lma.get(lma, 0) > 0
         peer = self._peers.get(lma)
         if has_bindings:
             if peer is None:

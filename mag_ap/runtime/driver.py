@@ -6,6 +6,8 @@ handle (re-armed from ``get_timer()`` after every event), and after every event
 drains ``datagrams_to_send`` to the socket and ``next_action`` to an async action
 sink. Actions are applied strictly in order by one worker task, each with a
 timeout, so a slow datapath delays its own work, never the protocol's timers.
+Log events are no work for a provider: they are written at once, in the event
+that produced them, and never wait in the queue behind a route installation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from ..core.types import Action, Address, Datagram, SansIOEndpoint
+from ..core.types import Action, Address, Datagram, LogEvent, SansIOEndpoint
 from .one_timer import OneTimer
 
 log = logging.getLogger("mag_ap.runtime.driver")
@@ -27,12 +29,20 @@ T = TypeVar("T")
 
 SendFn = Callable[[Datagram], object]
 ActionSink = Callable[[Action], Awaitable[None]]
+LogSink = Callable[[LogEvent], None]
 Predicate = Callable[[E, float], bool]
 
 
 def wall_clock_offset_s() -> float:
     """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
     return time.time() - time.monotonic()
+
+
+def log_event(event: LogEvent) -> None:
+    """The default log sink: the event as a record of this module's logger, with its fields."""
+    level = logging.getLevelName(event.level.upper())
+    log.log(level if isinstance(level, int) else logging.INFO, event.message,
+            extra={"fields": event.fields})  # fmt: skip
 
 
 class Driver(Generic[E]):
@@ -46,10 +56,12 @@ class Driver(Generic[E]):
         action_sink: ActionSink,
         action_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        log_sink: LogSink = log_event,
     ) -> None:
         self.endpoint = endpoint
         self._send = send
         self._action_sink = action_sink
+        self._log_sink = log_sink
         self.action_timeout_s = action_timeout_s
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,6 +75,8 @@ class Driver(Generic[E]):
             "timer_events": 0,
             "datagrams_sent": 0,
             "actions_applied": 0,
+            "log_events": 0,
+            "log_failures": 0,
             "action_failures": 0,
             "action_timeouts": 0,
             "endpoint_errors": 0,
@@ -162,7 +176,10 @@ class Driver(Generic[E]):
                 self._send(datagram)
                 self.counters["datagrams_sent"] += 1
             while (action := self.endpoint.next_action()) is not None:
-                self._actions.put_nowait(action)
+                if isinstance(action, LogEvent):
+                    self._write_log(action)
+                else:
+                    self._actions.put_nowait(action)
             self._rearm(self.endpoint.get_timer())
             self._wake_waiters(now)
         except Exception:
@@ -170,6 +187,15 @@ class Driver(Generic[E]):
             log.exception("endpoint failed while draining its outputs")
         finally:
             self._in_event = False
+
+    def _write_log(self, event: LogEvent) -> None:
+        """At once, not through the queue; a broken sink must not lose the actions after it."""
+        self.counters["log_events"] += 1
+        try:
+            self._log_sink(event)
+        except Exception:
+            self.counters["log_failures"] += 1
+            log.exception("log sink failed on %r", event.message)
 
     def _rearm(self, deadline: float | None) -> None:
         # call_at runs on loop.time(); OneTimer translates from our clock in case they differ.

@@ -12,6 +12,7 @@ from ipaddress import IPv4Interface, IPv6Address, IPv6Network
 from typing import Any
 
 from ..core.types import Address
+from ..mh.constants import MNIdentifierSubtype
 from ..mh.options import MobileNodeIdentifier
 from .timers import Scheduled
 
@@ -28,6 +29,7 @@ class BindingCacheEntry(Scheduled):
     """What RFC 5213 section 5.1 says a BCE holds, plus bookkeeping for the LMA."""
 
     __slots__ = (
+        "_mn_id_option",
         "access_technology",
         "deregistered_at",
         "expires_at",
@@ -44,16 +46,18 @@ class BindingCacheEntry(Scheduled):
         "link_local",
         "mag",
         "mn_id",
-        "mn_id_option",
         "registered_at",
         "registrations",
         "state",
     )
 
-    def __init__(self, mn_id: str, mn_id_option: MobileNodeIdentifier, mag: Address) -> None:
+    def __init__(self, mn_id: str, mn_id_option: MobileNodeIdentifier | None, mag: Address) -> None:
         super().__init__()
         self.mn_id = mn_id
-        self.mn_id_option = mn_id_option  # echoed in BRIs as it came
+        # Echoed in BRIs as it came; an NAI (the common case) is rebuilt from mn_id instead.
+        if mn_id_option is not None and _is_plain_nai(mn_id_option):
+            mn_id_option = None
+        self._mn_id_option = mn_id_option
         self.mag = mag  # Proxy-CoA
         self.state = BceState.REGISTERED
         self.hnp: IPv6Network | None = None
@@ -73,6 +77,13 @@ class BindingCacheEntry(Scheduled):
         self.registrations = 0
         self.handovers = 0
 
+    @property
+    def mn_id_option(self) -> MobileNodeIdentifier:
+        """The MN-ID option as the MAG sent it (None stored: the NAI ``mn_id``)."""
+        if self._mn_id_option is None:
+            return MobileNodeIdentifier.nai(self.mn_id)
+        return self._mn_id_option
+
     def to_json(self, now: float) -> dict[str, Any]:
         left_s = max(0.0, self.expires_at - now) if self.state is BceState.REGISTERED else 0.0
         return {
@@ -91,6 +102,10 @@ class BindingCacheEntry(Scheduled):
             "handoff_indicator": int(self.handoff_indicator),
             "link_layer_id": self.link_layer_id.hex(":") if self.link_layer_id else None,
         }
+
+
+def _is_plain_nai(option: MobileNodeIdentifier) -> bool:
+    return option.subtype == MNIdentifierSubtype.NAI and isinstance(option.identifier, str)
 
 
 class BindingCache:

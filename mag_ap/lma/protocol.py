@@ -64,6 +64,7 @@ from ..mh.options import (
     Timestamp,
 )
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .fastpath import FastPbuPath
 from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
 from .timers import Scheduled, TimerHeap
 
@@ -261,7 +262,9 @@ COUNTER_NAMES = (
 class LmaProtocol:
     """Binding cache, pools, heartbeats and revocation of the reference LMA, without IO."""
 
-    def __init__(self, settings: LmaSettings, *, wall_clock_offset_s: float = 0.0) -> None:
+    def __init__(
+        self, settings: LmaSettings, *, wall_clock_offset_s: float = 0.0, fast_path: bool = True
+    ) -> None:
         self.settings = settings
         self.wall_clock_offset_s = wall_clock_offset_s  # unix time = now + offset
         self._max_lifetime_s = min(MAX_LIFETIME_S, max(0, settings.max_lifetime_s))
@@ -289,11 +292,15 @@ class LmaProtocol:
             BindingRevocationIndication: self._on_bri,
             UnknownMessage: self._on_unknown_type,
         }
+        self._fast = FastPbuPath(self) if fast_path else None
 
     # --- SansIOEndpoint ------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
         """Handle one Mobility Header from ``src``; bad input is counted, never raised."""
+        fast = self._fast
+        if fast is not None and fast.handle(data, src, now):
+            return  # an accepted PBU of the common shape (see fastpath.py)
         try:
             msg = decode_message(data)
         except DecodeError as exc:

@@ -244,7 +244,12 @@ class _Daemon:
         )
         driver = self.driver
         try:
-            self.sock = open_mh_socket(config.own_address, driver.datagram_received, loop)
+            self.sock = open_mh_socket(
+                config.own_address,
+                driver.datagram_received,
+                loop,
+                on_batch=driver.datagrams_received,
+            )
             for provider in self.providers:
                 await _with_timeout(f"{provider.name}.start", provider.start())
             driver.start()
@@ -311,15 +316,23 @@ class _Daemon:
             _log(action.level, action.message, **action.fields)
             return
         if isinstance(action, BindingRejected | PeerRestarted):
-            level = "warning"
-        elif isinstance(action, BindingUp) and action.refresh:
-            level = "debug"  # 40,000 bindings refresh every few minutes: not for the AP's log
+            level = logging.WARNING
+        elif (isinstance(action, BindingUp) and action.refresh) or isinstance(
+            action, MobileRouteUp | MobileRouteDown
+        ):
+            # 40,000 bindings refresh every few minutes, an LMA registers thousands a
+            # second: not for the log at info (counters and status show them).
+            level = logging.DEBUG
         else:
-            level = "info"
-        _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
+            level = logging.INFO
+        if log.isEnabledFor(level):
+            message = _ACTION_MESSAGES.get(type(action), "action")
+            log.log(level, message, extra={"fields": _action_fields(action)})
         for provider in self.providers:
             try:
-                await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: no task per provider and action
+                async with asyncio.timeout(PROVIDER_TIMEOUT_S):
+                    await provider.apply(action)
             except Exception as exc:
                 _log(
                     "error",

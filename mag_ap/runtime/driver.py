@@ -113,6 +113,18 @@ class Driver(Generic[E]):
             log.exception("endpoint failed on a datagram from %s", src)
         self._after_event()
 
+    def datagrams_received(self, batch: list[tuple[bytes, Address, Address | None]]) -> None:
+        """Socket callback for one wake-up's datagrams: one after-event pass for them all."""
+        endpoint = self.endpoint
+        clock = self._clock
+        for data, src, _dst in batch:
+            try:
+                endpoint.receive_datagram(data, src, clock())
+            except Exception:
+                self.counters["endpoint_errors"] += 1
+                log.exception("endpoint failed on a datagram from %s", src)
+        self._after_event()
+
     def call(self, fn: Callable[[E, float], T]) -> T:
         """Run ``fn(endpoint, now)`` as one event (attach, detach, revoke, shutdown...)."""
         try:

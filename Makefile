@@ -34,7 +34,7 @@ test-vm: setup
 # The main job on an embedded default (root): 802.1X, DHCP, SLAAC, ping, handover.
 # Writes demo-report.json; DEMO_ARGS="--keep --handovers 3" passes options.
 demo: setup
-	$(PY) -m mag_ap.demo $(DEMO_ARGS)
+	$(PY) -m lab.demo $(DEMO_ARGS)
 
 # Signalling benchmarks (root, namespaces); never part of make test. Writes bench/results.json.
 bench: setup
@@ -43,7 +43,7 @@ bench: setup
 # OpenWrt .ipk files of the feed (openwrt/), built without the SDK, byte-reproducible.
 IPK_DIR ?= build/ipk
 ipk: setup
-	$(PY) -m mag_ap.packaging.ipk -o $(IPK_DIR)
+	$(PY) -m openwrt.tools.ipk -o $(IPK_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

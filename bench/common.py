@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mag_ap.lab.domain import Domain
-from mag_ap.lab.topology import Host
+from lab.domain import Domain
+from lab.topology import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mag_ap.lab.domain import Daemon, mag_ap_command
+from lab.domain import Daemon, mag_ap_command
 from mag_ap.runtime.control import ControlError, NoDaemonError, request
 
 from .capacity import TARGET_BINDINGS

@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check_config)
 
     def _cmd_uci_to_toml(args: argparse.Namespace) -> int:
-        from .uci_cli import uci_to_toml
+        from .openwrt.uci_cli import uci_to_toml
 
         return uci_to_toml(args.file, check_plugins=args.plugins)
 

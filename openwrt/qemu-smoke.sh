@@ -7,4 +7,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-"$here/.venv/bin/python"}
 [ -x "$python" ] || python=python3
 cd "$here"
-exec "$python" -m mag_ap.packaging.qemu_smoke "$@"
+exec "$python" -m openwrt.tools.qemu_smoke "$@"

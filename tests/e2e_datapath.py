@@ -1,6 +1,6 @@
 """Data-path scenarios shared by the host-kernel tier (seg6) and the VM tier (real tunnels).
 
-Each function takes a :class:`mag_ap.lab.datapath_lab.DatapathLab` that is
+Each function takes a :class:`lab.datapath_lab.DatapathLab` that is
 built and started (``lab.build(); lab.start()``) and asserts on real traffic.
 What they need: root, iproute2, ping; a kernel with the lab's encapsulation
 (``seg6`` works on the host; ``ip6tnl``/``ip6gre``/``gre``/``ipip`` need the
@@ -15,8 +15,8 @@ import os
 import signal
 from typing import Any
 
-from mag_ap.lab.datapath_lab import CN4, CN6, DatapathLab, PingResult
-from mag_ap.lab.topology import wait_for
+from lab.datapath_lab import CN4, CN6, DatapathLab, PingResult
+from lab.topology import wait_for
 
 
 def netlink_status(lab: DatapathLab, daemon: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def netlink_status(lab: DatapathLab, daemon: str) -> dict[str, Any]:
     d = lab.domain.lma if daemon == "lma" else lab.domain.mag[int(daemon[3:]) - 1]
     assert d is not None
     status: dict[str, Any] = d.request({"cmd": "status"})["runtime"]["plugin_status"]
-    result: dict[str, Any] = status["mag_ap_netlink"]
+    result: dict[str, Any] = status["mag_ap_datapath"]
     return result
 
 

@@ -8,7 +8,7 @@ an unknown MAC is also an attach trigger. Inert unless configured::
     [plugin.dhcp4]
     interface = "br-lan"
 
-(all keys in :mod:`._config`). Layout: :mod:`._packet` pure codec,
+(all keys in :mod:`._settings`). Layout: :mod:`._packet` pure codec,
 :mod:`._server` pure state machine, :mod:`._io` sockets and kernel state.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mag_ap.config import Config, ConfigError
 from mag_ap.hookspecs import hookimpl
 
-from ._config import SECTION, Dhcp4Config, parse_dhcp4
+from ._settings import SECTION, Dhcp4Config, parse_dhcp4
 
 if TYPE_CHECKING:
     from ._io import Dhcp4Service

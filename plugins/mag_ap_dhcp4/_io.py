@@ -40,9 +40,9 @@ from typing import Any, Final
 from mag_ap.core.types import Action, BindingDown, BindingUp, LogEvent
 from mag_ap.providers import TriggerSink
 
-from ._config import Dhcp4Config
 from ._packet import CLIENT_PORT, SERVER_PORT, encode, encode_udp_frame
 from ._server import Dhcp4Server, SendReply, ServerAction, StationAttached, StationDetached
+from ._settings import Dhcp4Config
 
 log = logging.getLogger("mag_ap.dhcp4")
 

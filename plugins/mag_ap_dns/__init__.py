@@ -30,7 +30,7 @@ from mag_ap.plugins import PerConfig
 from ._settings import SECTION, DnsSettings, parse_settings
 
 if TYPE_CHECKING:
-    from ._resolver import DnsLmaDiscovery
+    from ._resolver_io import DnsLmaDiscovery
 
 __all__ = ["SECTION", "DnsSettings", "discovery_for", "parse_settings"]
 
@@ -39,7 +39,7 @@ _providers: PerConfig[DnsLmaDiscovery] = PerConfig()
 
 def discovery_for(config: Config) -> DnsLmaDiscovery:
     """The shared provider of ``config`` (built on first use: dnslib loads then)."""
-    from ._resolver import DnsLmaDiscovery
+    from ._resolver_io import DnsLmaDiscovery
 
     return _providers.get_or_create(
         config, lambda: DnsLmaDiscovery(parse_settings(config.plugin_section(SECTION)))

@@ -21,7 +21,7 @@ outer reply). A re-authentication as another user re-binds under the new name
 
 A station without an 802.1X name gets the MAC-based NAI of ``[plugin.macnai]``
 (the ``mag_identity_provider`` hook is firstresult: the fallback lives here).
-Pure parsing is in :mod:`._events` and :mod:`._stations`; sockets in :mod:`._watch`.
+Pure parsing is in :mod:`._events` and :mod:`._stations`; sockets in :mod:`._watch_io`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mag_ap_macnai import fallback_for
 from ._settings import SECTION, HostapdSettings, parse_settings
 
 if TYPE_CHECKING:
-    from ._watch import HostapdWatcher
+    from ._watch_io import HostapdWatcher
 
 __all__ = ["SECTION", "HostapdSettings", "parse_settings", "watcher_for"]
 
@@ -50,7 +50,7 @@ def watcher_for(config: Config) -> HostapdWatcher | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    from ._watch import HostapdWatcher
+    from ._watch_io import HostapdWatcher
 
     return _watchers.get_or_create(config, lambda: HostapdWatcher(settings, fallback_for(config)))
 

@@ -34,7 +34,7 @@ from mag_ap_macnai import fallback_for
 from ._settings import SECTION, RadAcctSettings, parse_settings
 
 if TYPE_CHECKING:
-    from ._listener import RadAcctListener
+    from ._listener_io import RadAcctListener
 
 __all__ = ["SECTION", "RadAcctSettings", "listener_for", "parse_settings"]
 
@@ -47,7 +47,7 @@ def listener_for(config: Config) -> RadAcctListener | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    from ._listener import RadAcctListener
+    from ._listener_io import RadAcctListener
 
     return _listeners.get_or_create(config, lambda: RadAcctListener(settings, fallback_for(config)))
 

@@ -45,7 +45,7 @@ from mag_ap.plugins import PerConfig
 from ._settings import SECTION, RadiusServer, RadiusSettings, parse_settings
 
 if TYPE_CHECKING:
-    from ._client import RadiusPolicy
+    from ._client_io import RadiusPolicy
 
 __all__ = ["SECTION", "RadiusServer", "RadiusSettings", "parse_settings", "policy_for"]
 
@@ -58,7 +58,7 @@ def policy_for(config: Config) -> RadiusPolicy | None:
     settings = parse_settings(config.plugin_section(SECTION), config.transport)
     if not settings.enabled:
         return None
-    from ._client import RadiusPolicy
+    from ._client_io import RadiusPolicy
 
     return _providers.get_or_create(config, lambda: RadiusPolicy(settings))
 

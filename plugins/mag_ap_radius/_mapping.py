@@ -1,7 +1,7 @@
 """Pure RFC 6572 mapping: what the MAG asks (Access-Request attributes) and what an
 Access-Accept grants (-> :class:`MobileNodeProfile`).
 
-No socket, no clock, no randomness: the IO half (:mod:`._client`) passes those in.
+No socket, no clock, no randomness: the IO half (:mod:`._client_io`) passes those in.
 Attribute numbers are the IANA RADIUS Attribute Types of RFC 6572 section 6
 (145-162), RFC 2865 (8 Framed-IP-Address, 12 Framed-MTU, 27 Session-Timeout) and
 RFC 3162 (97 Framed-IPv6-Prefix). A malformed attribute in an otherwise good

@@ -14,7 +14,7 @@ NAI): OpenWrt's hostapd has no 802.1X user name on ubus. Inert unless configured
 
 Limitation: ubusd cannot run on the development machines, so only the pure
 parsing (:mod:`._notify`) is tested, on notification JSON written from OpenWrt's
-documented format; the subprocess side (:mod:`._subscribe`) is exercised against
+documented format; the subprocess side (:mod:`._subscribe_io`) is exercised against
 a stand-in ``ubus`` script (a mock, named as such), not a real ubusd.
 """
 
@@ -30,7 +30,7 @@ from mag_ap.plugins import PerConfig
 from ._settings import SECTION, UbusSettings, parse_settings
 
 if TYPE_CHECKING:
-    from ._subscribe import UbusTrigger
+    from ._subscribe_io import UbusTrigger
 
 __all__ = ["SECTION", "UbusSettings", "parse_settings", "trigger_for"]
 
@@ -42,7 +42,7 @@ def trigger_for(config: Config) -> UbusTrigger | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
-    from ._subscribe import UbusTrigger
+    from ._subscribe_io import UbusTrigger
 
     return _triggers.get_or_create(config, lambda: UbusTrigger(settings))
 

@@ -17,8 +17,8 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from mag_ap.core.types import BindingDown, BindingUp
+from mag_ap_linkwatch import AccessWatch, parse_linkwatch_config
 from mag_ap_ra import RaService, RsTrigger, parse_ra_config
-from mag_ap_triggers import AccessWatch, parse_triggers_config
 
 LMA = IPv6Address("2001:db8::1")
 
@@ -45,7 +45,7 @@ async def main(ra_section: dict[str, Any], triggers_section: dict[str, Any]) -> 
         ra = RaService(ra_cfg)
         services.append(ra)
         tasks.append(asyncio.ensure_future(RsTrigger(ra).run(sink)))
-    trig_cfg = parse_triggers_config(triggers_section)
+    trig_cfg = parse_linkwatch_config(triggers_section)
     if trig_cfg.active:
         watch = AccessWatch(trig_cfg)
         services.append(watch)

@@ -23,9 +23,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
 from mag_ap.core.types import BindingDown, BindingUp
-from mag_ap_dhcp4._config import parse_dhcp4
 from mag_ap_dhcp4._io import Dhcp4Service
 from mag_ap_dhcp4._packet import DhcpMessage, MessageType, encode, encode_udp_frame
+from mag_ap_dhcp4._settings import parse_dhcp4
 
 LMA = IPv6Address("2001:db8::1")
 

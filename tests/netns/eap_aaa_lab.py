@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from mag_ap.lab.topology import Host, wait_for
+from lab.topology import Host, wait_for
 from tests.conftest import require_tool
 from tests.netns.radius_lab import RADIUSD_HEAD
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mag_ap.lab.topology import Host, Lab, wait_for
+from lab.topology import Host, Lab, wait_for
 from tests.conftest import require_tool
 
 T = TypeVar("T")

@@ -35,10 +35,10 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.domain import Domain, lma_binding_view, mag_ap_command
-from mag_ap.lab.topology import Host, Lab, wait_for
+from lab.domain import Domain, lma_binding_view, mag_ap_command
+from lab.topology import Host, Lab, wait_for
 from mag_ap_hostapd import HostapdSettings
-from mag_ap_hostapd._watch import HostapdWatcher
+from mag_ap_hostapd._watch_io import HostapdWatcher
 from tests.netns.eap_aaa_lab import (
     ANONYMOUS,
     METHODS,

@@ -1,6 +1,6 @@
 """The access side with full daemons: real clients against real ``mag-ap run`` / ``mag-ap lma``.
 
-One lab per module (:class:`mag_ap.lab.access_lab.OpenAccessLab`): CN, LMA, two
+One lab per module (:class:`lab.access_lab.OpenAccessLab`): CN, LMA, two
 access points running ``mag-ap run`` with the netlink datapath (seg6 here) and
 the dhcp4, ra, triggers, macnai and localpolicy plugins, a radio namespace with
 one bridge per AP. No 802.1X: a station is attached by its first DHCP DISCOVER
@@ -44,11 +44,11 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.access_lab import OpenAccessLab, Station
-from mag_ap.lab.demo_lab import PingRun
-from mag_ap.lab.demo_report import parse_ping
-from mag_ap.lab.dhcp_clients import CLIENTS, DhcpClient, make_client
-from mag_ap.lab.topology import wait_for
+from lab.access_lab import OpenAccessLab, Station
+from lab.demo_lab import PingRun
+from lab.demo_report import parse_ping
+from lab.dhcp_clients import CLIENTS, DhcpClient, make_client
+from lab.topology import wait_for
 from tests.conftest import require_tool
 
 CN4 = "198.51.100.2"
@@ -428,7 +428,7 @@ def test_neighbour_inactivity_deregisters_a_silent_departure(lab: OpenAccessLab)
     # still there while present and idle: probes are answered
     time.sleep(2 * lab.inactivity_timeout_s)
     assert lab.mag_binding(1, st.mac) is not None
-    assert lab.plugin_status(1, "mag_ap_triggers")["probes"] > 0
+    assert lab.plugin_status(1, "mag_ap_linkwatch")["probes"] > 0
     os.kill(client.proc.pid, 9)  # type: ignore[union-attr]  # no RELEASE: it just goes
     lab.leave(st)
     _assert_cleaned_up(lab, 1, st, binding)

@@ -1,7 +1,7 @@
 """The netlink datapath on the host kernel (SRv6 reduced encapsulation, no tunnel modules).
 
 CN - LMA - MAG1/MAG2 - MN in namespaces, real ``mag-ap`` daemons with
-``[plugin.netlink]``: the MN pings the CN over IPv6 and IPv4 through the
+``[plugin.datapath]``: the MN pings the CN over IPv6 and IPv4 through the
 tunnel; tshark on the MAG-LMA link shows plain IPv6-in-IPv6 (next header 41)
 and IPv4-in-IPv6 (4) with no routing header; handover to MAG2; kill -9 and
 restart; a clean stop leaves no tagged object; bad configurations are refused
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
-from mag_ap.lab.topology import wait_for
+from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
+from lab.topology import wait_for
 from tests import e2e_datapath as e2e
 from tests.conftest import require_tool
 
@@ -150,7 +150,7 @@ def test_explicit_ip6tnl_on_a_kernel_without_it_is_refused_at_start(tmp_path: Pa
         with pytest.raises(RuntimeError) as err:
             mag.start()
         text = mag.log_text()
-        assert "plugin.netlink.encapsulation" in text, text
+        assert "plugin.datapath.encapsulation" in text, text
         assert "not supported by this kernel" in text, text
         assert "Traceback" not in text, text
         assert "exited 1" in str(err.value)
@@ -164,7 +164,7 @@ def test_a_foreign_link_under_our_prefix_is_refused(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             mag.start()
         text = mag.log_text()
-        assert "plugin.netlink.link_prefix" in text and "pm6-clash (veth)" in text, text
+        assert "plugin.datapath.link_prefix" in text and "pm6-clash (veth)" in text, text
         assert "Traceback" not in text, text
         assert "pm6-clash" in mag1.ip("-o", "link", "show")  # and it was left alone
 

@@ -1,6 +1,6 @@
 """``make demo`` end to end: the real demo program, as a user runs it, and its report.
 
-Runs ``python -m mag_ap.demo --json-only --handovers 2`` (real hostapd,
+Runs ``python -m lab.demo --json-only --handovers 2`` (real hostapd,
 wpa_supplicant, udhcpc, kernel SLAAC, mag-ap MAG and LMA daemons, seg6 data
 path) in a temporary directory and checks the report: the station keeps its
 IPv4 and IPv6 home addresses across both walks, the 802.1X NAI is the MN-ID on
@@ -58,7 +58,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mag_ap.demo", *args],
+        [sys.executable, "-m", "lab.demo", *args],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.topology import Host, Lab, wait_for
+from lab.topology import Host, Lab, wait_for
 from tests.conftest import ROOT, require_tool
 
 ROUTER = "10.200.0.1"

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.domain import mag_ap_command
-from mag_ap.lab.topology import Host, Lab, wait_for
+from lab.domain import mag_ap_command
+from lab.topology import Host, Lab, wait_for
 from mag_ap.runtime.control import request
 from mag_ap_dns import parse_settings
-from mag_ap_dns._resolver import DnsLmaDiscovery
+from mag_ap_dns._resolver_io import DnsLmaDiscovery
 from tests.conftest import require_tool
 from tests.netns.radius_lab import run_in_netns
 

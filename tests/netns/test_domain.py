@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.domain import Domain, lma_binding_view
-from mag_ap.lab.topology import wait_for
+from lab.domain import Domain, lma_binding_view
+from lab.topology import wait_for
 from tests.conftest import require_tool
 
 
@@ -225,7 +225,7 @@ def test_ipv4_transport_registration_and_handover(tmp_path: Path) -> None:
 
 
 def _send_garbage(d: Domain, host: str, dst: str, udp: bool) -> int:
-    argv = [sys.executable, "-m", "mag_ap.lab.mhsend", dst, "--count", "300", "--seed", "5"]
+    argv = [sys.executable, "-m", "lab.mhsend", dst, "--count", "300", "--seed", "5"]
     if udp:
         argv.append("--udp")
     return int(d.lab.hosts[host].run(*argv).strip())

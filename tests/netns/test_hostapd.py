@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.lab.topology import Lab, wait_for
+from lab.topology import Lab, wait_for
 from mag_ap_hostapd import HostapdSettings
-from mag_ap_hostapd._watch import HostapdWatcher
+from mag_ap_hostapd._watch_io import HostapdWatcher
 from mag_ap_radacct import RadAcctSettings
-from mag_ap_radacct._listener import RadAcctListener
+from mag_ap_radacct._listener_io import RadAcctListener
 from mag_ap_radacct._radius import encode_request
 from tests.netns.hostapd_lab import (
     AccessPoint,

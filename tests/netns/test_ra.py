@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.topology import Host, Lab, wait_for
+from lab.topology import Host, Lab, wait_for
 from tests.conftest import ROOT, require_tool
 
 MAG_LL = "fe80::200:5eff:fe00:5213"
@@ -240,12 +240,12 @@ def test_link_down_detaches_the_bound_station(tmp_path: Path) -> None:
         lab.link(mag, "acc", mn, "eth0")
         mn.ip("link", "set", "eth0", "address", MN1_MAC)
         h = Harness(lab, mag, {}, {"interface": "acc", "link_down_detach": True})
-        wait_for(lambda: h.status()["triggers"]["link_up"] is True, 20, "link seen up")
+        wait_for(lambda: h.status()["linkwatch"]["link_up"] is True, 20, "link seen up")
         h.up(MN1_MAC, HNP1)
         mn.ip("link", "set", "eth0", "down")
         event = h.expect("detached")
         assert (event["mac"], event["reason"]) == (MN1_MAC, "link-down")
-        assert h.status()["triggers"]["link_up"] is False
+        assert h.status()["linkwatch"]["link_up"] is False
 
 
 def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
@@ -263,12 +263,12 @@ def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
     for ll in (mn1_ll, mn2_ll):
         access.mag.spawn(["ping", "-6", "-n", "-i", "0.2", f"{ll}%br0"], tmp_path / f"{ll}.log")
     # both stations answer: their neighbour entries stay alive past the timeout
-    wait_for(lambda: h.status()["triggers"]["polls"] >= 12, 30, "6 s of neighbour polls")
+    wait_for(lambda: h.status()["linkwatch"]["polls"] >= 12, 30, "6 s of neighbour polls")
     assert [e for e in h.seen if e["event"] == "detached"] == []
     assert h.events.empty()
     access.mn1.ip("link", "del", "eth0")  # MN1 leaves without a word
     event = h.expect("detached", timeout_s=30)
     assert (event["mac"], event["reason"]) == (MN1_MAC, "inactivity")
-    status = h.status()["triggers"]
+    status = h.status()["linkwatch"]
     assert status["inactivity_detaches"] == 1
     assert [e for e in h.seen if e["event"] == "detached"] == []  # MN2 is still there

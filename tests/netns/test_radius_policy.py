@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
+from lab.topology import Lab, wait_for
 from mag_ap.core.types import MobileNodeProfile
-from mag_ap.lab.topology import Lab, wait_for
 from mag_ap_radius import RadiusServer, RadiusSettings
-from mag_ap_radius._client import RadiusPolicy
+from mag_ap_radius._client_io import RadiusPolicy
 from tests.conftest import require_tool
 from tests.netns.radius_lab import FreeRadius, radclient, run_in_netns
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mag_ap.lab.demo_report import Timeline, parse_ping
+from lab.demo_report import Timeline, parse_ping
 
 RECORDED = """\
 PING 198.51.100.2 (198.51.100.2) 56(84) bytes of data.

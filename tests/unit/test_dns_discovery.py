@@ -20,7 +20,7 @@ from mag_ap.plugins import PluginHost
 from mag_ap_dns import parse_settings
 from mag_ap_dns._answers import AnswerError, build_query, parse_answer, qtype_for
 from mag_ap_dns._cache import AnswerCache
-from mag_ap_dns._resolver import DnsLmaDiscovery
+from mag_ap_dns._resolver_io import DnsLmaDiscovery
 from mag_ap_dns._settings import nameservers_of
 
 NAME = "lma.example.net"

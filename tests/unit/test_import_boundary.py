@@ -26,6 +26,25 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
+def _plugin_pure_modules() -> list[Path]:
+    """Every plugin module not named ``*_io.py``: the naming rule says it does no IO."""
+    return sorted(p for p in (ROOT / "plugins").rglob("*.py") if not p.stem.endswith("_io"))
+
+
+@pytest.mark.parametrize(
+    "path", _plugin_pure_modules(), ids=lambda p: str(p.relative_to(ROOT / "plugins"))
+)
+def test_plugin_module_not_named_io_imports_no_io(path: Path) -> None:
+    assert sorted(_imported_modules(path) & FORBIDDEN) == []
+
+
+def test_every_plugin_has_pure_modules_under_the_rule() -> None:
+    plugins = {p.parent.name for p in _plugin_pure_modules()}
+    assert plugins == {
+        p.name for p in (ROOT / "plugins").iterdir() if p.is_dir() and p.name.startswith("mag_ap_")
+    }
+
+
 @pytest.mark.parametrize("package", PURE_PACKAGES)
 def test_pure_package_source_imports_no_io(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))

@@ -10,8 +10,8 @@ from mag_ap.config import ConfigError
 from mag_ap.config import parse_config_text as parse_config
 from mag_ap.core.types import BindingDown, BindingUp, MobileRouteDown, MobileRouteUp
 from mag_ap.plugins import PluginHost
-from mag_ap_netlink import NetlinkDatapath
-from mag_ap_netlink._plan import (
+from mag_ap_datapath import NetlinkDatapath
+from mag_ap_datapath._plan import (
     MAIN_TABLE,
     AddressObj,
     LocalRuleMove,
@@ -36,7 +36,7 @@ from mag_ap_netlink._plan import (
     plan,
     tunnel_keys,
 )
-from mag_ap_netlink._settings import parse_settings
+from mag_ap_datapath._settings import parse_settings
 
 LMA = IPv6Address("2001:db8:ff::1")
 MAG1 = IPv6Address("2001:db8:f1::2")
@@ -297,34 +297,34 @@ lma_address = "2001:db8:ff::1"
 
 
 def test_settings_defaults_and_errors() -> None:
-    cfg = parse_config(_MAG + '[plugin.netlink]\naccess_interface = "wlan0"\n')
+    cfg = parse_config(_MAG + '[plugin.datapath]\naccess_interface = "wlan0"\n')
     s = parse_settings(cfg)
     assert s is not None and s.encapsulation == "auto" and s.local == MAG1
     assert s.route_protocol == 0xB5 and s.link_prefix == "pm6-"
     assert parse_settings(parse_config(_MAG)) is None
-    off = _MAG + '[plugin.netlink]\nenabled = false\naccess_interface = "x"\n'
+    off = _MAG + '[plugin.datapath]\nenabled = false\naccess_interface = "x"\n'
     assert parse_settings(parse_config(off)) is None
     for text, key in [
-        ('[plugin.netlink]\nencapsulation = "seg6"\n', "access_interface"),
-        ('[plugin.netlink]\naccess_interface = "a"\nencapsulation = "gre"\n', "encapsulation"),
-        ('[plugin.netlink]\naccess_interface = "a"\nencapsulation = "vxlan"\n', "encapsulation"),
-        ('[plugin.netlink]\naccess_interface = "a"\ntable_base = 250\n', "table_base"),
-        ('[plugin.netlink]\naccess_interface = "a"\nlink_prefix = "toolong-"\n', "link_prefix"),
-        ('[plugin.netlink]\naccess_interface = "a"\nmtu = 1000\n', "mtu"),
-        ('[plugin.netlink]\naccess_interface = "a"\nbogus = 1\n', "bogus"),
+        ('[plugin.datapath]\nencapsulation = "seg6"\n', "access_interface"),
+        ('[plugin.datapath]\naccess_interface = "a"\nencapsulation = "gre"\n', "encapsulation"),
+        ('[plugin.datapath]\naccess_interface = "a"\nencapsulation = "vxlan"\n', "encapsulation"),
+        ('[plugin.datapath]\naccess_interface = "a"\ntable_base = 250\n', "table_base"),
+        ('[plugin.datapath]\naccess_interface = "a"\nlink_prefix = "toolong-"\n', "link_prefix"),
+        ('[plugin.datapath]\naccess_interface = "a"\nmtu = 1000\n', "mtu"),
+        ('[plugin.datapath]\naccess_interface = "a"\nbogus = 1\n', "bogus"),
     ]:
         with pytest.raises(ConfigError) as err:
             parse_settings(parse_config(_MAG + text))
-        assert err.value.key_path == f"plugin.netlink.{key}", (text, err.value)
+        assert err.value.key_path == f"plugin.datapath.{key}", (text, err.value)
 
 
 def test_netlink_beats_the_null_datapath_only_when_enabled() -> None:
-    on = parse_config(_MAG + '[plugin.netlink]\naccess_interface = "wlan0"\n')
+    on = parse_config(_MAG + '[plugin.datapath]\naccess_interface = "wlan0"\n')
     host = PluginHost.from_config(on, entry_points=False)
     assert isinstance(host.datapath_provider(), NetlinkDatapath)
     host = PluginHost.from_config(parse_config(_MAG), entry_points=False)
     assert host.datapath_provider().name == "null"  # type: ignore[union-attr]
-    off = parse_config(_MAG + '[plugin.netlink]\nenabled = false\naccess_interface = "w"\n')
+    off = parse_config(_MAG + '[plugin.datapath]\nenabled = false\naccess_interface = "w"\n')
     host = PluginHost.from_config(off, entry_points=False)
     assert host.datapath_provider().name == "null"  # type: ignore[union-attr]
 
@@ -333,7 +333,7 @@ def test_plugin_import_does_not_load_pyroute2() -> None:
     import subprocess
     import sys
 
-    code = "import sys, mag_ap_netlink; print('pyroute2' in sys.modules)"
+    code = "import sys, mag_ap_datapath; print('pyroute2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -341,11 +341,11 @@ def test_plugin_import_does_not_load_pyroute2() -> None:
 def test_building_the_provider_loads_pyroute2_before_the_timed_start() -> None:
     """The daemon gives ``start()`` 5 s; ``import pyroute2`` alone took longer in the
     QEMU guest (and can on an access point's CPU), so the import happens when a
-    ``[plugin.netlink]`` section builds the provider, and validation stays light."""
+    ``[plugin.datapath]`` section builds the provider, and validation stays light."""
     import subprocess
     import sys
 
-    text = _MAG + '[plugin.netlink]\naccess_interface = "w"\n'
+    text = _MAG + '[plugin.datapath]\naccess_interface = "w"\n'
     code = (
         "import sys\n"
         "from mag_ap.config import parse_config_text\n"

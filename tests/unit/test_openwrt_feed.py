@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.packaging import feed
-from mag_ap.packaging.feed import (
+from openwrt.tools import feed
+from openwrt.tools.feed import (
     BASE_PYTHON,
     HEAVY,
     MAIN,
@@ -37,7 +37,7 @@ def _makefile_depends(text: str) -> dict[str, list[str]]:
 def test_committed_makefile_is_generated_from_the_table() -> None:
     current = (ROOT / feed.MAKEFILE).read_text()
     assert current == render_makefile(ROOT), (
-        "openwrt/net/mag-ap/Makefile is stale: python -m mag_ap.packaging.feed --write"
+        "openwrt/net/mag-ap/Makefile is stale: python -m openwrt.tools.feed --write"
     )
 
 
@@ -79,9 +79,9 @@ def test_main_package_stays_light_and_every_plugin_is_packaged() -> None:
 
 def test_datapath_package_carries_the_tunnel_modules() -> None:
     packages = {p.name: p for p in feed_packages(ROOT)}
-    if "mag-ap-netlink" not in packages:
-        pytest.fail("plugins/mag_ap_netlink is expected (the kernel datapath)")
-    deps = packages["mag-ap-netlink"].depends
+    if "mag-ap-datapath" not in packages:
+        pytest.fail("plugins/mag_ap_datapath is expected (the kernel datapath)")
+    deps = packages["mag-ap-datapath"].depends
     assert "python3-pyroute2" in deps
     for kmod in ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"):
         assert kmod in deps
@@ -114,7 +114,7 @@ def later():
 
 
 def test_stdlib_modules_map_to_openwrt_packages() -> None:
-    first = {"mag_ap": MAIN, "mag_ap_netlink": "mag-ap-netlink"}
+    first = {"mag_ap": MAIN, "mag_ap_datapath": "mag-ap-datapath"}
     assert openwrt_package_for("asyncio.subprocess", first) == "python3-asyncio"
     assert openwrt_package_for("logging.handlers", first) == "python3-logging"
     assert openwrt_package_for("importlib.metadata", first) == "python3-email"
@@ -122,10 +122,10 @@ def test_stdlib_modules_map_to_openwrt_packages() -> None:
     assert openwrt_package_for("tomllib", first) == BASE_PYTHON
     assert openwrt_package_for("ssl", first) == "python3-openssl"
     assert openwrt_package_for("pluggy", first) == "python3-pluggy"
-    assert openwrt_package_for("mag_ap_netlink._kernel", first) == "mag-ap-netlink"
+    assert openwrt_package_for("mag_ap_datapath._kernel_io", first) == "mag-ap-datapath"
     assert openwrt_package_for("no_such_module_xyz", first) is None
     with pytest.raises(FeedError, match="not shipped"):
-        openwrt_package_for("mag_ap.lab.topology", first)
+        openwrt_package_for("lab.topology", first)
     with pytest.raises(FeedError, match="does not exist on OpenWrt"):
         openwrt_package_for("tkinter", first)
 

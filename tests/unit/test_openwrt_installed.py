@@ -24,8 +24,8 @@ from typing import Any
 import pluggy
 import pytest
 
-from mag_ap.packaging import feed, ipk
 from mag_ap.plugins import DEFAULT_PLUGINS
+from openwrt.tools import feed, ipk
 
 VOLATILE = (("runtime", "uptime_s"), ("runtime", "control"))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.packaging import feed, ipk
-from mag_ap.packaging.feed import MAIN, feed_packages, package_version
+from openwrt.tools import feed, ipk
+from openwrt.tools.feed import MAIN, feed_packages, package_version
 from tests.conftest import ROOT
 
 EPOCH = 1_700_000_000
@@ -101,7 +101,7 @@ def test_data_unpacks_to_exactly_the_expected_files(built: dict[str, bytes]) -> 
     }
     for name, mode in expected_fixed.items():
         assert main[name][0].mode == mode, name
-    left_out = ("./usr/lib/mag-ap/mag_ap/lab", "./usr/lib/mag-ap/mag_ap/packaging")
+    left_out = ("./usr/lib/mag-ap/lab", "./usr/lib/mag-ap/openwrt/tools")
     assert not any(n.startswith(left_out) for n in main)
     assert "./usr/lib/mag-ap/mag_ap_localpolicy/_policy.py" in main
 

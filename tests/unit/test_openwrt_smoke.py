@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.packaging.qemu_smoke import SmokeError, _image_copy, _payload_disk
+from openwrt.tools.qemu_smoke import SmokeError, _image_copy, _payload_disk
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from mag_ap.ubus_status import INT64_MAX, INT64_MIN, LIST_REPLY, error_reply, to_ubus
+from mag_ap.openwrt.ubus_status import INT64_MAX, INT64_MIN, LIST_REPLY, error_reply, to_ubus
 
 
 def test_a_status_answer_is_unchanged() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mag_ap.config import load_config, parse_config
-from mag_ap.uci import (
+from mag_ap.openwrt.uci import (
     OPENWRT_ONLY,
     PLUGIN_SCHEMAS,
     SCHEMAS,
@@ -301,7 +301,7 @@ def test_cli_uci_to_toml(tmp_path: Path) -> None:
 def test_plugin_errors_name_the_uci_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mag_ap.uci_cli import uci_to_toml
+    from mag_ap.openwrt.uci_cli import uci_to_toml
 
     text = re.sub(r"config plugin 'acme'.*?(?=\nconfig static_attach)", "", FULL_MAG, flags=re.S)
     text = text.replace("list enabled_extra 'json'", "")
@@ -328,11 +328,11 @@ def test_plugin_errors_name_the_uci_option(
 
 
 def test_missing_default_plugins_are_disabled() -> None:
-    from mag_ap.uci_cli import disable_missing
+    from mag_ap.openwrt.uci_cli import disable_missing
 
     tr = translate(parse_uci(FULL_MAG))
-    disable_missing(tr, ["mag_ap_netlink", "mag_ap_macnai"])
-    assert tr.data["plugins"]["disabled"] == ["mag_ap_macnai", "mag_ap_netlink"]
+    disable_missing(tr, ["mag_ap_datapath", "mag_ap_macnai"])
+    assert tr.data["plugins"]["disabled"] == ["mag_ap_macnai", "mag_ap_datapath"]
     parse_config(tr.data)
 
 

@@ -17,7 +17,7 @@ from mag_ap.plugins import PluginHost
 from mag_ap_macnai import eui48_of
 from mag_ap_radacct import listener_for, parse_settings
 from mag_ap_radacct._identities import IdentityMap, parse_mac
-from mag_ap_radacct._listener import RadAcctListener
+from mag_ap_radacct._listener_io import RadAcctListener
 from mag_ap_radacct._radius import (
     Code,
     DecodeError,

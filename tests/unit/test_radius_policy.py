@@ -23,7 +23,7 @@ from mag_ap.core.types import MobileNodeProfile
 from mag_ap.plugins import PluginHost
 from mag_ap_radius import RadiusServer, RadiusSettings, parse_settings
 from mag_ap_radius._cache import TtlCache
-from mag_ap_radius._client import RadiusPolicy
+from mag_ap_radius._client_io import RadiusPolicy
 from mag_ap_radius._mapping import (
     Authorization,
     calling_station_id,

@@ -26,7 +26,7 @@ from mag_ap_ubus._notify import (
     authorized_clients,
     parse_object,
 )
-from mag_ap_ubus._subscribe import UbusTrigger
+from mag_ap_ubus._subscribe_io import UbusTrigger
 from tests.netns.hostapd_lab import RecordingSink
 
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'

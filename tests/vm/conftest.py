@@ -1,7 +1,7 @@
 """VM tier plumbing: one prepared kernel per session, one guest boot per test module.
 
 Preparing downloads the stock Debian kernel and busybox with apt and builds the
-initramfs (cached across runs, see mag_ap/lab/vm.py). Missing qemu or an apt
+initramfs (cached across runs, see lab/vm.py). Missing qemu or an apt
 failure FAILS the tests: the tier never passes by skipping.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.lab import vm
+from lab import vm
 from tests.conftest import ROOT, require_tool
 
 GUEST = Path(__file__).parent / "guest"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab import vm
+from lab import vm
 from tests.conftest import require_tool
 from tests.vm.conftest import guest_failures
 

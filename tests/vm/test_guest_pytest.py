@@ -1,7 +1,7 @@
 """One guest boot running pytest inside on every tests/vm/guest/guest_test_*.py.
 
 This is how end-to-end datapath tests on the real tunnel modules run: write
-them like netns tests (mag_ap.lab.topology.Lab), name them guest_test_*.py so
+them like netns tests (lab.topology.Lab), name them guest_test_*.py so
 the host never collects them, and the session fixture ``guest_pytest``
 (tests/vm/conftest.py) runs them all in one guest. The guest's JUnit report
 comes back through the share; every guest test must pass (a skip counts as a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from mag_ap.lab import vm
+from lab import vm
 from tests.vm.conftest import GUEST, guest_failures
 
 

@@ -1,7 +1,7 @@
 """CI's stand-in for an OpenWrt device: the .ipk payload installed into a scratch root in a guest.
 
 OpenWrt images cannot be downloaded here (openwrt/qemu-smoke.sh runs a real one
-when given its path), so the Debian-kernel guest of mag_ap/lab/vm.py unpacks
+when given its path), so the Debian-kernel guest of lab/vm.py unpacks
 the main package's data.tar.gz into a tmpfs root, translates its UCI file and
 runs the daemon from that layout with ``python -S`` (only the payload and
 pluggy on the path), then asks ``mag-ap status``.
@@ -19,8 +19,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from mag_ap.lab import vm
-from mag_ap.packaging import feed, ipk
+from lab import vm
+from openwrt.tools import feed, ipk
 from tests.conftest import ROOT, require_tool
 from tests.vm.conftest import boot
 
@@ -83,7 +83,7 @@ def test_installed_payload_answers_status_in_the_guest(guest: vm.VmResult) -> No
     status = json.loads((share / "status.json").read_text())
     assert status["ok"] is True and status["role"] == "mag"
     assert "mag_ap_localpolicy" in status["runtime"]["plugins"]
-    assert "mag_ap_netlink" not in status["runtime"]["plugins"]  # its package is not installed
+    assert "mag_ap_datapath" not in status["runtime"]["plugins"]  # its package is not installed
     sys.stderr.write(f"vm: {(share / 'rss').read_text().strip()} (guest, installed layout)\n")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.lab import vm
+from lab import vm
 from tests.conftest import require_tool
 from tests.vm.conftest import GUEST, boot, key_values, link_details
 

@@ -1,7 +1,7 @@
 """Runs inside the VM guest: the netlink datapath end to end on real tunnel modules.
 
 CN - LMA - MAGs - MN in namespaces with real ``mag-ap`` daemons
-(:class:`mag_ap.lab.datapath_lab.DatapathLab`), two domains:
+(:class:`lab.datapath_lab.DatapathLab`), two domains:
 
 * IPv6 transport: MAG1 and MAG2 use ``ip6tnl`` (mode any, encaplimit none),
   MAG3's profile asks for GRE keys (RFC 5845), so its MN gets a keyed ``ip6gre``
@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from mag_ap.lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
-from mag_ap.lab.topology import wait_for
+from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
+from lab.topology import wait_for
 from tests import e2e_datapath as e2e
 
 OUT = Path(os.environ.get("GUEST_OUT", "/tmp")) / "datapath"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.lab.topology import Host, Lab
+from lab.topology import Host, Lab
 from tests.conftest import ROOT
 
 

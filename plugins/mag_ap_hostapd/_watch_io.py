@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from mag_ap.providers import TriggerSink
 
-from ._ctrl import ControlError, ControlSocket
+from ._ctrl_io import ControlError, ControlSocket
 from ._events import (
     EapFailure,
     EapSuccess,

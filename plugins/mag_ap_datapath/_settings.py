@@ -1,8 +1,8 @@
-"""``[plugin.netlink]``: parsed and checked at start-up (pure, no IO).
+"""``[plugin.datapath]``: parsed and checked at start-up (pure, no IO).
 
 ::
 
-    [plugin.netlink]
+    [plugin.datapath]
     enabled = true                 # false: the null datapath takes over
     access_interface = "wlan0"     # MAG: where the mobile nodes are (required on a MAG)
     transport_interface = "wan"    # optional: else the route to each peer decides
@@ -15,7 +15,7 @@
     link_prefix = "pm6-"           # tunnel device names: prefix + 8 hex digits
     tunnel_source = "2001:db8::2"  # optional: else the daemon's own_address
 
-Without a ``[plugin.netlink]`` section the plugin stays passive and the null
+Without a ``[plugin.datapath]`` section the plugin stays passive and the null
 datapath runs, so a config never gets kernel changes it did not ask for.
 """
 
@@ -28,7 +28,7 @@ from mag_ap.config import Config, ConfigError, Table
 
 from ._plan import ENCAPSULATIONS, MIN_MTU, PRIORITY_SPAN, PlanSettings
 
-SECTION: Final = "netlink"
+SECTION: Final = "datapath"
 IFNAMSIZ: Final = 15  # bytes of an interface name, without the NUL
 LINK_SUFFIX_LEN: Final = 8  # hex digits link_name() appends
 _RESERVED_TABLES: Final = frozenset({0, 253, 254, 255})
@@ -44,7 +44,7 @@ def is_enabled(raw: Mapping[str, Any]) -> bool:
 def parse_settings(config: Config) -> PlanSettings | None:
     """The planner settings, or None when the plugin is not enabled.
 
-    :raises ConfigError: with the key path, e.g. ``plugin.netlink.encapsulation``.
+    :raises ConfigError: with the key path, e.g. ``plugin.datapath.encapsulation``.
     """
     raw = config.plugin_section(SECTION)
     t = Table(raw, f"plugin.{SECTION}")

@@ -6,7 +6,7 @@ format with sorted names, numeric owner 0/0, no user names, one fixed mtime
 (``SOURCE_DATE_EPOCH``, else the last commit time) and gzip headers without
 name or time, so the same sources give the same bytes.
 
-``python -m mag_ap.packaging.ipk -o build/ipk`` (``make ipk``) writes
+``python -m openwrt.tools.ipk -o build/ipk`` (``make ipk``) writes
 ``<package>_<version>_all.ipk`` for every package of :mod:`.feed`.
 """
 
@@ -165,7 +165,7 @@ def build_all(out_dir: Path, root: Path = ROOT, mtime: int | None = None) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mag_ap.packaging.ipk", description="build the feed's .ipk files"
+        prog="python -m openwrt.tools.ipk", description="build the feed's .ipk files"
     )
     parser.add_argument("-o", "--out", default="build/ipk", help="output directory")
     args = parser.parse_args(argv)

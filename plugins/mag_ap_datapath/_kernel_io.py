@@ -1,7 +1,7 @@
 """The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
 
 The only module of the project that imports pyroute2, loaded lazily when a
-``[plugin.netlink]`` section builds the provider. Two things pyroute2 0.9.7
+``[plugin.datapath]`` section builds the provider. Two things pyroute2 0.9.7
 cannot express go through iproute2 in this module: SRv6 routes in
 ``encap.red`` mode (pyroute2 knows only the mode names ``inline`` and
 ``encap`` and silently turns any other value into ``encap``, which would add
@@ -319,7 +319,7 @@ class Kernel:
         if kind != link.kind:
             raise KernelError(
                 f"cannot create tunnel {link.name}: a {kind or 'different'} link of that "
-                "name exists (name clash: rename it or change plugin.netlink.link_prefix)"
+                "name exists (name clash: rename it or change plugin.datapath.link_prefix)"
             )
 
     async def _del_link_named(self, name: str) -> None:

@@ -1,7 +1,7 @@
 """A PMIPv6 domain with a data path: CN - LMA - MAG1/MAG2 - MN, real daemons, real kernel.
 
-Built on :class:`mag_ap.lab.domain.Domain` (LMA + MAGs as ``mag-ap`` daemons
-with the ``[plugin.netlink]`` datapath) plus two namespaces:
+Built on :class:`lab.domain.Domain` (LMA + MAGs as ``mag-ap`` daemons
+with the ``[plugin.datapath]`` datapath) plus two namespaces:
 
 * ``cn``, the correspondent node behind the LMA: ``2001:db8:c0::2/64`` and
   ``198.51.100.2/24`` on ``eth0``; the LMA side is ``to-cn`` with ``::1`` / ``.1``;
@@ -62,9 +62,9 @@ class PingResult:
         return 1.0 - self.received / self.sent if self.sent else 1.0
 
 
-def netlink_section(**keys: object) -> str:
-    """A ``[plugin.netlink]`` TOML table from keyword arguments (None values left out)."""
-    return "[plugin.netlink]\n" + toml_keys(keys)
+def datapath_section(**keys: object) -> str:
+    """A ``[plugin.datapath]`` TOML table from keyword arguments (None values left out)."""
+    return "[plugin.datapath]\n" + toml_keys(keys)
 
 
 def toml_keys(keys: dict[str, object]) -> str:
@@ -84,14 +84,14 @@ def toml_keys(keys: dict[str, object]) -> str:
 
 @dataclass
 class DatapathLab:
-    """The domain plus CN and MN; ``encapsulation`` goes to every daemon's [plugin.netlink]."""
+    """The domain plus CN and MN; ``encapsulation`` goes to every daemon's [plugin.datapath]."""
 
     workdir: Path
     encapsulation: str = "auto"
     mags: int = 2
     transport: str = "ipv6"  # "ipv4": RFC 5844 transport (gre / ipip, VM tier only)
-    mag_netlink: dict[str, object] = field(default_factory=dict)  # extra [plugin.netlink] keys
-    lma_netlink: dict[str, object] = field(default_factory=dict)
+    mag_datapath: dict[str, object] = field(default_factory=dict)  # extra [plugin.datapath] keys
+    lma_datapath: dict[str, object] = field(default_factory=dict)
     profile_extra: str = ""
     lma_keys: dict[str, object] = field(default_factory=dict)  # extra [lma] keys
     keyed_mags: tuple[int, ...] = ()  # MAGs whose profile asks for GRE keys (RFC 5845)
@@ -104,13 +104,13 @@ class DatapathLab:
     mn_id: str = "walker@example.org"
 
     def __post_init__(self) -> None:
-        lma_section = netlink_section(encapsulation=self.encapsulation, **self.lma_netlink)
+        lma_section = datapath_section(encapsulation=self.encapsulation, **self.lma_datapath)
         mag_keys: dict[str, object] = {
             "access_interface": "access",
             "transport_interface": "uplink",
         }
-        mag_keys.update(self.mag_netlink)
-        mag_section = netlink_section(encapsulation=self.encapsulation, **mag_keys)
+        mag_keys.update(self.mag_datapath)
+        mag_section = datapath_section(encapsulation=self.encapsulation, **mag_keys)
         self.domain = Domain(
             self.workdir,
             mags=self.mags,
@@ -224,7 +224,7 @@ class DatapathLab:
         daemon = d.lma if name == "lma" else d.mag[int(name[3:]) - 1]
         assert daemon is not None
         runtime = daemon.request({"cmd": "status"})["runtime"]
-        found: dict[str, Any] = runtime.get("plugin_status", {}).get("mag_ap_netlink", {})
+        found: dict[str, Any] = runtime.get("plugin_status", {}).get("mag_ap_datapath", {})
         return found
 
     def wait_datapath(self, name: str, present: bool, timeout_s: float = 10.0) -> None:

@@ -1,6 +1,6 @@
 """Send hostile Mobility Header traffic at a daemon (lab and test tool).
 
-``python -m mag_ap.lab.mhsend DST --count N [--seed S] [--udp]`` sends a mix of
+``python -m lab.mhsend DST --count N [--seed S] [--udp]`` sends a mix of
 random bytes, truncations and bit-flipped copies of valid PBU/PBA/heartbeat
 messages. Over IPv6 the kernel fills the MH checksum (raw protocol-135
 socket), so the garbage reaches the daemon's parser instead of being dropped
@@ -16,7 +16,7 @@ import socket
 from collections.abc import Sequence
 from ipaddress import IPv6Address, ip_address
 
-from ..mh import (
+from mag_ap.mh import (
     Heartbeat,
     HomeNetworkPrefix,
     MobileNodeIdentifier,
@@ -24,7 +24,7 @@ from ..mh import (
     ProxyBindingUpdate,
     encode_message,
 )
-from ..mh.constants import IPPROTO_MH, PMIP6_UDP_CONTROL_PORT
+from mag_ap.mh.constants import IPPROTO_MH, PMIP6_UDP_CONTROL_PORT
 
 
 def _seeds() -> list[bytes]:
@@ -83,7 +83,7 @@ def send(dst: str, packets: Sequence[bytes], udp: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mag_ap.lab.mhsend", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lab.mhsend", description=__doc__)
     parser.add_argument("dst")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)

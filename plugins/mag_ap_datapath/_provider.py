@@ -41,11 +41,11 @@ from ._plan import (
 )
 
 if TYPE_CHECKING:
-    from ._kernel import Kernel
+    from ._kernel_io import Kernel
 
 __all__ = ["DatapathError", "NetlinkDatapath"]
 
-log = logging.getLogger("mag_ap_netlink")
+log = logging.getLogger("mag_ap_datapath")
 FAILURE_LOG: Final = 32  # recent failures kept for status (bounded)
 
 
@@ -67,7 +67,7 @@ def _wanted_kinds(settings: PlanSettings) -> set[str]:
 class NetlinkDatapath:
     """DatapathProvider for the MAG and the reference LMA (pyroute2 + iproute2 for seg6)."""
 
-    name = "netlink"
+    name = "datapath"
 
     def __init__(self, settings: PlanSettings, kernel: Kernel | None = None) -> None:
         self.settings = settings
@@ -98,7 +98,7 @@ class NetlinkDatapath:
     async def start(self) -> None:
         """Probe the kernel, refuse a foreign link under our prefix, reconcile leftovers."""
         if self._kernel is None:
-            from ._kernel import Kernel  # pyroute2 is imported here, not at plugin load
+            from ._kernel_io import Kernel  # pyroute2 is imported here, not at plugin load
 
             self._kernel = Kernel(self.settings)
         await self.kernel.open()
@@ -107,21 +107,21 @@ class NetlinkDatapath:
         if foreign:
             names = ", ".join(f"{n} ({k})" for n, k in foreign)
             raise ConfigError(
-                "plugin.netlink.link_prefix",
+                "plugin.datapath.link_prefix",
                 f"links {names} carry our prefix {s.link_prefix!r} but are not our tunnels: "
                 "rename them or choose another prefix",
             )
         self.supported = await self.kernel.probe(_wanted_kinds(s))
         if s.encapsulation != "auto" and s.encapsulation not in self.supported:
             raise ConfigError(
-                "plugin.netlink.encapsulation",
+                "plugin.datapath.encapsulation",
                 f"{s.encapsulation!r} is not supported by this kernel (module missing: "
                 f"'Unknown device type'); available here: "
                 f"{', '.join(sorted(self.supported)) or 'none'}; 'auto' picks one",
             )
         if s.encapsulation == "auto" and not self.supported - {"ip6gre", "gre"}:
             raise ConfigError(
-                "plugin.netlink.encapsulation",
+                "plugin.datapath.encapsulation",
                 "no encapsulation available: the kernel has neither tunnel modules nor SRv6",
             )
         await self._reconcile_leftovers()

@@ -1,12 +1,12 @@
 """Open access points: the demo network with DHCPv4/RS triggers instead of 802.1X.
 
-Built on :class:`mag_ap.lab.demo_lab.DemoLab` (CN, LMA, two ``mag-ap run`` MAGs
-with the netlink datapath, the ``radio`` namespace with one bridge per AP). What
+Built on :class:`lab.demo_lab.DemoLab` (CN, LMA, two ``mag-ap run`` MAGs
+with the kernel datapath, the ``radio`` namespace with one bridge per AP). What
 changes is how a station gets in: no hostapd; the first DHCP DISCOVER or Router
 Solicitation of an unknown MAC attaches it (``[plugin.dhcp4] trigger`` and
 ``[plugin.ra] rs_trigger``), its MN-ID is the MAC-based NAI (``mag_ap_macnai``),
 its profile comes from ``[[plugin.localpolicy.profile]]`` entries per MAC, and
-``[plugin.triggers]`` detaches it on access link down or neighbour inactivity.
+``[plugin.linkwatch]`` detaches it on access link down or neighbour inactivity.
 
 Any number of stations, each its own namespace with one interface ``wlan0``
 whose peer is a port in the radio: :meth:`OpenAccessLab.add_station`. Walking
@@ -124,7 +124,7 @@ class OpenAccessLab(DemoLab):
             "rs_trigger_holdoff_s = 2.0\n"
             "rs_delay_max_s = 0.0\n"
             "add_link_local = false\n"
-            "\n[plugin.triggers]\n"
+            "\n[plugin.linkwatch]\n"
             'interface = "access"\n'
             "link_down_detach = true\n"
             f"inactivity_timeout_s = {self.inactivity_timeout_s}\n"
@@ -222,7 +222,7 @@ class OpenAccessLab(DemoLab):
         return None
 
     def datapath_ids(self, name: str) -> list[str]:
-        """MN-IDs the netlink datapath of ``name`` (``lma``, ``mag1``...) has installed."""
+        """MN-IDs the kernel datapath of ``name`` (``lma``, ``mag1``...) has installed."""
         ids: list[str] = self.dp.datapath_status(name).get("mobile_node_ids", [])
         return ids
 

@@ -1,7 +1,7 @@
 """The demo's lab: CN - LMA - two access points - a "radio" - one walking mobile node.
 
-Built on :class:`mag_ap.lab.datapath_lab.DatapathLab` (LMA and MAGs as real
-``mag-ap`` daemons with ``[plugin.netlink]``, CN behind the LMA). What this
+Built on :class:`lab.datapath_lab.DatapathLab` (LMA and MAGs as real
+``mag-ap`` daemons with ``[plugin.datapath]``, CN behind the LMA). What this
 module adds is the access side of a real access point:
 
 * each MAG namespace runs ``hostapd`` (``driver=wired``, 802.1X, internal
@@ -249,7 +249,7 @@ class DemoLab:
             'interface = "access"\n'
             "trigger = false  # 802.1X: only hostapd's authorized stations attach\n"
             f'fixed_link_layer_address = "{AP_MAC}"\n'
-            "# the netlink datapath already puts each default router /32 on the access link\n"
+            "# the kernel datapath already puts each default router /32 on the access link\n"
             "assign_router_address = false\n"
             "\n[plugin.ra]\n"
             'interface = "access"\n'

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..runtime.control import NoDaemonError, request
+from mag_ap.runtime.control import NoDaemonError, request
+
 from .topology import Host, Lab, wait_for
 
 

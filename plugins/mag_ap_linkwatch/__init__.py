@@ -2,7 +2,7 @@
 
 Both feed the same sink as the control socket (``station_detached``)::
 
-    [plugin.triggers]
+    [plugin.linkwatch]
     interface = "br-lan"           # required: nothing runs without it
     # enabled = true
     # link_down_detach = true      # operstate of the interface leaves "up": detach all
@@ -24,19 +24,19 @@ from typing import Any, Final
 from mag_ap.config import Config, Table
 from mag_ap.hookspecs import hookimpl
 
-from ._io import AccessWatch, TriggersConfig
+from ._io import AccessWatch, LinkwatchConfig
 
-__all__ = ["SECTION", "AccessWatch", "TriggersConfig", "parse_triggers_config", "watch_for"]
+__all__ = ["SECTION", "AccessWatch", "LinkwatchConfig", "parse_linkwatch_config", "watch_for"]
 
-SECTION: Final = "triggers"
+SECTION: Final = "linkwatch"
 IFNAMSIZ: Final = 15
 _watches: dict[int, AccessWatch] = {}  # one per Config, shared by the hooks (see mag_ap_ra)
 
 
-def parse_triggers_config(section: Mapping[str, Any]) -> TriggersConfig:
-    """Validate ``[plugin.triggers]``; errors name ``plugin.triggers.<key>``."""
+def parse_linkwatch_config(section: Mapping[str, Any]) -> LinkwatchConfig:
+    """Validate ``[plugin.linkwatch]``; errors name ``plugin.linkwatch.<key>``."""
     t = Table(section, f"plugin.{SECTION}")
-    d = TriggersConfig()
+    d = LinkwatchConfig()
     enabled = t.get_bool("enabled", d.enabled)
     interface = t.get_str("interface", None, max_len=IFNAMSIZ)
     if interface is not None and ("/" in interface or any(c.isspace() for c in interface)):
@@ -49,7 +49,7 @@ def parse_triggers_config(section: Mapping[str, Any]) -> TriggersConfig:
         raise t.error("interface", "is required when the section is enabled")
     if 0 < timeout < poll:
         raise t.error("inactivity_timeout_s", f"must be at least poll_interval_s ({poll:g})")
-    return TriggersConfig(
+    return LinkwatchConfig(
         enabled=enabled,
         interface=interface,
         inactivity_timeout_s=timeout,
@@ -60,7 +60,7 @@ def parse_triggers_config(section: Mapping[str, Any]) -> TriggersConfig:
 
 def watch_for(config: Config) -> AccessWatch | None:
     """The shared AccessWatch of ``config``, or None when the plugin is inert."""
-    settings = parse_triggers_config(config.plugin_section(SECTION))
+    settings = parse_linkwatch_config(config.plugin_section(SECTION))
     if not settings.active or config.role != "mag":
         return None
     key = id(config)
@@ -79,7 +79,7 @@ def mag_config_sections() -> Sequence[str]:
 
 @hookimpl(trylast=True)
 def mag_validate_config(config: Config) -> None:
-    parse_triggers_config(config.plugin_section(SECTION))
+    parse_linkwatch_config(config.plugin_section(SECTION))
 
 
 @hookimpl(trylast=True)

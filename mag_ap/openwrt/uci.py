@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from .config import Config, ConfigError, parse_config
+from ..config import Config, ConfigError, parse_config
 
 __all__ = [
     "OPENWRT_ONLY",

@@ -40,7 +40,7 @@ from ._netlink import (
 )
 from ._watch import StationWatch, WatchSettings
 
-__all__ = ["AccessWatch", "TriggersConfig"]
+__all__ = ["AccessWatch", "LinkwatchConfig"]
 
 log = logging.getLogger(__name__)
 NETLINK_BUFFER: Final = 1 << 16
@@ -48,7 +48,7 @@ _OPERSTATE_UP: Final = ("up", "unknown")
 
 
 @dataclass(frozen=True, kw_only=True)
-class TriggersConfig:
+class LinkwatchConfig:
     enabled: bool = True
     interface: str | None = None
     inactivity_timeout_s: float = 0.0
@@ -72,9 +72,9 @@ def read_operstate(ifname: str) -> bool:
 class AccessWatch:
     """Detaches bound stations when the access link goes down or they fall silent."""
 
-    name = "triggers"
+    name = "linkwatch"
 
-    def __init__(self, config: TriggersConfig) -> None:
+    def __init__(self, config: LinkwatchConfig) -> None:
         assert config.interface is not None
         self.config = config
         self.ifname: str = config.interface

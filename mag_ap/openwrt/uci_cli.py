@@ -1,7 +1,7 @@
-"""``mag-ap uci-to-toml FILE``: the IO around :mod:`mag_ap.uci` for the procd init script.
+"""``mag-ap uci-to-toml FILE``: the IO around :mod:`mag_ap.openwrt.uci` for the procd init script.
 
 Reads the UCI file, leaves out the default plugins whose package is not
-installed (``mag-ap-netlink`` and friends are separate OpenWrt packages), lets
+installed (``mag-ap-datapath`` and friends are separate OpenWrt packages), lets
 the loaded plugins validate their sections, and prints the TOML. Every error
 names the UCI option.
 """
@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ConfigError, parse_config
+from ..config import ConfigError, parse_config
 from .uci import Translation, UciError, to_toml, uci_to_config
 
 
 def missing_default_plugins() -> list[str]:
     """Default plugins whose module is not installed here."""
-    from .plugins import DEFAULT_PLUGINS
+    from ..plugins import DEFAULT_PLUGINS
 
     return [name for name in DEFAULT_PLUGINS if importlib.util.find_spec(name) is None]
 
@@ -46,7 +46,7 @@ def uci_to_toml(path: str, *, check_plugins: bool = True, out: TextIO = sys.stdo
         disable_missing(tr, missing_default_plugins())
         config = parse_config(tr.data, path)
         if check_plugins:
-            from .plugins import PluginError, PluginHost
+            from ..plugins import PluginError, PluginHost
 
             try:
                 PluginHost.from_config(config)

@@ -1,13 +1,13 @@
 """The kernel datapath of the MAG and the reference LMA: tunnels, routes, rules (pyroute2).
 
-Enabled by a ``[plugin.netlink]`` section (see :mod:`._settings` for the keys);
+Enabled by a ``[plugin.datapath]`` section (see :mod:`._settings` for the keys);
 without one, or with ``enabled = false``, its hook passes and the ``trylast``
 null datapath takes over. Its provider hook is *not* ``trylast``, so it beats
 the null datapath, while a third-party plugin (registered later, called
 first) still beats it.
 
 Layout: :mod:`._plan` is the pure planner and differ (unit-tested without
-root), :mod:`._kernel` the only importer of pyroute2 (loaded when the provider
+root), :mod:`._kernel_io` the only importer of pyroute2 (loaded when the provider
 starts), :mod:`._provider` the async glue. Status (``mag-ap status``) shows the
 encapsulation in use, every shared tunnel with its MTU, and counters.
 """
@@ -55,7 +55,7 @@ def mag_datapath_provider(config: Config) -> NetlinkDatapath | None:
     # pyroute2 is imported here, when the section asks for this datapath, and not in
     # start(): the daemon gives start() a few seconds, and on a slow CPU (an access
     # point, an emulated guest) the import alone can take longer than that.
-    from ._kernel import Kernel
+    from ._kernel_io import Kernel
 
     provider = NetlinkDatapath(settings, Kernel(settings))
     _active[:] = [(config, provider)]

@@ -2,7 +2,7 @@
 
 Everything is real and runs in network namespaces of this machine (root):
 a correspondent node, the reference LMA (``mag-ap lma``) and two access points,
-each a ``mag-ap run`` MAG with the netlink datapath, the collocated DHCPv4
+each a ``mag-ap run`` MAG with the kernel datapath, the collocated DHCPv4
 server, router advertisements and a real ``hostapd`` (802.1X, wired driver)
 feeding the hostapd trigger and identity plugin. The mobile node has one
 interface and a fixed MAC; ``wpa_supplicant`` authenticates it as
@@ -14,7 +14,7 @@ moves to the new AP's bridge, logon there (802.1X again, PBU/PBA, RA, DHCP
 state). Prints a timeline, writes ``demo-report.json`` and removes every
 namespace and process, also on failure or Ctrl-C.
 
-Usage: ``python -m mag_ap.demo [--keep] [--json-only] [--handovers N] [--report PATH]``.
+Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--report PATH]``.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .lab.demo_lab import MN_IF, MN_MAC, DemoLab, PingRun
-from .lab.demo_report import PingLog, Timeline, parse_ping
-from .lab.domain import Daemon, mag_ap_command
+from mag_ap import __version__
+
+from .demo_lab import MN_IF, MN_MAC, DemoLab, PingRun
+from .demo_report import PingLog, Timeline, parse_ping
+from .domain import Daemon, mag_ap_command
 
 CN6 = "2001:db8:c0::2"
 CN4 = "198.51.100.2"
@@ -577,9 +578,7 @@ def _no_interrupts() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mag_ap.demo", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m lab.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the lab up for inspection")
     parser.add_argument("--json-only", action="store_true", help="print only the JSON report")
     parser.add_argument("--handovers", type=int, default=1, metavar="N", help="walks (default 1)")

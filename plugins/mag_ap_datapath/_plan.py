@@ -1,6 +1,6 @@
 """PURE planner of the datapath: bindings in, the kernel objects they need out, and the diff.
 
-No pyroute2, no asyncio, no sockets: the IO module (:mod:`._kernel`) turns the
+No pyroute2, no asyncio, no sockets: the IO module (:mod:`._kernel_io`) turns the
 :class:`Op` list of :func:`diff` into netlink requests, and turns a kernel dump
 back into the same object types so that :func:`diff` also reconciles what an
 earlier run left behind (DESIGN.md rule 6).
@@ -326,7 +326,7 @@ def apply_action(
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """What the planner needs of ``[plugin.netlink]`` and the daemon's role."""
+    """What the planner needs of ``[plugin.datapath]`` and the daemon's role."""
 
     role: Role
     local: Address  # our tunnel endpoint (the MAG's Proxy-CoA / the LMA's LMAA)

@@ -5,8 +5,8 @@ Everything else is computed from the sources: the plugin packages found under
 included), the OpenWrt ``python3-*`` sub-package that provides each standard
 library module, and so the ``Depends`` of every package. The OpenWrt SDK
 Makefile ``openwrt/net/mag-ap/Makefile`` is generated from here
-(``python -m mag_ap.packaging.feed --write``; a unit test fails when it is
-stale), and :mod:`mag_ap.packaging.ipk` builds the same packages without the SDK.
+(``python -m openwrt.tools.feed --write``; a unit test fails when it is
+stale), and :mod:`openwrt.tools.ipk` builds the same packages without the SDK.
 
 Installed layout (the same for every Python version, so one ``.ipk`` serves
 OpenWrt 24.10 / Python 3.11 and 25.x / 3.13): the packages live in
@@ -50,8 +50,8 @@ PLUGIN_PACKAGES: Final[Mapping[str, str]] = {
     "mag_ap_nulldatapath": MAIN,
     "mag_ap_dhcp4": MAIN,  # collocated DHCPv4 server (RFC 5844): stdlib sockets
     "mag_ap_ra": MAIN,  # router advertisements to the stations: stdlib sockets
-    "mag_ap_triggers": MAIN,  # link-down / neighbour-inactivity detach: stdlib sockets
-    "mag_ap_netlink": "mag-ap-netlink",  # the kernel datapath: pyroute2 (pulls full python3)
+    "mag_ap_linkwatch": MAIN,  # link-down / neighbour-inactivity detach: stdlib sockets
+    "mag_ap_datapath": "mag-ap-datapath",  # the kernel datapath: pyroute2 (pulls full python3)
     "mag_ap_dns": "mag-ap-dns",  # dnslib
     "mag_ap_radius": "mag-ap-radius",  # RADIUS client: policy (RFC 6572 style)
     "mag_ap_radacct": "mag-ap-radius",  # identity from RADIUS accounting (hostapd acct_server)
@@ -63,21 +63,21 @@ PLUGIN_PACKAGES: Final[Mapping[str, str]] = {
 # modules go with it; nothing runs the `ip` command (pyroute2 speaks netlink), so
 # neither ip-tiny nor ip-full is needed.
 EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
-    "mag-ap-netlink": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
+    "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
 }
 
 TITLES: Final[Mapping[str, str]] = {
     MAIN: "Proxy Mobile IPv6 Mobile Access Gateway (RFC 5213, RFC 5844)",
-    "mag-ap-netlink": "mag-ap kernel datapath (tunnels and routes via pyroute2)",
+    "mag-ap-datapath": "mag-ap kernel datapath (tunnels and routes via pyroute2)",
     "mag-ap-dns": "mag-ap DNS plugin (dnslib)",
     "mag-ap-radius": "mag-ap RADIUS plugins (policy and accounting identity)",
     "mag-ap-hostapd": "mag-ap hostapd control-socket trigger",
     "mag-ap-ubus": "mag-ap hostapd ubus trigger",
 }
 
-# mag_ap sub-packages that stay out of the .ipk: test lab and this builder.
-# Build/lab-time only: the namespace lab, the demo and the packaging code itself.
-EXCLUDED_SUBPACKAGES: Final = ("mag_ap/lab", "mag_ap/packaging", "mag_ap/demo.py")
+# Top-level packages of the checkout that are never shipped (lab rigs and demo, benchmarks,
+# tests, this builder): shipped code that imports one is a packaging error.
+CHECKOUT_ONLY: Final = frozenset({"lab", "bench", "tests", "openwrt"})
 
 # Standard library modules that OpenWrt splits out of python3-light (packages/lang/python/
 # python3/files/python3-package-*.mk). Longest dotted prefix wins; the rest of the
@@ -185,11 +185,8 @@ def package_of_plugin(module: str) -> str:
 
 def _python_files(root: Path, module_dir: str) -> Iterator[Path]:
     base = root / module_dir
-    excluded = [root / e for e in EXCLUDED_SUBPACKAGES]
     for path in sorted(base.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
-            continue
-        if any(path.is_relative_to(e) for e in excluded):
             continue
         yield path
 
@@ -302,10 +299,9 @@ def openwrt_package_for(module: str, first_party: Mapping[str, str]) -> str | No
     table names it, so the caller gets None for it.
     """
     top = module.split(".", 1)[0]
+    if top in CHECKOUT_ONLY:
+        raise FeedError(f"{module} is not shipped in any package (checkout only)")
     if top in first_party:
-        excluded = tuple(e.removesuffix(".py").replace("/", ".") for e in EXCLUDED_SUBPACKAGES)
-        if any(module == e or module.startswith(e + ".") for e in excluded):
-            raise FeedError(f"{module} is not shipped in any package (build-time only)")
         return first_party[top]
     if top in NOT_ON_OPENWRT:
         raise FeedError(f"{module} does not exist on OpenWrt")
@@ -350,7 +346,7 @@ def needs_of(root: Path, module_dirs: tuple[str, ...]) -> Needs:
                 if pkg is None:
                     raise FeedError(
                         f"{imp.where}: import {imp.module!r} is no standard module and not in "
-                        "THIRD_PARTY (mag_ap/packaging/feed.py): add its OpenWrt package"
+                        "THIRD_PARTY (openwrt/tools/feed.py): add its OpenWrt package"
                     )
                 if pkg is not None:
                     required.add(pkg)
@@ -394,7 +390,7 @@ def feed_packages(root: Path = ROOT) -> list[FeedPackage]:
             description=(
                 "A Proxy Mobile IPv6 Mobile Access Gateway for access points, with the\n"
                 "local policy, MAC-based identity and the light built-in plugins. Install\n"
-                "mag-ap-netlink for the kernel datapath."
+                "mag-ap-datapath for the kernel datapath."
             ),
             modules=main_modules,
             depends=_order(main_deps, EXTRA_DEPENDS.get(MAIN, ())),
@@ -446,8 +442,8 @@ def render_makefile(root: Path = ROOT) -> str:
     """The OpenWrt SDK Makefile of the feed, generated from the table above."""
     packages = feed_packages(root)
     out = [
-        "# GENERATED by `python -m mag_ap.packaging.feed --write` from the table in",
-        "# mag_ap/packaging/feed.py: edit the table there, not this file.",
+        "# GENERATED by `python -m openwrt.tools.feed --write` from the table in",
+        "# openwrt/tools/feed.py: edit the table there, not this file.",
         "#",
         "# Use as a feed: `src-link magap /path/to/mag-ap/openwrt` in feeds.conf, then",
         "# ./scripts/feeds update magap && ./scripts/feeds install -a -p magap.",
@@ -502,9 +498,6 @@ def render_makefile(root: Path = ROOT) -> str:
         out += ["", f"define Package/{pkg.name}/install", "\t$(INSTALL_DIR) $(1)$(MAG_AP_LIB)"]
         for module in pkg.modules:
             out.append(f"\t$(CP) $(PKG_BUILD_DIR)/{module} $(1)$(MAG_AP_LIB)/")
-        if "mag_ap" in pkg.modules:
-            gone = " ".join(f"$(1)$(MAG_AP_LIB)/{e}" for e in EXCLUDED_SUBPACKAGES)
-            out.append(f"\trm -rf {gone}")
         out.append(
             "\tfind $(1)$(MAG_AP_LIB) \\( -name __pycache__ -o -name '*.py[co]' \\) "
             "-prune -exec rm -rf {} +"
@@ -526,7 +519,7 @@ def render_makefile(root: Path = ROOT) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mag_ap.packaging.feed",
+        prog="python -m openwrt.tools.feed",
         description="show the feed's packages, or (re)write the OpenWrt SDK Makefile",
     )
     parser.add_argument("--write", action="store_true", help=f"write {MAKEFILE}")
@@ -542,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            print(f"{MAKEFILE} is stale: run python -m mag_ap.packaging.feed --write")
+            print(f"{MAKEFILE} is stale: run python -m openwrt.tools.feed --write")
             return 1
         print("ok")
         return 0

@@ -1,0 +1,1 @@
+"""The OpenWrt feed and its build-time tools (checkout only, never installed)."""

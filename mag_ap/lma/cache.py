@@ -37,8 +37,10 @@ class BindingCacheEntry(Scheduled):
         "gre_key_to_mag",
         "handoff_indicator",
         "handovers",
-        "hnp",
-        "ipv4_hoa",
+        "hnp_address",
+        "hnp_length",
+        "ipv4_address",
+        "ipv4_length",
         "last_sequence",
         "last_timestamp_ticks",
         "lifetime_s",
@@ -60,8 +62,12 @@ class BindingCacheEntry(Scheduled):
         self._mn_id_option = mn_id_option
         self.mag = mag  # Proxy-CoA
         self.state = BceState.REGISTERED
-        self.hnp: IPv6Network | None = None
-        self.ipv4_hoa: IPv4Interface | None = None
+        # Prefix and home address as integers: an ipaddress object costs ~300 B each
+        # (see the hnp and ipv4_hoa properties for the objects).
+        self.hnp_address: int | None = None
+        self.hnp_length = 0
+        self.ipv4_address: int | None = None
+        self.ipv4_length = 0
         self.gre_key_to_mag: int | None = None  # the MAG's GRE Key option: downlink key
         self.gre_key_from_mag: int | None = None  # ours: the key the MAG puts on uplink
         self.lifetime_s = 0
@@ -76,6 +82,32 @@ class BindingCacheEntry(Scheduled):
         self.link_local: IPv6Address | None = None
         self.registrations = 0
         self.handovers = 0
+
+    @property
+    def hnp(self) -> IPv6Network | None:
+        address = self.hnp_address
+        return None if address is None else IPv6Network((address, self.hnp_length))
+
+    @hnp.setter
+    def hnp(self, value: IPv6Network | None) -> None:
+        if value is None:
+            self.hnp_address = None
+        else:
+            self.hnp_address = int(value.network_address)
+            self.hnp_length = value.prefixlen
+
+    @property
+    def ipv4_hoa(self) -> IPv4Interface | None:
+        address = self.ipv4_address
+        return None if address is None else IPv4Interface((address, self.ipv4_length))
+
+    @ipv4_hoa.setter
+    def ipv4_hoa(self, value: IPv4Interface | None) -> None:
+        if value is None:
+            self.ipv4_address = None
+        else:
+            self.ipv4_address = int(value.ip)
+            self.ipv4_length = value.network.prefixlen
 
     @property
     def mn_id_option(self) -> MobileNodeIdentifier:

@@ -21,7 +21,6 @@ paths byte for byte (datagrams, actions, counters, status).
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Interface, IPv6Network
 from typing import TYPE_CHECKING
 
 from ..core.sequence import sequence_newer
@@ -60,6 +59,11 @@ _T_V4COA = OptionType.IPV4_CARE_OF_ADDRESS.value
 _T_PADN = OptionType.PADN.value
 _MH_PBU = MHType.BINDING_UPDATE.value
 _MH_PBA = MHType.BINDING_ACKNOWLEDGEMENT.value
+
+
+def _mask6(length: int) -> int:
+    """The netmask of an IPv6 prefix length, as an integer."""
+    return ((1 << length) - 1) << (128 - length)
 
 
 def _append(out: bytearray, opt_type: int, body: bytes, x: int, y: int) -> None:
@@ -187,43 +191,42 @@ class FastPbuPath:
             return False
 
         # Grant: the pools' own methods, each idempotent for this MN if we decline after it.
-        grant_hnp: IPv6Network | None = None
+        # Prefixes and addresses stay integers; objects are made for route actions only.
+        hnp_at: int | None = None  # network address of the granted HNP
+        hnp_len = 0
         if hnp >= 0:
             pool = lma._hnp_pool
             if pool is None:
                 return False
+            hnp_len = pool.prefix_length
             prefix = data[hnp + 2 : hnp + 18]
             if prefix == _ZERO16:
-                grant_hnp = pool.allocate(mn_id)
-                if grant_hnp is None:
+                hnp_at = pool.allocate_address(mn_id)
+                if hnp_at is None:
                     return False
             else:
-                held = entry.hnp if entry is not None else None
+                held = entry.hnp_address if entry is not None else None
                 if held is None:
                     return False  # a wish for a given prefix: the general path claims it
-                if (
-                    data[hnp + 1] != held.prefixlen
-                    or int.from_bytes(prefix, "big") & int(held.netmask)
-                    != int(held.network_address)
-                    or pool.pool.owner(pool.index_of(held) or 0) != mn_id
-                ):
+                wanted6 = int.from_bytes(prefix, "big") & _mask6(hnp_len)
+                if data[hnp + 1] != hnp_len or wanted6 != held or not pool.holds(mn_id, held):
                     return False
-                grant_hnp = held
-        grant_v4: IPv4Interface | None = None
+                hnp_at = held
+        v4_at: int | None = None  # the granted IPv4 home address
+        v4_len = 0
         if v4 >= 0:
             v4_pool = lma._ipv4_pool
             if v4_pool is None:
                 return False
-            wanted = data[v4 + 2 : v4 + 6]
-            if wanted == b"\x00\x00\x00\x00":
-                grant_v4 = v4_pool.allocate(mn_id)
-            else:
-                held_v4 = entry.ipv4_hoa if entry is not None else None
-                if held_v4 is not None and held_v4.ip.packed == wanted:
-                    index = v4_pool.index_of(held_v4.ip)
-                    if index is not None and v4_pool.pool.owner(index) == mn_id:
-                        grant_v4 = held_v4
-            if grant_v4 is None:
+            v4_len = v4_pool.prefix_length
+            wanted = int.from_bytes(data[v4 + 2 : v4 + 6], "big")
+            if not wanted:
+                v4_at = v4_pool.allocate_address(mn_id)
+            elif (
+                entry is not None and entry.ipv4_address == wanted and v4_pool.holds(mn_id, wanted)
+            ):
+                v4_at = wanted
+            if v4_at is None:
                 return False  # refused or a specific wish: the general path says so
         key_from: int | None = None
         key_to: int | None = None
@@ -231,8 +234,8 @@ class FastPbuPath:
             key_from = lma._gre_keys.allocate(mn_id)
             key_to = _U32.unpack_from(data, gre + 2)[0]
         if entry is not None and (
-            (entry.hnp is not None and entry.hnp != grant_hnp)
-            or (entry.ipv4_hoa is not None and entry.ipv4_hoa != grant_v4)
+            (entry.hnp_address is not None and entry.hnp_address != hnp_at)
+            or (entry.ipv4_address is not None and entry.ipv4_address != v4_at)
             or (entry.gre_key_from_mag is not None and entry.gre_key_from_mag != key_from)
         ):
             return False  # the refresh gives something back: the general path releases it
@@ -255,13 +258,17 @@ class FastPbuPath:
         else:
             counters["refreshes"] += 1
             route_changed = (
-                entry.hnp != grant_hnp
-                or entry.ipv4_hoa != grant_v4
+                (entry.hnp_address is None) != (hnp_at is None)
+                or (entry.ipv4_address is None) != (v4_at is None)
                 or entry.gre_key_from_mag != key_from
                 or entry.gre_key_to_mag != key_to
             )
-        entry.hnp = grant_hnp
-        entry.ipv4_hoa = grant_v4
+        entry.hnp_address = hnp_at
+        if hnp_at is not None:
+            entry.hnp_length = hnp_len
+        entry.ipv4_address = v4_at
+        if v4_at is not None:
+            entry.ipv4_length = v4_len
         entry.gre_key_from_mag = key_from
         entry.gre_key_to_mag = key_to
         entry.deregistered_at = None
@@ -284,8 +291,8 @@ class FastPbuPath:
                 MobileRouteUp(
                     mn_id=mn_id,
                     mag=src,
-                    hnp=grant_hnp,
-                    ipv4_hoa=grant_v4,
+                    hnp=entry.hnp,
+                    ipv4_hoa=entry.ipv4_hoa,
                     gre_key_to_mag=key_to,
                     gre_key_from_mag=key_from,
                 )
@@ -294,14 +301,8 @@ class FastPbuPath:
         # The PBA, options in the order and alignment of the general encoder.
         out = bytearray(_HEAD_LEN)
         _append(out, _T_MNID, data[mnid:mnid_end], 1, 0)
-        if grant_hnp is not None:
-            _append(
-                out,
-                _T_HNP,
-                b"\x00" + bytes((grant_hnp.prefixlen,)) + grant_hnp.network_address.packed,
-                8,
-                4,
-            )
+        if hnp_at is not None:
+            _append(out, _T_HNP, bytes((0, hnp_len)) + hnp_at.to_bytes(16, "big"), 8, 4)
         _append(out, _T_HI, b"\x00" + data[hi + 1 : hi + 2], 1, 0)
         _append(out, _T_ATT, b"\x00" + data[att + 1 : att + 2], 1, 0)
         if llid >= 0:
@@ -310,9 +311,8 @@ class FastPbuPath:
             _append(out, _T_TS, data[ts : ts + 8], 8, 2)
         if key_from is not None:
             _append(out, _T_GRE, b"\x00\x00" + _U32.pack(key_from), 4, 0)
-        if grant_v4 is not None:
-            plen = grant_v4.network.prefixlen
-            _append(out, _T_V4REP, bytes((0, plen << 2)) + grant_v4.ip.packed, 4, 0)
+        if v4_at is not None:
+            _append(out, _T_V4REP, bytes((0, v4_len << 2)) + v4_at.to_bytes(4, "big"), 4, 0)
             _append(out, _T_V4DR, b"\x00\x00" + self._v4_router, 4, 0)
         out += _PADS[-len(out) % 8]
         pba_flags = _PBA_P | (_PBA_T if flags & _FLAG_T else 0)

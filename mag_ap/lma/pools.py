@@ -96,7 +96,7 @@ class IndexPool:
 class HnpPool:
     """Home Network Prefixes of ``prefix_length`` carved out of ``network`` (RFC 5213 5.3.2)."""
 
-    __slots__ = ("_base", "_shift", "network", "pool", "prefix_length")
+    __slots__ = ("_base", "_network_mask", "_shift", "network", "pool", "prefix_length")
 
     def __init__(self, network: IPv6Network, prefix_length: int) -> None:
         if not network.prefixlen <= prefix_length <= 128:
@@ -105,20 +105,41 @@ class HnpPool:
         self.prefix_length = prefix_length
         self._shift = 128 - prefix_length
         self._base = int(network.network_address)
+        self._network_mask = int(network.netmask)
         self.pool = IndexPool(1 << (prefix_length - network.prefixlen))
 
     def prefix(self, index: int) -> IPv6Network:
-        return IPv6Network((self._base + (index << self._shift), self.prefix_length))
+        return IPv6Network((self.address(index), self.prefix_length))
+
+    def address(self, index: int) -> int:
+        """The prefix of slot ``index`` as an integer (its network address)."""
+        return self._base + (index << self._shift)
 
     def index_of(self, prefix: IPv6Network) -> int | None:
         """Slot of ``prefix``, or None when it is not one of this pool's prefixes."""
-        if prefix.prefixlen != self.prefix_length or not prefix.subnet_of(self.network):
+        if prefix.prefixlen != self.prefix_length:
             return None
-        return (int(prefix.network_address) - self._base) >> self._shift
+        return self.index_of_address(int(prefix.network_address))
+
+    def index_of_address(self, address: int) -> int | None:
+        """Slot of the pool prefix whose network address is ``address`` (an integer)."""
+        if address & self._network_mask != self._base:
+            return None
+        return (address - self._base) >> self._shift
 
     def allocate(self, mn_id: str) -> IPv6Network | None:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.prefix(index)
+
+    def allocate_address(self, mn_id: str) -> int | None:
+        """:meth:`allocate` as the prefix's integer network address (no object made)."""
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self._base + (index << self._shift)
+
+    def holds(self, mn_id: str, address: int) -> bool:
+        """Does ``mn_id`` hold the prefix with this integer network address now?"""
+        index = self.index_of_address(address)
+        return index is not None and self.pool.owner(index) == mn_id
 
     def claim(self, mn_id: str, prefix: IPv6Network) -> bool:
         index = self.index_of(prefix)
@@ -165,6 +186,16 @@ class IPv4HoaPool:
     def allocate(self, mn_id: str) -> IPv4Interface | None:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.address(index)
+
+    def allocate_address(self, mn_id: str) -> int | None:
+        """:meth:`allocate` as the address's integer (no object made)."""
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self._base + index
+
+    def holds(self, mn_id: str, address: int) -> bool:
+        """Does ``mn_id`` hold this (integer) address now?"""
+        index = address - self._base
+        return 0 <= index < self.pool.size and self.pool.owner(index) == mn_id
 
     def claim(self, mn_id: str, address: IPv4Address) -> bool:
         index = self.index_of(address)

@@ -82,7 +82,8 @@ def run_pair(n: int, *, lifetime_s: int = 400, refresh_before_s: float = 100.0) 
         base_mag, base_lma = _owned(tracemalloc.take_snapshot())
         t0 = time.perf_counter()
         for i in range(n):
-            mag.attach(mac_of(i), MobileNodeProfile(mn_id=mn_id_of(i), lma_address=LMA_ADDRESS), now)
+            profile = MobileNodeProfile(mn_id=mn_id_of(i), lma_address=LMA_ADDRESS)
+            mag.attach(mac_of(i), profile, now)
             if i % 256 == 255:
                 _pump(mag, lma, now)
         _pump(mag, lma, now)

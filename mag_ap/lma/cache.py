@@ -141,13 +141,15 @@ def _is_plain_nai(option: MobileNodeIdentifier) -> bool:
 
 
 class BindingCache:
-    """MN id -> entry, plus MAG -> MN ids behind it."""
+    """MN id -> entry, plus how many entries each MAG holds."""
 
     __slots__ = ("_by_mag", "_entries")
 
     def __init__(self) -> None:
         self._entries: dict[str, BindingCacheEntry] = {}
-        self._by_mag: dict[Address, set[str]] = {}
+        # Counts, not sets of MN ids: heartbeats and status only ask "how many" (and a
+        # set entry per binding cost ~65 B).
+        self._by_mag: dict[Address, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -159,14 +161,17 @@ class BindingCache:
         return self._entries.get(mn_id)
 
     def add(self, entry: BindingCacheEntry) -> None:
+        previous = self._entries.get(entry.mn_id)
+        if previous is not None:
+            self._unindex(previous)
         self._entries[entry.mn_id] = entry
-        self._by_mag.setdefault(entry.mag, set()).add(entry.mn_id)
+        self._by_mag[entry.mag] = self._by_mag.get(entry.mag, 0) + 1
 
     def move(self, entry: BindingCacheEntry, mag: Address) -> None:
-        """Point the entry at another MAG (handover), keeping the per-MAG index right."""
+        """Point the entry at another MAG (handover), keeping the per-MAG counts right."""
         self._unindex(entry)
         entry.mag = mag
-        self._by_mag.setdefault(mag, set()).add(entry.mn_id)
+        self._by_mag[mag] = self._by_mag.get(mag, 0) + 1
 
     def remove(self, entry: BindingCacheEntry) -> None:
         if self._entries.get(entry.mn_id) is entry:
@@ -175,11 +180,11 @@ class BindingCache:
 
     def count_at(self, mag: Address) -> int:
         """Number of entries whose Proxy-CoA is ``mag``."""
-        return len(self._by_mag.get(mag, ()))
+        return self._by_mag.get(mag, 0)
 
     def _unindex(self, entry: BindingCacheEntry) -> None:
-        ids = self._by_mag.get(entry.mag)
-        if ids is not None:
-            ids.discard(entry.mn_id)
-            if not ids:
-                del self._by_mag[entry.mag]
+        count = self._by_mag.get(entry.mag, 0) - 1
+        if count > 0:
+            self._by_mag[entry.mag] = count
+        else:
+            self._by_mag.pop(entry.mag, None)

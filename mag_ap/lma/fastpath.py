@@ -169,8 +169,10 @@ class FastPbuPath:
         else:
             mn_id = f"{subtype}:{raw_id.hex()}"
         entry = lma._cache.get(mn_id)
-        if entry is not None and (entry.state is not BceState.REGISTERED or entry.mag != src):
-            return False  # handover, de-registered or being revoked: the general path
+        if entry is not None:
+            if entry.state is not BceState.REGISTERED or entry.mag != src:
+                return False  # handover, de-registered or being revoked: the general path
+            mn_id = entry.mn_id  # one string per MN, kept by the cache and the pools
         settings = lma.settings
         ticks = -1
         if ts >= 0:
@@ -272,7 +274,9 @@ class FastPbuPath:
         entry.gre_key_from_mag = key_from
         entry.gre_key_to_mag = key_to
         entry.deregistered_at = None
-        lifetime_s = min(life * LIFETIME_UNIT_S, lma._max_lifetime_s)
+        lifetime_s = life * LIFETIME_UNIT_S
+        # min() returns its first argument on a tie: one int object, not one per binding
+        lifetime_s = min(lma._max_lifetime_s, lifetime_s)
         entry.lifetime_s = lifetime_s
         expires_at = now + lifetime_s
         entry.expires_at = expires_at

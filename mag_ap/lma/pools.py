@@ -16,11 +16,23 @@ from collections import deque
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
 
+_BITMAP_MAX_SLOTS = 1 << 24  # slots below this: "in use" is one byte each, grown as used
+
 
 class IndexPool:
     """Slots ``0..size-1`` handed out to MN ids, stable per MN, O(1) per operation."""
 
-    __slots__ = ("_cursor", "_free", "_in_use", "_last_owner", "_remembered", "reserved", "size")
+    __slots__ = (
+        "_busy",
+        "_busy_set",
+        "_count",
+        "_cursor",
+        "_free",
+        "_last_owner",
+        "_remembered",
+        "reserved",
+        "size",
+    )
 
     def __init__(self, size: int, reserved: Iterable[int] = ()) -> None:
         if size < 0:
@@ -29,21 +41,48 @@ class IndexPool:
         self.reserved = frozenset(i for i in reserved if 0 <= i < size)
         self._cursor = 0  # slots >= cursor were never handed out by allocate()
         self._free: deque[int] = deque()  # released slots, oldest first (may hold stale ones)
-        self._in_use: dict[int, str] = {}  # slot -> MN holding it now
-        self._last_owner: dict[int, str] = {}  # slot -> MN that held it last (or holds it)
+        # Which slots are held now: a byte per slot (grown as slots are used), a set
+        # beyond _BITMAP_MAX_SLOTS. The holder is always the slot's last owner.
+        self._busy = bytearray()
+        self._busy_set: set[int] = set()
+        self._count = 0
+        self._last_owner: dict[int, str] = {}  # slot -> MN that holds it or held it last
         self._remembered: dict[str, int] = {}  # MN -> its slot (held now or last held)
 
     @property
     def in_use(self) -> int:
-        return len(self._in_use)
+        return self._count
 
     @property
     def available(self) -> int:
-        return self.size - len(self.reserved) - len(self._in_use)
+        return self.size - len(self.reserved) - self._count
+
+    def _held(self, index: int) -> bool:
+        if index < _BITMAP_MAX_SLOTS:
+            return index < len(self._busy) and self._busy[index] == 1
+        return index in self._busy_set
+
+    def _set_held(self, index: int, held: bool) -> None:
+        if self._held(index) == held:
+            return
+        self._count += 1 if held else -1
+        if index >= _BITMAP_MAX_SLOTS:
+            if held:
+                self._busy_set.add(index)
+            else:
+                self._busy_set.discard(index)
+            return
+        busy = self._busy
+        if index >= len(busy):  # grow by half again (at least to the index): amortised O(1)
+            grown = max(index + 1, len(busy) + len(busy) // 2, 1024)
+            busy.extend(bytes(min(grown, _BITMAP_MAX_SLOTS) - len(busy)))
+        busy[index] = held
 
     def owner(self, index: int) -> str | None:
         """The MN holding ``index`` now, if any."""
-        return self._in_use.get(index)
+        if not 0 <= index < self.size or not self._held(index):
+            return None
+        return self._last_owner.get(index)
 
     def remembered(self, mn_id: str) -> int | None:
         """The slot this MN holds or held last (what it gets again on allocate)."""
@@ -52,9 +91,11 @@ class IndexPool:
     def allocate(self, mn_id: str) -> int | None:
         """This MN's slot: its remembered one if still free, else a fresh one; None if full."""
         index = self._remembered.get(mn_id)
-        if index is not None and self._in_use.get(index, mn_id) == mn_id:
-            self._in_use[index] = mn_id
-            return index
+        if index is not None:
+            holder = self.owner(index)
+            if holder is None or holder == mn_id:
+                self._take(mn_id, index)
+                return index
         while self._cursor < self.size:
             index = self._cursor
             self._cursor += 1
@@ -63,7 +104,7 @@ class IndexPool:
                 return index
         while self._free:
             index = self._free.popleft()
-            if index not in self._in_use:
+            if not self._held(index):
                 self._take(mn_id, index)
                 return index
         return None
@@ -72,7 +113,7 @@ class IndexPool:
         """Take a specific slot (an MN asking for a given prefix/address); False if not free."""
         if not 0 <= index < self.size or index in self.reserved:
             return False
-        holder = self._in_use.get(index)
+        holder = self.owner(index)
         if holder is not None:
             return holder == mn_id
         self._take(mn_id, index)
@@ -80,17 +121,18 @@ class IndexPool:
 
     def release(self, mn_id: str, index: int) -> None:
         """Give the slot back; the MN keeps it as its preferred slot until someone needs it."""
-        if self._in_use.get(index) == mn_id:
-            del self._in_use[index]
+        if self.owner(index) == mn_id:
+            self._set_held(index, False)
             self._free.append(index)
 
     def _take(self, mn_id: str, index: int) -> None:
         previous = self._last_owner.get(index)
         if previous is not None and previous != mn_id and self._remembered.get(previous) == index:
             del self._remembered[previous]  # the slot moves on: its old owner gets a new one
-        self._in_use[index] = mn_id
-        self._last_owner[index] = mn_id
-        self._remembered[mn_id] = index
+        self._set_held(index, True)
+        if previous != mn_id:
+            self._last_owner[index] = mn_id
+            self._remembered[mn_id] = index
 
 
 class HnpPool:

@@ -442,6 +442,8 @@ class LmaProtocol:
         if pbu.mn_option is not None:
             pbu.mn_id = mn_key(pbu.mn_option)
             pbu.entry = self._cache.get(pbu.mn_id)
+            if pbu.entry is not None:
+                pbu.mn_id = pbu.entry.mn_id  # one string per MN in the cache and the pools
         for check, status in PBU_CHECKS:
             if check(self, pbu):
                 self._reject(pbu, status)

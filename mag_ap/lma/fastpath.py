@@ -21,10 +21,11 @@ paths byte for byte (datagrams, actions, counters, status).
 from __future__ import annotations
 
 import struct
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from ..core.sequence import sequence_newer
-from ..core.types import Address, Datagram, MobileRouteUp
+from ..core.types import Address, Datagram, LmaSettings, MobileRouteUp
 from ..mh.constants import IPPROTO_NONE, LIFETIME_UNIT_S, MHType, OptionType
 from ..mh.options import MobileNodeIdentifier
 from .cache import BceState, BindingCacheEntry
@@ -59,6 +60,34 @@ _T_V4COA = OptionType.IPV4_CARE_OF_ADDRESS.value
 _T_PADN = OptionType.PADN.value
 _MH_PBU = MHType.BINDING_UPDATE.value
 _MH_PBA = MHType.BINDING_ACKNOWLEDGEMENT.value
+
+
+#: LmaSettings fields whose effect on accepting a PBU this path reproduces (or which do not
+#: change it). A knob added later turns the fast path off until it is reviewed here and
+#: added to the settings the byte-for-byte test runs with (a unit test notices).
+KNOWN_SETTINGS = frozenset(
+    {
+        "own_address",
+        "hnp_pool",
+        "hnp_length",
+        "ipv4_pool",
+        "authorized_mags",
+        "max_lifetime_s",
+        "min_delay_before_bce_delete_s",
+        "max_delay_before_new_bce_assign_s",
+        "timestamp_validity_window_s",
+        "use_timestamps",
+        "gre_keys",
+        "heartbeat_interval_s",
+        "missing_heartbeats_allowed",
+        "restart_counter",
+    }
+)
+
+
+def supports(settings: LmaSettings) -> bool:
+    """Has every knob of ``settings`` been reviewed for the fast path?"""
+    return {f.name for f in fields(settings)} <= KNOWN_SETTINGS
 
 
 def _mask6(length: int) -> int:

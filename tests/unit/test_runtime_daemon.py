@@ -143,7 +143,11 @@ def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
 
         status = await ask(mag, {"cmd": "status"})
         assert len(_rows(status)) == 3
-        assert status["runtime"]["mag"] == {"attach_requests": 5, "attach_refused": 2}
+        assert status["runtime"]["mag"] == {
+            "attach_requests": 5,
+            "attach_refused": 2,
+            "lma_failovers": 0,
+        }
         assert status["runtime"]["restart_counter"] == 1
         assert status["runtime"]["socket"]["rx_datagrams"] >= 3
         lma_status = await ask(lma, {"cmd": "status"})

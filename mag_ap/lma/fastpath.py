@@ -81,6 +81,10 @@ KNOWN_SETTINGS = frozenset(
         "heartbeat_interval_s",
         "missing_heartbeats_allowed",
         "restart_counter",
+        "pba_timestamps",  # honoured when the PBA is written
+        "echo_requested_hnp",  # honoured when the PBA is written
+        "heartbeats",  # honoured by LmaProtocol._start_heartbeats
+        "revocation",  # revocation only: no effect on accepting a PBU
     }
 )
 
@@ -334,13 +338,15 @@ class FastPbuPath:
         # The PBA, options in the order and alignment of the general encoder.
         out = bytearray(_HEAD_LEN)
         _append(out, _T_MNID, data[mnid:mnid_end], 1, 0)
-        if hnp_at is not None:
+        if settings.echo_requested_hnp and hnp >= 0:  # interop switch: echo what was asked
+            _append(out, _T_HNP, b"\x00" + data[hnp + 1 : hnp + 18], 8, 4)
+        elif hnp_at is not None:
             _append(out, _T_HNP, bytes((0, hnp_len)) + hnp_at.to_bytes(16, "big"), 8, 4)
         _append(out, _T_HI, b"\x00" + data[hi + 1 : hi + 2], 1, 0)
         _append(out, _T_ATT, b"\x00" + data[att + 1 : att + 2], 1, 0)
         if llid >= 0:
             _append(out, _T_LLID, b"\x00\x00" + data[llid + 2 : llid_end], 1, 0)
-        if ts >= 0:
+        if ts >= 0 and settings.pba_timestamps:
             _append(out, _T_TS, data[ts : ts + 8], 8, 2)
         if key_from is not None:
             _append(out, _T_GRE, b"\x00\x00" + _U32.pack(key_from), 4, 0)

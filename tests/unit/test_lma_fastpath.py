@@ -179,6 +179,9 @@ def pbus(draw: st.DrawFn, pair: Pair) -> tuple[bytes, IPv6Address]:
             {"hnp_pool": None},
             {"ipv4_pool": IPv4Interface("10.201.0.1/30")},  # two addresses: runs out
             {"authorized_mags": (IPv6Network("2001:db8:a::/48"),)},
+            {"pba_timestamps": False},
+            {"echo_requested_hnp": True},
+            {"heartbeats": "drop", "revocation": False},
         ]
     ),
     data=st.data(),

@@ -25,6 +25,7 @@ from . import (
     attach_latency,
     capacity,
     footprint,
+    lma_outage,
     lma_rate,
     mass_attach,
     scaling,
@@ -36,7 +37,7 @@ from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "unauth_flood",
+    "ubus_status", "unauth_flood", "lma_outage",
 )  # fmt: skip
 
 
@@ -65,6 +66,9 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             attach_budget_s=args.capacity_attach_budget_s,
         ),
         "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
+        "lma_outage": lambda: lma_outage.run(
+            workdir / "lma_outage", n=100 if quick else 1000, outage_s=10.0 if quick else 60.0
+        ),
         "unauth_flood": lambda: unauth_flood.run(
             workdir / "unauth_flood", attaches=100 if quick else 1000
         ),

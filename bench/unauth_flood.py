@@ -179,6 +179,7 @@ def run(
     result.metrics = {
         "flooder": gen,
         "lma_rejected_not_authorized": rejected_unauth,
+        "lma_rejected_by_status": counters.get("pba_sent_rejected", {}),
         "lma_bindings_from_intruder": len(from_intruder),
         "lma_bindings": len(lma_bindings),
         "lma_cpu_s_during_flood": round(lma_cpu_s, 3),

@@ -91,16 +91,24 @@ def run(
         polls = 0
         end = back + max(5.0, budget_s - outage_s - 20)
         views: dict[str, tuple[Any, ...]] = {}
+        at_99pct_s: float | None = None
         while time.monotonic() < end:
             polls += 1
             views = _views(lma)
             if views == before:
                 restored_s = time.monotonic() - back
                 break
+            same = sum(1 for mn, v in views.items() if before.get(mn) == v)
+            if at_99pct_s is None and same >= 0.99 * n:
+                at_99pct_s = time.monotonic() - back
             time.sleep(POLL_S)
+        if at_99pct_s is None:
+            at_99pct_s = restored_s
         cpu = (cpu_seconds(mag.proc.pid) - cpu0[0], cpu_seconds(lma.proc.pid) - cpu0[1])
         mag_states = binding_states(mag.status())
         counters = mag.counters()
+        lma_rejected = lma.counters().get("pba_sent_rejected", {})
+        waiting = [b for b in mag.status()["bindings"] if b.get("state") != "bound"][:3]
     changed = sum(1 for mn, v in views.items() if mn in before and v != before[mn])
     result.metrics = {
         "bindings": n,
@@ -109,12 +117,15 @@ def run(
         "mag_noticed_lma_lost_after_s": round(noticed_s, 3),
         "lma_start_to_control_socket_s": round(back - spawned, 3),
         "restored_after_return_s": None if restored_s is None else round(restored_s, 3),
+        "restored_99pct_after_return_s": None if at_99pct_s is None else round(at_99pct_s, 3),
         "restored_bindings": len(views),
         "missing_bindings": len(set(before) - set(views)),
         "changed_bindings": changed,
         "mag_bound_at_end": settled_count(mag_states),
         "mag_states_at_end": mag_states,
         "mag_peer_restarts": counters.get("peer_restarts"),
+        "lma_rejected_by_status": lma_rejected,
+        "mag_not_bound_examples": waiting,
         "status_polls": polls,
         "mag_cpu_s_restoring": round(cpu[0], 3),
         "lma_cpu_s_restoring": round(cpu[1], 3),

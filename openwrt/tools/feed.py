@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from mag_ap.packages import PLUGIN_PACKAGES as _PLUGIN_PACKAGES
+
 from .releases import Release, stdlib_package
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - build hosts only; kept symmetric with config.py
@@ -46,20 +48,9 @@ LICENSE: Final = "GPL-2.0-or-later"
 # optional dependency gets its own package so a 16 MB-flash AP installs only what it
 # uses. A plugin found under plugins/ but missing here gets its own package
 # ``mag-ap-<name>`` (so nothing heavy ever slips into the main package unnoticed).
-PLUGIN_PACKAGES: Final[Mapping[str, str]] = {
-    "mag_ap_localpolicy": MAIN,
-    "mag_ap_macnai": MAIN,
-    "mag_ap_nulldatapath": MAIN,
-    "mag_ap_dhcp4": MAIN,  # collocated DHCPv4 server (RFC 5844): stdlib sockets
-    "mag_ap_ra": MAIN,  # router advertisements to the stations: stdlib sockets
-    "mag_ap_linkwatch": MAIN,  # link-down / neighbour-inactivity detach: stdlib sockets
-    "mag_ap_datapath": "mag-ap-datapath",  # the kernel datapath: pyroute2 (pulls full python3)
-    "mag_ap_dns": "mag-ap-dns",  # dnslib
-    "mag_ap_radius": "mag-ap-radius",  # RADIUS client: policy (RFC 6572 style)
-    "mag_ap_radacct": "mag-ap-radius",  # identity from RADIUS accounting (hostapd acct_server)
-    "mag_ap_hostapd": "mag-ap-hostapd",  # hostapd control socket trigger (not on every AP)
-    "mag_ap_ubus": "mag-ap-ubus",  # hostapd ubus events (OpenWrt's own hostapd)
-}
+# THE TABLE lives in the product (mag_ap/packages.py): the daemon names the package to
+# install when a plugin is missing.
+PLUGIN_PACKAGES: Final = _PLUGIN_PACKAGES
 
 # Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
 # modules go with it. Programs the code runs come from here too: the ubus trigger runs
@@ -518,6 +509,7 @@ def vendored_packages(release: Release) -> list[FeedPackage]:
     dns_files = [
         Payload(f"{site}/{f.relative_to(dns).as_posix()}", f, 0o644)
         for f in sorted((dns / "dnslib").rglob("*.py"))
+        if not f.name.startswith("test_")  # dnslib's own tests (they need unittest)
     ]
     pr2_needs = PYROUTE2_NEEDS[".".join(release.pyroute2.split(".")[:2])]
     return [

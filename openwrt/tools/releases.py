@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -285,9 +287,21 @@ def _needed_libs(elf: Path) -> list[Path]:
 
 def copy_native_libs(dest: Path) -> None:
     """Copy every shared library the root's ELF files need (native DEPENDS: libc, zlib, ...)."""
-    todo = [p for p in dest.rglob("*") if p.is_file() and (p.suffix == ".so" or ".so." in p.name
-                                                            or p.parent.name == "bin")]  # fmt: skip
+
+    def elf_like(p: Path) -> bool:
+        shared = p.suffix == ".so" or ".so." in p.name
+        return p.is_file() and (shared or p.parent.name in ("bin", "sbin"))
+
+    todo = [p for p in dest.rglob("*") if elf_like(p)]
     done: set[Path] = set()
+    # glibc loads libgcc_s with dlopen when a thread exits (ldd cannot see it); OpenWrt's
+    # musl does not, and its libgcc package is in every image anyway
+    for name in ("libgcc_s.so.1",):
+        for d in (Path("/lib/x86_64-linux-gnu"), Path("/usr/lib/x86_64-linux-gnu")):
+            if (d / name).exists() and not (dest / d.relative_to("/") / name).exists():
+                (dest / d.relative_to("/")).mkdir(parents=True, exist_ok=True)
+                shutil.copy2((d / name).resolve(), dest / d.relative_to("/") / name)
+                break
     while todo:
         elf = todo.pop()
         if elf.read_bytes()[:4] != b"\x7fELF":
@@ -310,11 +324,17 @@ def install_stdlib(rel: Release, dest: Path, pkgs: Iterable[str]) -> int:
     owner = stdlib_owner(rel)
     lib = dest / "usr" / "lib" / f"python{ver}"
     n = 0
+    tag = f"cpython-{ver.replace('.', '')}"
     for p in pkgs:
         for f in owner.get(p, []):
+            source = src / "lib" / f"python{ver}" / f
             target = lib / f
+            # OpenWrt ships the stdlib as sourceless .pyc and never writes bytecode
+            pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+            if source.suffix == ".py" and pyc.exists():
+                source, target = pyc, target.with_suffix(".pyc")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / "lib" / f"python{ver}" / f, target)
+            shutil.copy2(source, target)
             n += 1
     (lib / "lib-dynload").mkdir(parents=True, exist_ok=True)
     (lib / "site-packages").mkdir(parents=True, exist_ok=True)
@@ -348,3 +368,80 @@ def unpacked_wheel(name: str, version: str) -> Path:
         unpack_wheel(whl, dest)
         stamp.write_text("", encoding="ascii")
     return dest
+
+
+# Programs of OpenWrt packages the host can stand in for: package -> (host path, device path).
+HOST_PROGRAMS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
+    "ip-full": (("/usr/bin/ip", "/sbin/ip"), ("/bin/ip", "/sbin/ip")),
+}
+
+
+def _ipk_members(ipk: Path) -> tuple[dict[str, str], bytes]:
+    """(control fields, data.tar.gz bytes) of one .ipk."""
+    with tarfile.open(ipk, mode="r:gz") as outer:
+        control = outer.extractfile("./control.tar.gz")
+        data = outer.extractfile("./data.tar.gz")
+        assert control is not None and data is not None
+        data_bytes = data.read()
+        with tarfile.open(fileobj=io.BytesIO(control.read()), mode="r:gz") as tar:
+            f = tar.extractfile("./control")
+            assert f is not None
+            text = f.read().decode()
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    return fields, data_bytes
+
+
+@dataclass(frozen=True)
+class DeviceRoot:
+    """A built device root: where, for which release, and which packages it holds."""
+
+    path: Path
+    release: Release
+    packages: tuple[str, ...]  # the DEPENDS closure, in install order
+    not_modelled: tuple[str, ...]  # native packages (libs from the host via ldd, kmods, ubus)
+
+
+def device_root(rel: Release, dest: Path, ipks: Iterable[Path], want: Iterable[str]) -> DeviceRoot:
+    """Install ``want`` and its DEPENDS closure into ``dest`` as opkg would on the release.
+
+    ``ipks``: the feed's packages for ``rel`` (ours, mag-ap-pyroute2, python3-dnslib);
+    OpenWrt's python3-* come from the stand-in CPython by the split, python3-pluggy
+    from its wheel at the release's version. Native libraries are the host's, copied
+    for what the ELF files load. Nothing else: no shell, no `ip`, no site-packages.
+    """
+    ours: dict[str, tuple[dict[str, str], bytes]] = {}
+    for ipk in ipks:
+        fields, data = _ipk_members(ipk)
+        ours[fields["Package"]] = (fields, data)
+    extra = {
+        name: [d.strip() for d in f.get("Depends", "").split(",") if d.strip()]
+        for name, (f, _) in ours.items()
+    }
+    pkgs = closure(rel, want, extra)
+    missing = [
+        p for p in want if p not in ours and p not in packages(rel) and p not in HOST_PROGRAMS
+    ]
+    if missing:
+        raise RuntimeError(f"no package {', '.join(missing)} for {rel.branch}")
+    install_stdlib(rel, dest, pkgs)
+    site = site_packages(rel, dest)
+    not_modelled = []
+    for pkg in pkgs:
+        if pkg in ours:
+            with tarfile.open(fileobj=io.BytesIO(ours[pkg][1]), mode="r:gz") as tar:
+                tar.extractall(dest, filter="data")
+        elif pkg == "python3-pluggy":
+            unpack_wheel(wheel("pluggy", rel.pluggy), site)
+        elif pkg in HOST_PROGRAMS:
+            for host, device in HOST_PROGRAMS[pkg]:
+                if Path(host).exists():
+                    target = dest / device.lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(host, target)
+                    break
+        elif pkg not in stdlib_owner(rel) and pkg not in ("python3-base", rel.libpython):
+            not_modelled.append(pkg)
+    for d in ("tmp", "var/run", "var/lib", "proc", "sys", "dev", "etc"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    copy_native_libs(dest)
+    return DeviceRoot(dest, rel, tuple(pkgs), tuple(not_modelled))

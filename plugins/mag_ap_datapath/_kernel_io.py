@@ -19,6 +19,8 @@ import asyncio
 import concurrent.futures
 import errno
 import logging
+import os
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterable
 from ipaddress import ip_address, ip_network
@@ -57,6 +59,7 @@ __all__ = ["Kernel", "KernelError"]
 # pyroute2 logs every netlink message at debug level: keep it out of the daemon's log.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
+SBIN_PATH: Final = "/usr/sbin:/sbin"
 LOCAL_TABLE: Final = 255
 RT_SCOPE_LINK: Final = 253
 RT_SCOPE_NOWHERE: Final = 255
@@ -537,9 +540,13 @@ def _af(family: int) -> int:
 
 async def _ip(*argv: str, check: bool = True) -> str:
     """Run iproute2 (for what pyroute2 cannot say); KernelError with its stderr on failure."""
+    # ip-full installs /sbin/ip; procd's PATH has it, an empty environment does not
+    ip = shutil.which("ip", path=f"{os.environ.get('PATH', os.defpath)}:{SBIN_PATH}")
     try:
+        if ip is None:
+            raise FileNotFoundError("ip")
         proc = await asyncio.create_subprocess_exec(
-            "ip",
+            ip,
             *argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

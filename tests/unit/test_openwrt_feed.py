@@ -188,3 +188,15 @@ print(json.dumps(sorted(set(sys.modules) - before)))
     needed = {pkg for pkg in found if pkg is not None}
     assert needed <= {*main.depends, MAIN}, sorted(needed - {*main.depends, MAIN})
     assert "python3-asyncio" in needed
+
+
+def test_the_daemon_names_the_same_packages_as_the_feed() -> None:
+    from mag_ap import packages
+
+    for d in feed.plugin_dirs(ROOT):
+        assert packages.package_of_plugin(d.name) == feed.package_of_plugin(d.name)
+    for module, pkg in feed.THIRD_PARTY.items():
+        if module != "tomli":
+            assert packages.package_of_module(module) == pkg
+    hint = packages.missing_hint(ModuleNotFoundError("No module named 'pyroute2'", name="pyroute2"))
+    assert hint.endswith("install the OpenWrt package mag-ap-pyroute2")

@@ -5,6 +5,9 @@ A wrong configuration is refused at start, before any packet is sent
 This module imports no pluggy and no heavy dependency: ``check-config`` and the
 tests use it on their own, and plugins reuse :class:`Table` and the ``parse_*``
 converters to validate their ``[plugin.<name>]`` sections the same way.
+
+Size (over 600 lines, on purpose): the whole TOML schema of the core with its
+converters, so every key path and refusal is found in one file.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar, cast
 
 from .core.types import Address, LmaSettings, MagSettings
+from .mac import parse_mac
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli on older OpenWrt Pythons
     import tomllib
@@ -71,7 +75,6 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("text", "json")
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 
 
 class ConfigError(ValueError):
@@ -222,10 +225,10 @@ def normalize_mac(value: object, key_path: str) -> str:
     """A MAC address in any usual spelling -> ``aa:bb:cc:dd:ee:ff``."""
     if not isinstance(value, str):
         raise ConfigError(key_path, f"must be a MAC address as a string, not {_type_name(value)}")
-    digits = re.sub(r"[:\-.]", "", value).lower()
-    if not _MAC_HEX.match(digits):
+    normal = parse_mac(value)
+    if normal is None:
         raise ConfigError(key_path, f"{value!r} is not a MAC address")
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return normal
 
 
 class Table:
@@ -433,6 +436,7 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "lifetime_s", t.get_lifetime("lifetime_s", None))
     _put(kw, "refresh_before_s", t.get_float("refresh_before_s", None, above=0))
+    _put(kw, "max_refresh_interval_s", t.get_float("max_refresh_interval_s", None, min=0))
     for key in (
         "initial_bindack_timeout_first_reg_s",
         "initial_bindack_timeout_s",
@@ -441,8 +445,19 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
         _put(kw, key, t.get_float(key, None, above=0))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
+    for key in ("hnp_prefix_length_min", "hnp_prefix_length_max"):
+        _put(kw, key, t.get_int(key, None, min=1, max=128))
+    kw["local_networks"] = tuple(
+        parse_network(item, t.item_path("local_networks", i))
+        for i, item in enumerate(t.get_list("local_networks", ()))
+    )
     t.finish()
     mag = MagSettings(**kw)
+    if mag.hnp_prefix_length_min > mag.hnp_prefix_length_max:
+        raise t.error(
+            "hnp_prefix_length_min",
+            f"must not exceed mag.hnp_prefix_length_max ({mag.hnp_prefix_length_max})",
+        )
     if mag.refresh_before_s >= mag.lifetime_s:
         raise t.error("refresh_before_s", f"must be less than mag.lifetime_s ({mag.lifetime_s})")
     longest_initial = max(mag.initial_bindack_timeout_first_reg_s, mag.initial_bindack_timeout_s)
@@ -452,6 +467,9 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
             f"must be at least the initial timeouts ({longest_initial:g})",
         )
     return mag
+
+
+LMA_HEARTBEAT_MODES = ("answer", "drop", "binding_error")
 
 
 def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
@@ -505,6 +523,10 @@ def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
     )
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "gre_keys", t.get_bool("gre_keys", None))
+    _put(kw, "pba_timestamps", t.get_bool("pba_timestamps", None))
+    _put(kw, "echo_requested_hnp", t.get_bool("echo_requested_hnp", None))
+    _put(kw, "heartbeats", t.get_str("heartbeats", None, choices=LMA_HEARTBEAT_MODES))
+    _put(kw, "revocation", t.get_bool("revocation", None))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
     t.finish()

@@ -18,6 +18,9 @@ Section types (the full schema is documented in openwrt/README.md):
 ``static_attach``  [[static_attach]]
 ``plugin_table``   generic nested plugin table: ``option plugin``, ``option table``,
                    ``option array`` (default 1: [[plugin.P.T]], 0: [plugin.P.T])
+
+Size (about 600 lines, on purpose): the UCI schema table and its translation
+read together; the table is most of the file.
 """
 
 from __future__ import annotations
@@ -254,11 +257,15 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "use_timestamps": _B,
         "lifetime_s": _I,
         "refresh_before_s": _F,
+        "max_refresh_interval_s": _F,
         "initial_bindack_timeout_first_reg_s": _F,
         "initial_bindack_timeout_s": _F,
         "max_bindack_timeout_s": _F,
         "heartbeat_interval_s": _F,
         "missing_heartbeats_allowed": _I,
+        "hnp_prefix_length_min": _I,
+        "hnp_prefix_length_max": _I,
+        "local_networks": _L,
     },
     "lma": {
         "own_address": _S,
@@ -272,6 +279,10 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "timestamp_validity_window_s": _F,
         "use_timestamps": _B,
         "gre_keys": _B,
+        "pba_timestamps": _B,
+        "echo_requested_hnp": _B,
+        "heartbeats": _S,
+        "revocation": _B,
         "heartbeat_interval_s": _F,
         "missing_heartbeats_allowed": _I,
     },

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mag_ap.core.types import Address, LogEvent, MobileRouteDown, PeerRestarted
-from mag_ap.lma.protocol import BRI_MAX_RETRANSMIT_NUMBER
+from mag_ap.lma.peers import BRI_MAX_RETRANSMIT_NUMBER
 from mag_ap.mh import (
     BindingError,
     BindingErrorStatus,
@@ -68,6 +68,10 @@ def test_missing_heartbeats_report_the_peer_once() -> None:
     h = Harness(heartbeat_interval_s=30.0, missing_heartbeats_allowed=3)
     h.register()
     h.actions()
+    h.advance(h.now + 30)  # the MAG answers once: it speaks RFC 5847
+    (first,) = _heartbeats_sent(h)
+    h.send(Heartbeat(sequence=first[1].sequence, r=True))
+    assert h.lma.status(h.now)["peers"][0]["heartbeats"] == "supported"
     start = h.now
     for k in range(1, 4):
         h.advance(start + 30 * k)
@@ -85,6 +89,27 @@ def test_missing_heartbeats_report_the_peer_once() -> None:
     assert peer["missed_heartbeats"] == 0 and not peer["unreachable"]
     assert status["counters"]["heartbeats_missed"] == 4
     assert h.binding() is not None  # bindings stay until they expire
+
+
+def test_a_mag_that_never_answers_heartbeats_is_not_declared_lost() -> None:
+    """RFC 5847 is optional: silence from a MAG that never answered proves nothing."""
+    h = Harness(heartbeat_interval_s=30.0, missing_heartbeats_allowed=3)
+    h.register()
+    h.actions()
+    start = h.now
+    for k in range(1, 4):
+        h.advance(start + 30 * k)
+        assert len(_heartbeats_sent(h)) == 1
+    h.advance(start + 120)
+    assert _heartbeats_sent(h) == []  # stopped asking
+    assert [a for a in h.actions() if isinstance(a, PeerRestarted)] == []
+    status = h.lma.status(h.now)
+    (peer,) = status["peers"]
+    assert peer["heartbeats"] == "unsupported" and not peer["unreachable"]
+    assert status["counters"]["peers_heartbeats_unsupported"] == 1
+    h.advance(start + 300)
+    assert _heartbeats_sent(h) == []
+    assert h.binding() is not None
 
 
 def test_heartbeats_stop_when_the_mag_has_no_binding_left() -> None:

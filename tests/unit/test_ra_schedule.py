@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network
 
+from mag_ap.mac import mac_bytes
 from mag_ap_ra._packet import (
     ALL_NODES,
     ALL_ROUTERS,
@@ -15,7 +16,6 @@ from mag_ap_ra._packet import (
     SourceLinkLayerAddress,
     decode_frame,
     encode_frame,
-    mac_bytes,
     multicast_mac,
 )
 from mag_ap_ra._schedule import RaScheduler, RaSettings

@@ -21,11 +21,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import attach_latency, capacity, footprint, lma_rate, mass_attach, openwrt_startup
+from . import (
+    attach_latency,
+    capacity,
+    footprint,
+    lma_rate,
+    mass_attach,
+    openwrt_startup,
+    ubus_status,
+)
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
-ORDER = ("lma_rate", "attach_latency", "mass_attach", "footprint", "capacity", "openwrt_startup")
+ORDER = (
+    "lma_rate", "attach_latency", "mass_attach", "footprint", "capacity", "ubus_status",
+    "openwrt_startup",
+)  # fmt: skip
 
 
 def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], BenchResult]]:
@@ -51,6 +62,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             refresh_before_s=20 if quick else 60,
             attach_budget_s=args.capacity_attach_budget_s,
         ),
+        "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
     }
 
 

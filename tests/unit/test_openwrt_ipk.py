@@ -116,7 +116,7 @@ def test_data_unpacks_to_exactly_the_expected_files(built: dict[str, bytes]) -> 
             if info.isfile():
                 assert not name.endswith((".py", ".pyo")) or name.startswith("./usr/bin/")
                 assert "__pycache__" not in name
-                assert name.startswith(("./usr/lib/mag-ap/", "./usr/", "./etc/"))
+                assert name.startswith(("./usr/lib/mag-ap/", "./usr/", "./etc/", "./lib/upgrade/"))
                 assert content is not None
                 if name.endswith(".pyc"):  # the release's Python, unchecked-hash (PEP 552)
                     assert content[:4] == magic and content[4:8] == b"\x01\0\0\0", name
@@ -133,6 +133,7 @@ def test_data_unpacks_to_exactly_the_expected_files(built: dict[str, bytes]) -> 
         "./usr/libexec/mag-ap-setup": 0o755,
         "./usr/libexec/rpcd/mag-ap": 0o755,
         "./usr/share/rpcd/acl.d/mag-ap.json": 0o644,
+        "./lib/upgrade/keep.d/mag-ap": 0o644,
     }
     for name, mode in expected_fixed.items():
         assert main[name][0].mode == mode, name

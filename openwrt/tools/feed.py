@@ -53,16 +53,18 @@ LICENSE: Final = "GPL-2.0-or-later"
 PLUGIN_PACKAGES: Final = _PLUGIN_PACKAGES
 
 # Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
-# modules go with it. Programs the code runs come from here too: the ubus trigger runs
-# the `ubus` CLI (package ubus). Nothing runs `ip` in the default paths (netlink); the
+# modules go with it. Programs the code runs come from here too: uci-to-toml runs `uci`
+# (package uci), the ubus trigger runs `ubus` (package ubus). Nothing runs `ip` in the
+# default paths (netlink); the
 # opt-in SRv6 datapath mode needs ip-full and says so when it is missing.
 EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
+    MAIN: ("uci",),
     "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
     "mag-ap-ubus": ("ubus",),
 }
 # Programs each package's code executes (the release matrix gives the device root only
 # the programs of declared packages): program -> the OpenWrt package providing it.
-PROGRAMS: Final[Mapping[str, str]] = {"ubus": "ubus"}
+PROGRAMS: Final[Mapping[str, str]] = {"uci": "uci", "ubus": "ubus"}
 
 TITLES: Final[Mapping[str, str]] = {
     MAIN: "Proxy Mobile IPv6 Mobile Access Gateway (RFC 5213, RFC 5844)",

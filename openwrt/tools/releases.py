@@ -430,8 +430,15 @@ def device_root(rel: Release, dest: Path, ipks: Iterable[Path], want: Iterable[s
         if pkg in ours:
             with tarfile.open(fileobj=io.BytesIO(ours[pkg][1]), mode="r:gz") as tar:
                 tar.extractall(dest, filter="data")
-        elif pkg == "python3-pluggy":
+        elif pkg == "python3-pluggy":  # as OpenWrt ships it: sourceless .pyc
             unpack_wheel(wheel("pluggy", rel.pluggy), site)
+            subprocess.run(
+                [str(interpreter(rel)), "-I", "-m", "compileall", "-q", "-b",
+                 "-d", "/" + str((site / "pluggy").relative_to(dest)), str(site / "pluggy")],
+                check=True,
+            )  # fmt: skip
+            for src in (site / "pluggy").rglob("*.py"):
+                src.unlink()
         elif pkg in HOST_PROGRAMS:
             for host, device in HOST_PROGRAMS[pkg]:
                 if Path(host).exists():

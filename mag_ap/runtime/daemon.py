@@ -618,6 +618,8 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
     """``"handoff"`` of an attach request: a HandoffIndicator name or number, or absent."""
     if raw is None:
         return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)  # "3" from a shell is the number, as the help says
     try:
         if isinstance(raw, str):
             return HandoffIndicator[raw.upper()]

@@ -295,6 +295,7 @@ def test_a_bad_section_is_refused_at_start() -> None:
 
 # --- sans-IO boundary of the pure modules ------------------------------------------
 
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):

@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--handoff",
         metavar="HI",
         help="Handoff Indicator, name or number: MAG_CHANGE (3) when the station came from "
-        "another MAG, UNKNOWN (4); default NEW_INTERFACE (1)",
+        "another MAG, NEW_INTERFACE (1); default UNKNOWN (4), or 3 when the LMA said the "
+        "station had moved to another MAG",
     )
     att.add_argument("--json", action="store_true", help="the raw JSON answer")
     _add_target(att)

@@ -70,11 +70,17 @@ T = TypeVar("T")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, msg, fields (and exc when there is one)."""
+    """One JSON object per line: ts, mono, level, msg, fields (and exc when there is one).
+
+    ``mono`` is CLOCK_MONOTONIC when the line was written (formatting is synchronous
+    in ``log()``): the clock the protocol runs on, with microseconds, comparable
+    between daemons of one host (``make demo`` lines up a handover with it).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "mono": round(time.monotonic(), 6),
             "level": record.levelname.lower(),
             "msg": record.getMessage(),
             "fields": dict(getattr(record, "fields", None) or {}),
@@ -318,8 +324,19 @@ class _Daemon:
             level = "info"
         _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
         for provider in self.providers:
+            started = time.monotonic()
             try:
                 await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
+                if level == "info":  # a handover's steps, with their cost
+                    _log(
+                        "debug",
+                        "action applied",
+                        provider=provider.name,
+                        action=type(action).__name__,
+                        mac=getattr(action, "mac", None),
+                        mn_id=getattr(action, "mn_id", None),
+                        took_ms=round((time.monotonic() - started) * 1000, 3),
+                    )
             except Exception as exc:
                 _log(
                     "error",
@@ -644,6 +661,7 @@ class _TriggerSink:
         self._daemon = daemon
 
     def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        _log("debug", "trigger: station attached", mac=mac)
         self._daemon.spawn(self._daemon._attach_logged(mac, mn_id, "trigger"), "attach")
 
     def station_detached(self, mac: str, reason: str = "trigger") -> None:

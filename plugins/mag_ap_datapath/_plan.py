@@ -65,6 +65,7 @@ __all__ = [
     "assign_slots",
     "choose_kind",
     "diff",
+    "keep_endpoint",
     "link_name",
     "plan",
     "tunnel_keys",
@@ -512,6 +513,23 @@ def _decap_objects(settings: PlanSettings, dev: str) -> list[KernelObject]:
         RuleObj(6, prio, t4, dst=local, ipproto=IPPROTO_IPIP),
         LocalRuleMove(settings.local_priority),
     ]
+
+
+def keep_endpoint(
+    settings: PlanSettings, installed: Mapping[tuple[object, ...], KernelObject], desired: Plan
+) -> Plan:
+    """``desired`` plus the seg6 tunnel endpoint already installed, kept until stop.
+
+    The endpoint (tunnel source, decapsulation routes and rules, the moved
+    ``local`` rule) is the same for every binding; taking it down when the last
+    MN leaves and rebuilding it for the next costs several iproute2 calls, tens
+    of milliseconds inside a handover, and gains nothing.
+    """
+    keys = {obj.key for obj in _decap_objects(settings, "-")}
+    kept = {key: obj for key, obj in installed.items() if key in keys and key not in desired}
+    if not kept:
+        return desired
+    return as_plan([*desired.values(), *kept.values()])
 
 
 def plan(

@@ -33,6 +33,7 @@ from ._plan import (
     assign_slots,
     describe,
     diff,
+    keep_endpoint,
     link_name,
     plan,
     tunnel_keys,
@@ -203,7 +204,7 @@ class NetlinkDatapath:
             self.paths[peer] = await self.kernel.resolve(peer)
         slots = assign_slots(self.slots, tunnels.values(), s.max_tunnels)
         desired = plan(s, entries.values(), tunnels, slots, self.paths)
-        await self._converge(desired, strict=strict)
+        await self._converge(keep_endpoint(s, self.installed, desired), strict=strict)
         self.entries, self.tunnels, self.slots = entries, tunnels, slots
 
     async def _converge(self, desired: Plan, strict: bool = True) -> None:

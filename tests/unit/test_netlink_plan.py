@@ -32,6 +32,7 @@ from mag_ap_datapath._plan import (
     assign_slots,
     choose_kind,
     diff,
+    keep_endpoint,
     link_name,
     plan,
     tunnel_keys,
@@ -157,6 +158,27 @@ def test_last_mn_gone_removes_everything_in_reverse_order() -> None:
     # Rules (and the local rule) go before routes, routes before addresses and the tunsrc.
     assert kinds.index("RuleObj") < kinds.index("RouteObj") < kinds.index("AddressObj")
     assert kinds[0] == "LocalRuleMove" and kinds[-1] == "TunnelSource"
+
+
+def test_seg6_endpoint_stays_when_the_last_mn_leaves_and_serves_the_next() -> None:
+    """Only the MN's objects come and go in a handover; stop (converge to {}) removes all."""
+    s = mag_settings()
+    full = build(s, entries_after(up()))
+    after = keep_endpoint(s, full, {})
+    endpoint = {
+        TunnelSource(str(MAG1)),
+        RouteObj(6, 2600, f"{MAG1}/128", "uplink", Seg6LocalDecap("End.DX6")),
+        RouteObj(6, 2601, f"{MAG1}/128", "uplink", Seg6LocalDecap("End.DX4")),
+        RuleObj(6, 1000, 2600, dst=f"{MAG1}/128", ipproto=41),
+        RuleObj(6, 1000, 2601, dst=f"{MAG1}/128", ipproto=4),
+        LocalRuleMove(1001),
+    }
+    assert set(after.values()) == endpoint
+    removed = {op.obj for op in diff(full, after)}
+    assert removed == set(full.values()) - endpoint
+    back = keep_endpoint(s, after, build(s, entries_after(up("b", hnp=2, v4=3))))
+    assert not [op for op in diff(after, back) if op.obj in endpoint]  # nothing rebuilt
+    assert keep_endpoint(s, {}, {}) == {}
 
 
 def test_add_order_creates_tables_before_the_rules_that_point_at_them() -> None:

@@ -82,6 +82,19 @@ def _log_events(daemon: Daemon) -> list[tuple[float, str, dict[str, Any]]]:
     return out
 
 
+def _wall_minus_mono() -> float:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC, from the tightest of a few paired readings."""
+    best = None
+    for _ in range(5):
+        m0 = time.monotonic()
+        wall = time.time()
+        m1 = time.monotonic()
+        if best is None or m1 - m0 < best[0]:
+            best = (m1 - m0, wall - (m0 + m1) / 2)
+    assert best is not None
+    return best[1]
+
+
 def _mono_events(daemon: Daemon) -> list[tuple[float, str, dict[str, Any]]]:
     """(monotonic time, message, fields) of every JSON log line that has ``mono``."""
     out = []
@@ -162,7 +175,7 @@ class Demo:
         self.handovers = handovers
         self.modes = modes
         # ping -D and wpa_supplicant -t print wall time; the daemons log CLOCK_MONOTONIC
-        self.wall_minus_mono = time.time() - time.monotonic()
+        self.wall_minus_mono = _wall_minus_mono()
         self.say = say
         self.start_wall = time.time()
         self.timeline = Timeline(self.start_wall)
@@ -358,7 +371,9 @@ class Demo:
                 f"hostapd{to}",
             )
         successes = len(lab.eap_successes())
+        starts = len(lab.eap_starts())
         time.sleep(0.2)  # pings flowing steadily before the walk
+        self.wall_minus_mono = _wall_minus_mono()
         start = time.time()
         if mode == "bbm":
             self.event(
@@ -415,7 +430,9 @@ class Demo:
                 f"MAG{at} did not hear of the late departure",
                 f"mag{at}",
             )
+        started = lab.eap_starts()[starts:]
         marks = self.milestones(at, to, leave, associated, success[0])
+        marks["eap_started"] = self.to_mono(started[0]) if started else None
         lma = self.lma_binding() or {}
         hi = lma.get("handoff_indicator")
         self.event(

@@ -440,6 +440,16 @@ class DemoLab:
         if "OK" not in out:
             raise RuntimeError(f"hostapd on mag{ap} refused NEW_STA {MN_MAC}: {out.strip()}")
 
+    def eap_starts(self) -> list[float]:
+        """Wall-clock times (``-t``) of every CTRL-EVENT-EAP-STARTED of the supplicant."""
+        text = (
+            self.supplicant_log.read_text(errors="replace") if self.supplicant_log.exists() else ""
+        )
+        return [
+            float(m.group(1))
+            for m in re.finditer(r"^(\d+\.\d+): .*CTRL-EVENT-EAP-STARTED", text, re.MULTILINE)
+        ]
+
     def eap_successes(self) -> list[float]:
         """Wall-clock times (``-t``) of every CTRL-EVENT-EAP-SUCCESS of the supplicant."""
         text = (

@@ -123,7 +123,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("echo interval before the station left (ping granularity)", "last_reply", "leave"),
     ("old MAG: departure to binding down", "leave", "old_down"),
     ("radio: move and association report (lab)", "leave", "associated"),
-    ("802.1X at the new AP", "associated", "eap_success"),
+    ("802.1X at the new AP", "eap_started", "eap_success"),
     ("hostapd event to the MAG's trigger", "eap_success", "trigger"),
     ("identity and policy", "trigger", "attach"),
     ("attach to PBU sent", "attach", "pbu"),
@@ -158,7 +158,8 @@ def breakdown(milestones: dict[str, float | None]) -> Breakdown | None:
     """Steps of the gap [last_reply, first_reply] and the time none of them covers.
 
     ``restored`` (traffic can flow both ways) is the later of the LMA's route
-    switch and the new MAG's datapath and RA, when the caller did not give it.
+    switch and the new MAG's datapath, when the caller did not give it (the
+    station keeps its addresses and router: the RA runs beside, not before).
     Durations are the steps' own; coverage is clipped to the gap and merged, so
     overlapping steps (the old MAG's teardown runs beside the new MAG's attach)
     are not counted twice.
@@ -168,7 +169,7 @@ def breakdown(milestones: dict[str, float | None]) -> Breakdown | None:
         return None
     marks = dict(milestones)
     if marks.get("restored") is None:
-        parts = [marks.get(k) for k in ("lma_route_done", "datapath_done", "ra_done")]
+        parts = [marks.get(k) for k in ("lma_route_done", "datapath_done")]
         known = [p for p in parts if p is not None]
         marks["restored"] = max(known) if known else None
     steps, spans, missing = [], [], []

@@ -59,6 +59,7 @@ def test_breakdown_covers_the_gap_and_reports_what_no_step_explains() -> None:
         "last_reply": 10.000,
         "leave": 10.004,
         "associated": 10.006,
+        "eap_started": 10.006,
         "eap_success": 10.016,
         "trigger": 10.017,
         "attach": 10.018,
@@ -79,7 +80,7 @@ def test_breakdown_covers_the_gap_and_reports_what_no_step_explains() -> None:
     assert b.missing == ["old MAG: departure to binding down"]
     steps = {s["step"]: s["ms"] for s in b.steps}
     assert steps["802.1X at the new AP"] == 10.0
-    assert steps["waiting for the next echo (ping granularity)"] == 3.0  # from "restored"
+    assert steps["waiting for the next echo (ping granularity)"] == 4.0  # from "restored"
     assert b.unaccounted_ms == 0.0  # the wait for the echo covers it
     del marks["first_echo_sent"]
     b2 = breakdown(marks)

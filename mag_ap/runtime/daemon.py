@@ -695,6 +695,27 @@ class LmaDaemon(_Daemon):
     def commands(self) -> dict[str, Handler]:
         return {**super().commands(), "revoke": self.cmd_revoke}
 
+    def apply_failed(self, action: Action, provider: str) -> None:
+        """A route the LMA could not install: revoke the binding (RFC 5846) at its MAG.
+
+        The PBA went out before the route (they run side by side), so the MAG
+        believes in a binding whose downlink is black-holed: revocation is the
+        protocol's way to take that back.
+        """
+        if not isinstance(action, MobileRouteUp):
+            return
+        assert self.driver is not None
+        mn_id = action.mn_id
+        revoking: bool = self.driver.call(lambda ep, now: ep.revoke(mn_id, now))
+        _log(
+            "warning",
+            "route not installed: binding revoked",
+            mn_id=mn_id,
+            mag=str(action.mag),
+            provider=provider,
+            revoking=revoking,
+        )
+
     async def cmd_revoke(self, request: Request) -> Response:
         mn_id = require_str(request, "mn_id")
         assert self.driver is not None

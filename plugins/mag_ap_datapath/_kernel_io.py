@@ -19,7 +19,8 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
@@ -108,6 +109,11 @@ class Kernel:
         if self._ipr is None:
             raise KernelError("the netlink socket is not open")
         return self._ipr
+
+    @staticmethod
+    def now() -> float:
+        """Monotonic seconds, for the provider's timing logs (it reads no clock itself)."""
+        return time.monotonic()
 
     # --- facts -----------------------------------------------------------------------
 
@@ -261,6 +267,29 @@ class Kernel:
         return parts[-1] if parts and parts[0] == "tunsrc" else None
 
     # --- operations -----------------------------------------------------------------------
+
+    async def execute_batch(self, ops: Sequence[Op]) -> list[OSError | None]:
+        """Operations that do not depend on each other, in flight together.
+
+        One round trip for the group (``batches`` in the plan says what may go
+        together); each operation's own failure comes back in its place.
+        """
+        if len(ops) == 1:
+            try:
+                await self.execute(ops[0])
+            except OSError as exc:
+                return [exc]
+            return [None]
+        results = await asyncio.gather(*(self.execute(op) for op in ops), return_exceptions=True)
+        out: list[OSError | None] = []
+        for result in results:
+            if isinstance(result, OSError):
+                out.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.append(None)
+        return out
 
     async def execute(self, op: Op) -> None:
         """Apply one operation; KernelError names the object on failure."""

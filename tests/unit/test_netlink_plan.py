@@ -30,6 +30,7 @@ from mag_ap_datapath._plan import (
     apply_action,
     as_plan,
     assign_slots,
+    batches,
     choose_kind,
     diff,
     keep_endpoint,
@@ -179,6 +180,41 @@ def test_seg6_endpoint_stays_when_the_last_mn_leaves_and_serves_the_next() -> No
     back = keep_endpoint(s, after, build(s, entries_after(up("b", hnp=2, v4=3))))
     assert not [op for op in diff(after, back) if op.obj in endpoint]  # nothing rebuilt
     assert keep_endpoint(s, {}, {}) == {}
+
+
+def test_batches_group_independent_netlink_ops_and_keep_the_order() -> None:
+    ops = diff({}, build(mag_settings(), entries_after(up())))
+    groups = batches(ops)
+    assert [op for g in groups for op in g] == ops  # nothing lost, nothing reordered
+    kinds = [(type(g[0].obj).__name__, len(g)) for g in groups]
+    # the tunnel source alone (iproute2), addresses, then all routes in one round trip,
+    # then all rules, then the local rule alone
+    assert kinds == [
+        ("TunnelSource", 1),
+        ("AddressObj", 1),
+        ("RouteObj", 6),
+        ("RuleObj", 4),
+        ("LocalRuleMove", 1),
+    ]
+    for g in groups:
+        assert len({type(op.obj) for op in g}) == 1
+        assert len({op.verb == "remove" for op in g}) == 1
+        assert len({op.obj.key for op in g}) == len(g)
+
+
+def test_lma_decap_routes_stay_on_their_link_across_a_handover() -> None:
+    """The LMA's plan names the link to the MN's MAG for decapsulation: no replace per move."""
+    s = lma_settings()
+    at_mag1 = build(s, entries_after(route_up("a", MAG1)))
+    at_mag2 = build(s, entries_after(route_up("a", MAG2)))
+    naive = {op.obj.key for op in diff(at_mag1, at_mag2)}
+    kept = keep_endpoint(s, at_mag1, at_mag2)
+    ops = diff(at_mag1, kept)
+    assert {op.obj.key for op in ops} < naive  # the decap routes dropped out
+    assert {(op.verb, op.obj.dst) for op in ops} == {  # type: ignore[union-attr]
+        ("replace", "2001:db8:100:1::/64"),
+        ("replace", "10.200.0.2/32"),
+    }
 
 
 def test_add_order_creates_tables_before_the_rules_that_point_at_them() -> None:

@@ -804,6 +804,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.handovers < 0:
         parser.error("--handovers must be >= 0")
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps it ignored:
+    # Ctrl-C (or a test's SIGINT) must still interrupt the demo and clean up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return _run_demo(args, sys.stdout)
 
 

@@ -42,7 +42,7 @@ BUSYBOX_PACKAGE = "busybox-static"
 INITRAMFS_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
 # Bumped when the layout of a prepared image changes, so stale caches are rebuilt.
 RECIPE_VERSION = "4"  # with the hash of /init (see _recipe()): a changed init rebuilds
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # A 9p mount option set that makes Python imports over 9p bearable.
 ROOT_9P_OPTIONS = "trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro"
 SHARE_9P_OPTIONS = "trans=virtio,version=9p2000.L,msize=512000"

@@ -7,14 +7,27 @@ server, router advertisements and a real ``hostapd`` (802.1X, wired driver)
 feeding the hostapd trigger and identity plugin. The mobile node has one
 interface and a fixed MAC; ``wpa_supplicant`` authenticates it as
 ``alice@example.net``, ``busybox udhcpc`` gets its IPv4 home address and the
-kernel's SLAAC its IPv6 one, and two continuous pings (20 ms) run to the CN
-while the node walks from one access point to the other: logoff at the old
-AP (hostapd reports AP-STA-DISCONNECTED, the MAG de-registers), its radio port
-moves to the new AP's bridge, logon there (802.1X again, PBU/PBA, RA, DHCP
-state). Prints a timeline, writes ``demo-report.json`` and removes every
-namespace and process, also on failure or Ctrl-C.
+kernel's SLAAC its IPv6 one, and two continuous pings (10 ms) run to the CN
+while the node walks between the access points, two ways:
 
-Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--report PATH]``.
+* break-before-make (``bbm``): EAPOL-Logoff at the old AP (its MAG de-registers
+  on hostapd's AP-STA-DISCONNECTED), the radio port moves, 802.1X at the new AP;
+* make-before-break (``mbb``): the station associates with the new AP while the
+  old one still holds it; the new MAG registers (Handoff Indicator 4, or 3 when
+  it knows the MN left it for another MAG), the LMA switches the route and
+  revokes the old MAG's binding (BRI); later the old AP's hostapd reports the
+  departure, and its MAG finds nothing left to de-register.
+
+The walk's own steps go over control sockets and one netlink socket, so the
+lab's process spawning stays out of the measured gap. Each handover's gap
+(the longest silence of each ping) is cut into steps from real events: the
+demo's own actions, the supplicant's log, the daemons' JSON logs (``mono``,
+CLOCK_MONOTONIC) and the ping capture; what no step covers is reported as
+unaccounted. Prints a timeline and per-mode medians, writes ``demo-report.json``
+and removes every namespace and process, also on failure or Ctrl-C.
+
+Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--mode bbm|mbb|both]
+[--report PATH]``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Hooks are synchronous and run once at start-up (pluggy does not await). They
 return *providers*: objects with async methods that the runtime calls with a
 timeout, turning failures into events (DESIGN.md rule 4). Built-in plugins mark
 their implementations ``trylast=True`` so that any third-party plugin wins the
-``firstresult`` hooks without having to disable the default.
+``firstresult`` hooks without having to disable the default. Identity is a chain
+instead (:func:`mag_identity_provider`): every provider is asked in priority order.
 
 A plugin is a module (or any object) with functions named after these specs and
 decorated with :data:`hookimpl`; it may accept any subset of the arguments::
@@ -93,15 +94,18 @@ def mag_trigger_providers(config: Config) -> Sequence[TriggerProvider]:
     raise NotImplementedError
 
 
-@hookspec(firstresult=True)
+@hookspec
 def mag_identity_provider(config: Config) -> IdentityProvider | None:
-    """The provider that maps a station's MAC to its MN identifier (an NAI).
+    """A provider that maps a station's MAC to its MN identifier (an NAI).
 
-    ``firstresult``: the first plugin returning non-None wins; the built-in
-    MAC-based NAI (``mag_ap_macnai``) is ``trylast`` so it is the fallback.
+    Not ``firstresult``: every plugin's provider joins one chain
+    (:class:`mag_ap.providers.IdentityChain`), asked in order of its ``priority``
+    (lower first; see :data:`mag_ap.providers.IDENTITY_PRIORITY`). A provider that
+    does not know the station returns None from ``identity_for`` and the next one
+    is asked; the built-in MAC-based NAI (``mag_ap_macnai``) is the last resort.
 
     :param config: the validated configuration.
-    :return: a :class:`mag_ap.providers.IdentityProvider`, or None to pass.
+    :return: a :class:`mag_ap.providers.IdentityProvider`, or None to stay out.
     """
 
 
@@ -147,7 +151,9 @@ def mag_datapath_provider(config: Config) -> DatapathProvider | None:
 def mag_address_services(config: Config) -> Sequence[AddressServiceProvider]:
     """Access-side address services: collocated DHCPv4 server, router advertisements.
 
-    Every plugin may contribute; all of them receive every binding action.
+    Every plugin may contribute; all of them receive every binding action, after
+    the datapath when a binding comes up and before it (in reverse order) when it
+    goes down (:mod:`mag_ap.runtime.consumers` says why).
 
     :param config: the validated configuration.
     :return: zero or more :class:`mag_ap.address_service.AddressServiceProvider`.

@@ -16,8 +16,8 @@ Typical start-up::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pluggy
 
@@ -26,6 +26,7 @@ from .address_service import AddressServiceProvider
 from .config import Config, ConfigError, PluginsConfig
 from .providers import (
     DatapathProvider,
+    IdentityChain,
     IdentityProvider,
     LmaDiscoveryProvider,
     PolicyProvider,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
-    "PerConfig",
     "PluginError",
     "PluginHost",
     "section_name",
@@ -59,7 +59,6 @@ DEFAULT_PLUGINS: Final[tuple[str, ...]] = (
     "mag_ap_dns",
 )
 ENTRY_POINT_GROUP: Final = "mag_ap"
-T = TypeVar("T")
 PLUGIN_PREFIX: Final = "mag_ap_"
 
 
@@ -241,12 +240,17 @@ class PluginHost:
         found = self._pm.hook.mag_trigger_providers(config=self.config)
         return _flatten(found, TriggerProvider, "mag_trigger_providers")
 
-    def identity_provider(self) -> IdentityProvider | None:
-        """The winning identity provider (a third-party one before the MAC-based NAI)."""
+    def identity_providers(self) -> list[IdentityProvider]:
+        """Every identity provider, in the order the chain asks them (priority, then hooks)."""
         found = self._pm.hook.mag_identity_provider(config=self.config)
-        if found is not None:
-            _check(found, IdentityProvider, "mag_identity_provider")
-        return cast(IdentityProvider | None, found)
+        return list(
+            IdentityChain(_flatten([found], IdentityProvider, "mag_identity_provider")).providers
+        )
+
+    def identity_provider(self) -> IdentityChain | None:
+        """The identity chain (:class:`mag_ap.providers.IdentityChain`), None without providers."""
+        providers = self.identity_providers()
+        return IdentityChain(providers) if providers else None
 
     def policy_provider(self) -> PolicyProvider | None:
         """The winning policy provider (a third-party one before the local TOML policy)."""
@@ -304,27 +308,3 @@ def _flatten(found: Iterable[Iterable[object]], kind: type, hook: str) -> list[A
             _check(item, kind, hook)
             out.append(item)
     return out
-
-
-class PerConfig(Generic[T]):
-    """One object per loaded :class:`Config`, shared by a plugin's hooks.
-
-    A plugin's trigger, identity and status hooks must see the same provider;
-    ``Config`` is not hashable, so instances are kept by ``id`` and checked by
-    identity (a later config reusing the id gets its own).
-    """
-
-    def __init__(self) -> None:
-        self._items: dict[int, tuple[Config, T]] = {}
-
-    def get(self, config: Config) -> T | None:
-        """The object made for ``config``, if any (status hooks must not create one)."""
-        found = self._items.get(id(config))
-        return found[1] if found is not None and found[0] is config else None
-
-    def get_or_create(self, config: Config, factory: Callable[[], T]) -> T:
-        found = self.get(config)
-        if found is None:
-            found = factory()
-            self._items[id(config)] = (config, found)
-        return found

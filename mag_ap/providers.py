@@ -7,7 +7,9 @@ whose failures become events (DESIGN.md rule 4).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Final, Protocol, runtime_checkable
 
 from .core.types import Action, Address, MobileNodeProfile
 
@@ -34,11 +36,54 @@ class TriggerProvider(Protocol):
 
 @runtime_checkable
 class IdentityProvider(Protocol):
-    """Maps a station's MAC to its MN identifier (an NAI)."""
+    """Maps a station's MAC to its MN identifier (an NAI); None: "not known here".
+
+    An optional ``priority`` attribute (int) places it in the :class:`IdentityChain`;
+    without one it is :data:`IDENTITY_PRIORITY` ``["default"]``.
+    """
 
     name: str
 
     async def identity_for(self, mac: str) -> str | None: ...
+
+
+# Where identity providers stand in the chain, lower asked first. A third-party
+# provider without a ``priority`` is asked before the built-ins; equal priorities
+# keep the hook call order (pluggy: a later registered plugin first).
+IDENTITY_PRIORITY: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "default": 100,  # third-party providers
+        "hostapd": 200,  # 802.1X user name from hostapd's control socket (STA <mac>)
+        "radacct": 300,  # User-Name of hostapd's RADIUS accounting (waits identity_wait_s)
+        "macnai": 1000,  # MAC-based NAI: answers every well-formed MAC, so last resort
+    }
+)
+
+
+def identity_priority(provider: IdentityProvider) -> int:
+    value = getattr(provider, "priority", IDENTITY_PRIORITY["default"])
+    return value if isinstance(value, int) else IDENTITY_PRIORITY["default"]
+
+
+class IdentityChain:
+    """The identity providers in priority order: the first answer that is not None wins.
+
+    Itself an :class:`IdentityProvider`, so the daemon asks one object (with one
+    timeout) whatever the number of identity plugins.
+    """
+
+    def __init__(self, providers: Sequence[IdentityProvider]) -> None:
+        self.providers: tuple[IdentityProvider, ...] = tuple(
+            sorted(providers, key=identity_priority)  # stable: ties keep the hook order
+        )
+        self.name = ">".join(p.name for p in self.providers)
+
+    async def identity_for(self, mac: str) -> str | None:
+        for provider in self.providers:
+            found = await provider.identity_for(mac)
+            if found is not None:
+                return found
+        return None
 
 
 @runtime_checkable

@@ -103,6 +103,9 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
 }
 
 
+_ACKNOWLEDGED = frozenset({BindingState.BOUND, BindingState.REFRESHING})
+
+
 @dataclass(slots=True)  # one per station, 40,000 on a busy AP: no per-instance dict
 class BindingUpdateListEntry:
     """One mobile node's binding as the MAG sees it (RFC 5213 section 6.1)."""
@@ -134,6 +137,11 @@ class BindingUpdateListEntry:
     @property
     def lma(self) -> Address:
         return self.profile.lma_address
+
+    @property
+    def acknowledged(self) -> bool:
+        """The LMA has accepted the binding and it is in force (a refresh may be under way)."""
+        return self.state in _ACKNOWLEDGED
 
     def fire(self, event: BindingEvent) -> Step:
         """Apply ``event`` through the table and return the step to perform."""

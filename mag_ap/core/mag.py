@@ -5,11 +5,15 @@ Mobility Header to the LMAs and tells the runtime what changed through actions.
 Nothing here reads a clock or touches a socket: every entry point takes ``now``
 (monotonic seconds) and the runtime drains ``datagrams_to_send`` and
 ``next_action`` after each call and re-arms its single timer from ``get_timer``.
+
+Size (over 600 lines, on purpose): one state machine. The step handlers of
+``MagProtocol`` share its binding update list, timer heap and transactions; the
+pure parts that stand alone are modules of their own (bul, pbu, pba_status,
+heartbeat, retransmit, timers, sequence, gre_keys, mn_id).
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
@@ -36,6 +40,7 @@ from mag_ap.core.types import (
     MobileNodeProfile,
     PeerRestarted,
 )
+from mag_ap.mac import normalize_mac
 from mag_ap.mh.constants import (
     AccessTechnologyType,
     BindingAckStatus,
@@ -46,7 +51,6 @@ from mag_ap.mh.constants import (
     RevocationTrigger,
     enum_or_int,
 )
-from mag_ap.mh.errors import DecodeError
 from mag_ap.mh.messages import (
     BindingError,
     BindingRevocationAcknowledgement,
@@ -68,6 +72,7 @@ from mag_ap.mh.options import (
     RestartCounter,
     Timestamp,
 )
+from mag_ap.wire import DecodeError
 
 COUNTER_NAMES = (
     "pbu_sent",  # every PBU transmission, retransmissions included
@@ -102,7 +107,6 @@ COUNTER_NAMES = (
     "mh_unexpected",
 )
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
 _NO_ANSWER = "no answer from LMA"
 MOVED_AWAY_MEMORY_S = 600.0  # how long a BRI "moved to another MAG" makes a return HI 3
@@ -114,14 +118,6 @@ _INTER_MAG_HANDOVER = frozenset(
         RevocationTrigger.INTER_MAG_HANDOVER_UNKNOWN,
     }
 )
-
-
-def normalize_mac(mac: str) -> str:
-    """Lower-case ``aa:bb:cc:dd:ee:ff``; a malformed MAC is the caller's bug."""
-    low = mac.strip().lower().replace("-", ":")
-    if not _MAC_RE.match(low):
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return low
 
 
 @dataclass(frozen=True)
@@ -154,7 +150,7 @@ class _Slot(Scheduled):
         super().__init__()
         self.entry = entry
         self.order = order
-        self.counted_up = False  # counted in MagProtocol._up_at (active with datapath up)
+        self.counted_up = False  # in MagProtocol._up_count_by_lma (active, datapath up)
 
 
 def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] | None:
@@ -195,7 +191,8 @@ class MagProtocol:
         self._entries: dict[int, _Slot] = {}
         self._by_mn_id: dict[str, dict[int, _Slot]] = {}
         self._by_lma: dict[Address, dict[int, _Slot]] = {}
-        self._up_at: dict[Address, int] = {}  # LMA -> active entries with the datapath up
+        # LMA -> how many active entries have the datapath up (heartbeats run while > 0)
+        self._up_count_by_lma: dict[Address, int] = {}
         self._timers = TimerHeap()  # one deadline per entry: the earliest of deadlines()
         self._order = 0
         self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
@@ -364,6 +361,20 @@ class MagProtocol:
         entry = self._active.get(normalize_mac(mac))
         return None if entry is None else self._entry_status(entry, now)
 
+    def attach_settled(self, mac: str) -> bool:
+        """Whether an attach of ``mac`` has come to rest (O(1): attach waits poll it per event).
+
+        True once the binding is acknowledged, or when there is no entry any more
+        (rejected or detached meanwhile: nothing more will happen).
+        """
+        entry = self._active.get(normalize_mac(mac))
+        return entry is None or entry.acknowledged
+
+    @property
+    def binding_count(self) -> int:
+        """Entries in the list, de-registering ones included (O(1): shutdown waits on it)."""
+        return len(self._entries)
+
     def status(self, now: float) -> dict[str, Any]:
         """JSON-ready view for the control socket."""
         return {
@@ -455,7 +466,7 @@ class MagProtocol:
         self._count_up(slot)
 
     def _count_up(self, slot: _Slot) -> None:
-        """Keep ``_up_at`` equal to the active entries with the datapath up, per LMA."""
+        """Keep ``_up_count_by_lma`` equal to the active entries with the datapath up."""
         entry = slot.entry
         up = (
             entry.datapath_up
@@ -466,11 +477,11 @@ class MagProtocol:
             return
         slot.counted_up = up
         lma = entry.lma
-        left = self._up_at.get(lma, 0) + (1 if up else -1)
+        left = self._up_count_by_lma.get(lma, 0) + (1 if up else -1)
         if left:
-            self._up_at[lma] = left
+            self._up_count_by_lma[lma] = left
         else:
-            del self._up_at[lma]
+            del self._up_count_by_lma[lma]
 
     def _begin(
         self,
@@ -859,7 +870,7 @@ class MagProtocol:
         if slot is not None:
             self._count_up(slot)  # every other entry was recounted when its event ended
         lma = entry.lma
-        has_bindings = self._up_at.get(lma, 0) > 0
+        has_bindings = self._up_count_by_lma.get(lma, 0) > 0
         peer = self._peers.get(lma)
         if has_bindings:
             if peer is None:

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv6Network
 from mag_ap.core.bul import BindingUpdateListEntry
 from mag_ap.core.mn_id import mn_identifier_option
 from mag_ap.core.types import Address
+from mag_ap.mac import mac_bytes
 from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType
 from mag_ap.mh.messages import ProxyBindingUpdate
 from mag_ap.mh.options import (
@@ -28,10 +29,6 @@ ALL_ZERO_HNP = IPv6Network("::/0")  # "assign me a prefix" (RFC 5213 section 6.9
 def wire_lifetime_s(lifetime_s: int) -> int:
     """A lifetime the 4-second wire field can carry: rounded down, at least 4 s."""
     return max(LIFETIME_UNIT_S, min(MAX_LIFETIME_S, lifetime_s - lifetime_s % LIFETIME_UNIT_S))
-
-
-def mac_bytes(mac: str) -> bytes:
-    return bytes.fromhex(mac.replace(":", ""))
 
 
 def build_pbu(

@@ -11,9 +11,9 @@ from enum import Enum
 from ipaddress import IPv4Interface, IPv6Address, IPv6Network
 from typing import Any
 
+from ..core.timers import Scheduled
 from ..core.types import Address
 from ..mh.options import MobileNodeIdentifier
-from .timers import Scheduled
 
 
 class BceState(Enum):

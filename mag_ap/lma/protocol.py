@@ -4,17 +4,23 @@ Bytes and ``now`` go in; datagrams, route actions and log events come out.
 The runtime owns sockets and the clock. One instance serves every MAG: the
 peer address decides where replies go (IPv6: raw MH socket, IPv4: UDP 5436
 per RFC 5844 section 4, same MH bytes).
+
+Size (over 600 lines, on purpose): one class. The handlers of ``LmaProtocol``
+(registration, handover, de-registration, heartbeats, revocation) share one binding
+cache, the pools and one timer heap; what stands alone is beside it: per-peer and
+per-revocation state in :mod:`.peers`, the PBU checks in :mod:`.pbu_checks`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Network
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
 from ..core.mn_id import mn_key
+from ..core.sequence import SEQUENCE_MODULO
+from ..core.timers import TimerHeap
 from ..core.types import (
     Action,
     Address,
@@ -35,7 +41,6 @@ from ..mh.constants import (
     RevocationStatus,
     RevocationTrigger,
 )
-from ..mh.errors import DecodeError
 from ..mh.messages import (
     BindingError,
     BindingRevocationAcknowledgement,
@@ -63,190 +68,11 @@ from ..mh.options import (
     RestartCounter,
     Timestamp,
 )
+from ..wire import DecodeError
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
+from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
 from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
-from .timers import Scheduled, TimerHeap
-
-MIN_DELAY_BRIS_S = 1.0  # first BRI retransmission timeout, doubled per retry (RFC 5846)
-BRI_MAX_RETRANSMIT_NUMBER = 3  # BRIMaxRetransmitNumber: retries before giving up (RFC 5846)
-SEQUENCE_MODULO = 1 << 16  # BU/BRI sequence numbers (RFC 6275 section 9.5.1 serial arithmetic)
-HEARTBEAT_SEQUENCE_MODULO = 1 << 32  # RFC 5847 section 3.1
-
-
-def sequence_newer(sequence: int, last: int) -> bool:
-    """``sequence`` comes after ``last`` modulo 2**16 (RFC 6275 section 9.5.1)."""
-    return 0 < (sequence - last) % SEQUENCE_MODULO < SEQUENCE_MODULO // 2
-
-
-class PeerState(Scheduled):
-    """A MAG we have heard from; its deadline is the next heartbeat (RFC 5847)."""
-
-    __slots__ = (
-        "address",
-        "authorized",
-        "heartbeat_sequence",
-        "last_seen_at",
-        "missed_heartbeats",
-        "restart_counter",
-        "unreachable",
-    )
-
-    def __init__(self, address: Address, authorized: bool, now: float) -> None:
-        super().__init__()
-        self.address = address
-        self.authorized = authorized  # computed once: the PBU path then costs a bool
-        self.restart_counter: int | None = None
-        self.heartbeat_sequence: int | None = None  # request still unanswered
-        self.missed_heartbeats = 0
-        self.unreachable = False  # PeerRestarted already reported for the misses
-        self.last_seen_at = now
-
-
-class PendingRevocation(Scheduled):
-    """A BRI waiting for its BRA; its deadline is the next retransmission.
-
-    ``mag`` is where the BRI went. A handover BRI (``handover``) tells a MAG the
-    binding has moved on: its answer ends the revocation, not the entry.
-    """
-
-    __slots__ = (
-        "data",
-        "entry",
-        "handover",
-        "mag",
-        "retransmissions",
-        "sequence",
-        "timeout_s",
-        "trigger",
-    )
-
-    def __init__(
-        self,
-        entry: BindingCacheEntry,
-        sequence: int,
-        trigger: RevocationTrigger,
-        data: bytes,
-        mag: Address,
-        *,
-        handover: bool = False,
-    ) -> None:
-        super().__init__()
-        self.entry = entry
-        self.sequence = sequence
-        self.trigger = trigger
-        self.data = data  # encoded once, retransmitted as is
-        self.mag = mag
-        self.handover = handover
-        self.retransmissions = 0
-        self.timeout_s = MIN_DELAY_BRIS_S
-
-
-@dataclass(slots=True)
-class _Pbu:
-    """A received PBU with its options picked out in one pass."""
-
-    msg: ProxyBindingUpdate
-    src: Address
-    now: float
-    peer: PeerState
-    mn_option: MobileNodeIdentifier | None = None
-    mn_id: str = ""
-    hnp: HomeNetworkPrefix | None = None
-    handoff: HandoffIndicatorOption | None = None
-    att: AccessTechnologyTypeOption | None = None
-    link_layer: MNLinkLayerIdentifier | None = None
-    link_local: LinkLocalAddress | None = None
-    timestamp: Timestamp | None = None
-    gre_key: GREKey | None = None
-    ipv4_request: IPv4HomeAddressRequest | None = None
-    entry: BindingCacheEntry | None = None
-
-    @property
-    def late_deregistration(self) -> bool:
-        """A de-registration from a MAG the binding already left (RFC 5213 section 5.3.5)."""
-        return self.msg.lifetime_s == 0 and self.entry is not None and self.entry.mag != self.src
-
-
-@dataclass(slots=True)
-class _Grant:
-    """What a registration gets from the pools."""
-
-    hnp: IPv6Network | None = None
-    ipv4_hoa: IPv4Interface | None = None
-    ipv4_status: IPv4HoAReplyStatus | None = None  # None: no IPv4 HoA Request
-    gre_key_from_mag: int | None = None  # ours, sent in the PBA's GRE Key option
-    gre_key_to_mag: int | None = None  # the MAG's, from the PBU's GRE Key option
-
-
-# --- PBU validation (RFC 5213 section 5.3.1 order), one row per rejection status ----
-
-
-def _no_proxy_flag(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return not pbu.msg.p
-
-
-def _no_mn_identifier(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return pbu.mn_option is None
-
-
-def _mag_not_authorized(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return not pbu.peer.authorized
-
-
-def _timestamp_outside_window(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    if not lma.settings.use_timestamps:
-        return False
-    if pbu.timestamp is None:
-        return True  # TimestampBasedApproachInUse and no Timestamp option (section 5.5)
-    skew_s = pbu.timestamp.unix_time_s - lma.unix_time_s(pbu.now)
-    return abs(skew_s) > lma.settings.timestamp_validity_window_s
-
-
-def _timestamp_older(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    entry = pbu.entry
-    if not lma.settings.use_timestamps or entry is None or entry.last_timestamp_ticks is None:
-        return False
-    if pbu.timestamp is None or pbu.late_deregistration:
-        return False
-    return _ticks(pbu.timestamp) < entry.last_timestamp_ticks
-
-
-def _sequence_out_of_window(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    # MAGs keep independent counters: only the current MAG's sequence is comparable.
-    entry = pbu.entry
-    if lma.settings.use_timestamps or entry is None or entry.mag != pbu.src:
-        return False
-    return not sequence_newer(pbu.msg.sequence, entry.last_sequence)
-
-
-def _no_prefix_requested(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return pbu.hnp is None and pbu.ipv4_request is None
-
-
-def _no_handoff_indicator(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return pbu.handoff is None
-
-
-def _no_access_technology(lma: LmaProtocol, pbu: _Pbu) -> bool:
-    return pbu.att is None
-
-
-PBU_CHECKS: tuple[tuple[Callable[[LmaProtocol, _Pbu], bool], BindingAckStatus], ...] = (
-    (_no_proxy_flag, BindingAckStatus.PROXY_REG_NOT_ENABLED),
-    (_no_mn_identifier, BindingAckStatus.MISSING_MN_IDENTIFIER_OPTION),
-    (_mag_not_authorized, BindingAckStatus.MAG_NOT_AUTHORIZED_FOR_PROXY_REG),
-    (_timestamp_outside_window, BindingAckStatus.TIMESTAMP_MISMATCH),
-    (_timestamp_older, BindingAckStatus.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED),
-    (_sequence_out_of_window, BindingAckStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW),
-    (_no_prefix_requested, BindingAckStatus.MISSING_HOME_NETWORK_PREFIX_OPTION),
-    (_no_handoff_indicator, BindingAckStatus.MISSING_HANDOFF_INDICATOR_OPTION),
-    (_no_access_technology, BindingAckStatus.MISSING_ACCESS_TECH_TYPE_OPTION),
-)
-
-
-def _ticks(timestamp: Timestamp) -> int:
-    return (timestamp.seconds << 16) | timestamp.fraction
-
 
 COUNTER_NAMES = (
     "pbu_received",
@@ -301,7 +127,6 @@ class LmaProtocol:
         self._revocations: dict[int, PendingRevocation] = {}  # by BRI sequence
         self._revocation_of: dict[str, PendingRevocation] = {}  # by MN id
         self._bri_sequence = 0
-        self._heartbeat_sequence = 0
         self._outbox: list[Datagram] = []
         self._actions: deque[Action] = deque()
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
@@ -830,28 +655,27 @@ class LmaProtocol:
             self._timers.schedule(peer, now + self.settings.heartbeat_interval_s)
 
     def _on_heartbeat_due(self, peer: PeerState, now: float) -> None:
+        hb = peer.heartbeat
         if self._cache.count_at(peer.address) == 0:  # nothing bound there: stop asking
-            peer.heartbeat_sequence = None
-            peer.missed_heartbeats = 0
+            hb.stop()
             return
-        if peer.heartbeat_sequence is not None:
-            peer.missed_heartbeats += 1
+        if hb.missed:
             self.counters["heartbeats_missed"] += 1
-            allowed = self.settings.missing_heartbeats_allowed
-            if peer.missed_heartbeats >= allowed and not peer.unreachable:
-                peer.unreachable = True
-                self.counters["peers_unreachable"] += 1
-                self._actions.append(PeerRestarted(peer=peer.address, reason="missing heartbeats"))
-                self._log(
-                    "warning",
-                    "MAG stopped answering heartbeats",
-                    peer=str(peer.address),
-                    missed=peer.missed_heartbeats,
-                )
-        self._heartbeat_sequence = (self._heartbeat_sequence + 1) % HEARTBEAT_SEQUENCE_MODULO
-        peer.heartbeat_sequence = self._heartbeat_sequence
+        interval_s = self.settings.heartbeat_interval_s
+        sequence, just_lost = hb.request_due(
+            now, interval_s, self.settings.missing_heartbeats_allowed
+        )
+        if just_lost:
+            self.counters["peers_unreachable"] += 1
+            self._actions.append(PeerRestarted(peer=peer.address, reason="missing heartbeats"))
+            self._log(
+                "warning",
+                "MAG stopped answering heartbeats",
+                peer=str(peer.address),
+                missed=hb.missed - 1,
+            )
         request = Heartbeat(
-            sequence=peer.heartbeat_sequence,
+            sequence=sequence,
             options=(RestartCounter(counter=self.settings.restart_counter),),
         )
         self._outbox.append(Datagram(encode_message(request), peer.address))
@@ -864,12 +688,10 @@ class LmaProtocol:
         if counter is not None:
             self._check_restart_counter(peer, counter.counter)
         if msg.r:
-            if peer.heartbeat_sequence is not None and msg.sequence == peer.heartbeat_sequence:
+            was_lost = peer.heartbeat.lost
+            if peer.heartbeat.response(msg.sequence, now):
                 self.counters["heartbeat_responses_received"] += 1
-                peer.heartbeat_sequence = None
-                peer.missed_heartbeats = 0
-                if peer.unreachable:
-                    peer.unreachable = False
+                if was_lost:
                     self._log("info", "MAG answers heartbeats again", peer=str(src))
             else:
                 self.counters["heartbeat_responses_unexpected"] += 1
@@ -888,9 +710,8 @@ class LmaProtocol:
 
         Its bindings stay until they expire or the MAG registers them again.
         """
-        previous = peer.restart_counter
-        peer.restart_counter = counter
-        if previous is None or previous == counter:
+        previous = peer.heartbeat.restart_counter_seen(counter)
+        if previous is None:
             return
         self.counters["peer_restarts"] += 1
         self._actions.append(
@@ -989,8 +810,10 @@ class LmaProtocol:
             "address": str(peer.address),
             "authorized": peer.authorized,
             "bindings": self._cache.count_at(peer.address),
-            "restart_counter": peer.restart_counter,
-            "missed_heartbeats": peer.missed_heartbeats,
-            "unreachable": peer.unreachable,
+            "restart_counter": peer.heartbeat.restart_counter,
+            "missed_heartbeats": max(
+                0, peer.heartbeat.missed - 1
+            ),  # the request out is no miss yet
+            "unreachable": peer.heartbeat.lost,
             "last_seen_s_ago": round(now - peer.last_seen_at, 3),
         }

@@ -4,6 +4,15 @@ No IO here: bytes in, frozen dataclasses out, and back. See ``messages`` for
 the message table and ``options`` for the option table.
 """
 
+from ..wire import DecodeError
+from .ani import (
+    AccessNetworkIdentifier,
+    ANISubOption,
+    GeoLocation,
+    NetworkIdentifier,
+    OperatorIdentifier,
+    UnknownANISubOption,
+)
 from .checksum import checksum_ok, mh_checksum, with_checksum
 from .constants import (
     AccessTechnologyType,
@@ -19,7 +28,6 @@ from .constants import (
     RevocationStatus,
     RevocationTrigger,
 )
-from .errors import DecodeError
 from .jsonview import JSONViewError, message_from_json, message_to_json
 from .messages import (
     BindingError,
@@ -37,10 +45,7 @@ from .messages import (
     encode_message,
 )
 from .options import (
-    AccessNetworkIdentifier,
     AccessTechnologyTypeOption,
-    ANISubOption,
-    GeoLocation,
     GREKey,
     HandoffIndicatorOption,
     HomeNetworkPrefix,
@@ -54,14 +59,11 @@ from .options import (
     MobileNodeGroupIdentifier,
     MobileNodeIdentifier,
     MobilityOption,
-    NetworkIdentifier,
-    OperatorIdentifier,
     Pad1,
     PadN,
     RestartCounter,
     ServiceSelection,
     Timestamp,
-    UnknownANISubOption,
     UnknownOption,
     VendorSpecific,
 )

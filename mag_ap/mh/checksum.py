@@ -8,23 +8,14 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
+from ..wire import internet_checksum, ipv6_pseudo_header
 from .constants import IPPROTO_MH
-
-
-def _ones_complement_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def mh_checksum(src: IPv6Address, dst: IPv6Address, mh: bytes) -> int:
     """Checksum of ``mh`` as it would be sent from ``src`` to ``dst`` (field bytes ignored)."""
     zeroed = mh[:4] + b"\x00\x00" + mh[6:]
-    pseudo = src.packed + dst.packed + len(mh).to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_MH])
-    return 0xFFFF - _ones_complement_sum(pseudo + zeroed)
+    return internet_checksum(ipv6_pseudo_header(src, dst, len(mh), IPPROTO_MH) + zeroed)
 
 
 def with_checksum(src: IPv6Address, dst: IPv6Address, mh: bytes) -> bytes:
@@ -36,8 +27,5 @@ def checksum_ok(src: IPv6Address, dst: IPv6Address, mh: bytes) -> bool:
     """True when the checksum field of ``mh`` is right for this address pair."""
     return (
         len(mh) >= 6
-        and _ones_complement_sum(
-            src.packed + dst.packed + len(mh).to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_MH]) + mh
-        )
-        == 0xFFFF
+        and internet_checksum(ipv6_pseudo_header(src, dst, len(mh), IPPROTO_MH) + mh) == 0
     )

@@ -15,7 +15,7 @@ from enum import IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Union
 
-from . import messages, options
+from . import ani, messages, option_area, options
 from .constants import enum_or_int
 
 JSONValue = Any
@@ -29,11 +29,10 @@ _MESSAGES: dict[str, type[messages.MobilityMessage]] = {
     )
 }
 _OPTIONS: dict[str, type[options.MobilityOption]] = {
-    cls.__name__: cls for cls in (*options.OPTION_CLASSES.values(), options.UnknownOption)
+    cls.__name__: cls for cls in (*option_area.OPTION_CLASSES.values(), options.UnknownOption)
 }
-_SUB_OPTIONS: dict[str, type[options.ANISubOption]] = {
-    cls.__name__: cls
-    for cls in (*options.ANI_SUB_OPTION_CLASSES.values(), options.UnknownANISubOption)
+_SUB_OPTIONS: dict[str, type[ani.ANISubOption]] = {
+    cls.__name__: cls for cls in (*ani.ANI_SUB_OPTION_CLASSES.values(), ani.UnknownANISubOption)
 }
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(messages.MobilityMessage))
 _KIND_KEY: dict[str, dict[str, type[Any]]] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import ClassVar, TypeVar
 
+from ..wire import DecodeError
 from .constants import (
     IPPROTO_NONE,
     LIFETIME_UNIT_S,
@@ -27,8 +28,8 @@ from .constants import (
     RevocationTrigger,
     enum_or_int,
 )
-from .errors import DecodeError
-from .options import MobilityOption, decode_options, encode_options
+from .option_area import decode_options, encode_options
+from .options import MobilityOption
 
 HEADER_LEN = 6  # Payload Proto, Header Len, MH Type, Reserved, Checksum
 

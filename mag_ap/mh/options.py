@@ -1,9 +1,11 @@
-"""Mobility options: one frozen dataclass per option type, driven by ``OPTION_CLASSES``.
+"""Mobility options: one frozen dataclass per option type (RFC 6275, 5213, 5844, 5847 ...).
 
 Each class knows its type number, its alignment requirement (RFC 6275 section
 6.2.1 notation ``xn+y``) and how to decode and encode its body (the bytes after
-the type and length octets). Options the table does not know become
-``UnknownOption`` and are re-encoded byte-exact.
+the type and length octets). Options the table (``OPTION_CLASSES`` in
+:mod:`.option_area`) does not know become ``UnknownOption`` and are re-encoded
+byte-exact. The Access Network Identifier (RFC 6757) and its sub-options are in
+:mod:`.ani`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import ClassVar, Self
 
+from ..wire import DecodeError
 from .constants import (
     AccessTechnologyType,
-    ANISubOptionType,
     HandoffIndicator,
     IPv4HoAReplyStatus,
     MNIdentifierSubtype,
     OptionType,
     enum_or_int,
 )
-from .errors import DecodeError
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -447,169 +448,6 @@ class MobileNodeGroupIdentifier(MobilityOption):
         return bytes([self.subtype, 0]) + _U32.pack(self.group_identifier)
 
 
-# --- Access Network Identifier (RFC 6757) and its sub-options -------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class ANISubOption:
-    """Base of the Access Network Identifier sub-options."""
-
-    TYPE: ClassVar[int] = -1
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        raise NotImplementedError
-
-    def encode_body(self) -> bytes:
-        raise NotImplementedError
-
-    @property
-    def sub_option_type(self) -> int:
-        return self.TYPE
-
-
-@dataclass(frozen=True, kw_only=True)
-class NetworkIdentifier(ANISubOption):
-    """Network-Identifier sub-option: network name (e.g. SSID) and access-point name.
-
-    ``e_flag`` set means the name is encoded in UTF-8 (RFC 6757 section 3.1.1).
-    """
-
-    TYPE: ClassVar[int] = ANISubOptionType.NETWORK_IDENTIFIER
-    e_flag: bool = False
-    network_name: str | bytes = b""
-    access_point_name: str | bytes = b""
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        _need(body, 3, offset, "ANI Network-Identifier", exact=False)
-        name_len = body[1]
-        ap_at = 2 + name_len
-        if ap_at + 1 > len(body):
-            raise DecodeError("ANI Network-Identifier: network name overruns sub-option", offset)
-        ap_len = body[ap_at]
-        if ap_at + 1 + ap_len != len(body):
-            raise DecodeError(
-                "ANI Network-Identifier: access-point name length mismatch", offset + ap_at
-            )
-        return cls(
-            e_flag=bool(body[0] & 0x80),
-            network_name=_text_or_bytes(body[2:ap_at]),
-            access_point_name=_text_or_bytes(body[ap_at + 1 :]),
-        )
-
-    def encode_body(self) -> bytes:
-        name = _as_bytes(self.network_name)
-        ap = _as_bytes(self.access_point_name)
-        return bytes([0x80 if self.e_flag else 0, len(name)]) + name + bytes([len(ap)]) + ap
-
-
-@dataclass(frozen=True, kw_only=True)
-class GeoLocation(ANISubOption):
-    """Geo-Location sub-option (RFC 6757 section 3.1.2).
-
-    Latitude and longitude are 24-bit two's-complement fixed point with 15
-    fraction bits, kept as the signed wire integers; ``*_deg`` convert.
-    """
-
-    TYPE: ClassVar[int] = ANISubOptionType.GEO_LOCATION
-    latitude: int = 0
-    longitude: int = 0
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        _need(body, 6, offset, "ANI Geo-Location")
-        return cls(
-            latitude=int.from_bytes(body[0:3], "big", signed=True),
-            longitude=int.from_bytes(body[3:6], "big", signed=True),
-        )
-
-    def encode_body(self) -> bytes:
-        return self.latitude.to_bytes(3, "big", signed=True) + self.longitude.to_bytes(
-            3, "big", signed=True
-        )
-
-    @property
-    def latitude_deg(self) -> float:
-        return self.latitude / 32768
-
-    @property
-    def longitude_deg(self) -> float:
-        return self.longitude / 32768
-
-
-@dataclass(frozen=True, kw_only=True)
-class OperatorIdentifier(ANISubOption):
-    """Operator-Identifier sub-option: type (1 private enterprise number, 2 realm) + id."""
-
-    TYPE: ClassVar[int] = ANISubOptionType.OPERATOR_IDENTIFIER
-    op_id_type: int = 1
-    identifier: bytes = b""
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        _need(body, 1, offset, "ANI Operator-Identifier", exact=False)
-        return cls(op_id_type=body[0], identifier=body[1:])
-
-    def encode_body(self) -> bytes:
-        return bytes([self.op_id_type]) + self.identifier
-
-
-@dataclass(frozen=True, kw_only=True)
-class UnknownANISubOption(ANISubOption):
-    """An ANI sub-option we do not interpret, kept byte-exact."""
-
-    sub_type: int = 0
-    data: bytes = b""
-
-    @property
-    def sub_option_type(self) -> int:
-        return self.sub_type
-
-    def encode_body(self) -> bytes:
-        return self.data
-
-
-ANI_SUB_OPTION_CLASSES: dict[int, type[ANISubOption]] = {
-    cls.TYPE: cls for cls in (NetworkIdentifier, GeoLocation, OperatorIdentifier)
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class AccessNetworkIdentifier(MobilityOption):
-    """Access Network Identifier (RFC 6757): a list of sub-options."""
-
-    TYPE: ClassVar[int] = OptionType.ACCESS_NETWORK_IDENTIFIER
-    sub_options: tuple[ANISubOption, ...] = ()
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        subs: list[ANISubOption] = []
-        pos = 0
-        while pos < len(body):
-            if pos + 2 > len(body):
-                raise DecodeError("ANI sub-option header truncated", offset + pos)
-            sub_type, sub_len = body[pos], body[pos + 1]
-            end = pos + 2 + sub_len
-            if end > len(body):
-                raise DecodeError("ANI sub-option overruns the option", offset + pos)
-            data = body[pos + 2 : end]
-            sub_cls = ANI_SUB_OPTION_CLASSES.get(sub_type)
-            if sub_cls is None:
-                subs.append(UnknownANISubOption(sub_type=sub_type, data=data))
-            else:
-                subs.append(sub_cls.decode_body(data, offset + pos + 2))
-            pos = end
-        return cls(sub_options=tuple(subs))
-
-    def encode_body(self) -> bytes:
-        out = bytearray()
-        for sub in self.sub_options:
-            data = sub.encode_body()
-            out += bytes([sub.sub_option_type, len(data)]) + data
-        return bytes(out)
-
-
 @dataclass(frozen=True, kw_only=True)
 class UnknownOption(MobilityOption):
     """An option type we do not interpret: kept opaque and re-encoded byte-exact."""
@@ -623,99 +461,3 @@ class UnknownOption(MobilityOption):
 
     def encode_body(self) -> bytes:
         return self.data
-
-
-OPTION_CLASSES: dict[int, type[MobilityOption]] = {
-    cls.TYPE: cls
-    for cls in (
-        Pad1,
-        PadN,
-        MobileNodeIdentifier,
-        VendorSpecific,
-        ServiceSelection,
-        HomeNetworkPrefix,
-        HandoffIndicatorOption,
-        AccessTechnologyTypeOption,
-        MNLinkLayerIdentifier,
-        LinkLocalAddress,
-        Timestamp,
-        RestartCounter,
-        IPv4CareOfAddress,
-        GREKey,
-        IPv4HomeAddressRequest,
-        IPv4HomeAddressReply,
-        IPv4DefaultRouterAddress,
-        IPv4DHCPSupportMode,
-        MobileNodeGroupIdentifier,
-        AccessNetworkIdentifier,
-    )
-}
-
-
-def decode_options(data: bytes, base_offset: int) -> tuple[MobilityOption, ...]:
-    """Parse an option area; ``base_offset`` is where ``data`` starts in the MH."""
-    options: list[MobilityOption] = []
-    pos = 0
-    while pos < len(data):
-        opt_type = data[pos]
-        if opt_type == OptionType.PAD1:
-            options.append(Pad1())
-            pos += 1
-            continue
-        if pos + 2 > len(data):
-            raise DecodeError("option header truncated", base_offset + pos)
-        end = pos + 2 + data[pos + 1]
-        if end > len(data):
-            raise DecodeError(
-                f"option type {opt_type} length {data[pos + 1]} overruns the message",
-                base_offset + pos + 1,
-            )
-        body = data[pos + 2 : end]
-        opt_cls = OPTION_CLASSES.get(opt_type)
-        if opt_cls is None:
-            options.append(UnknownOption(type_number=opt_type, data=body))
-        else:
-            options.append(opt_cls.decode_body(body, base_offset + pos + 2))
-        pos = end
-    return tuple(options)
-
-
-def _padding(size: int) -> bytes:
-    """Encoded Pad1/PadN filling ``size`` octets (RFC 6275 section 6.2.2/6.2.3)."""
-    if size == 0:
-        return b""
-    if size == 1:
-        return b"\x00"
-    return bytes([OptionType.PADN, size - 2]) + bytes(size - 2)
-
-
-def _encode_checked(item: MobilityOption) -> bytes:
-    """Encode a body; a field out of its wire range is a ValueError naming the option."""
-    try:
-        return item.encode_body()
-    except (struct.error, OverflowError, ValueError) as exc:
-        raise ValueError(f"{type(item).__name__}: field out of range ({exc})") from None
-
-
-def encode_options(options: tuple[MobilityOption, ...], start: int) -> bytes:
-    """Encode options that start at MH offset ``start``, ending on an 8-octet boundary.
-
-    With no Pad1/PadN in ``options`` the encoder inserts the minimal padding
-    each option's alignment needs. If the caller (or the decoder) placed pads
-    explicitly, the layout is kept as given so decode/encode is byte-exact.
-    """
-    explicit = any(isinstance(opt, Pad1 | PadN) for opt in options)
-    out = bytearray()
-    for opt in options:
-        if isinstance(opt, Pad1):
-            out += b"\x00"
-            continue
-        body = _encode_checked(opt)
-        if len(body) > 255:
-            raise ValueError(f"{type(opt).__name__}: body of {len(body)} octets exceeds 255")
-        if not explicit:
-            x, y = opt.ALIGN
-            out += _padding((y - (start + len(out))) % x)
-        out += bytes([opt.option_type, len(body)]) + body
-    out += _padding(-(start + len(out)) % 8)
-    return bytes(out)

@@ -6,12 +6,13 @@ that table back as JSON. A blobmsg reply must be an object, integers are at most
 holds (objects, arrays, strings, booleans, integers, floats, null) survives the
 trip unchanged. :func:`to_ubus` applies exactly those limits, so for a real
 status answer the ubus reply equals the CLI's JSON. Pure: no IO, no ubus here;
-the glue is ``/usr/libexec/rpcd/mag-ap`` (openwrt/net/mag-ap/files/mag-ap.rpcd).
+the glue is ``/usr/libexec/rpcd/mag-ap`` (openwrt/net/mag-ap/files/mag-ap.rpcd),
+which decodes the control socket's JSON once, passes it through here (one walk,
+no JSON) and encodes the reply once.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -29,10 +30,17 @@ def error_reply(message: str) -> dict[str, Any]:
     return {"ok": False, "error": message}
 
 
+def _key(key: object) -> str:
+    """An object key as ``json.dumps`` writes it (the CLI's spelling)."""
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    return key if isinstance(key, str) else str(key)
+
+
 def _safe(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {_key(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_safe(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -46,12 +54,11 @@ def _safe(value: Any) -> Any:
 def to_ubus(answer: object) -> dict[str, Any]:
     """The control-socket answer as ubus returns it (the CLI's JSON, made blobmsg-safe).
 
-    The JSON round trip with ``default=str`` is what ``mag-ap status --json``
-    prints; values blobmsg cannot hold become text (huge integers) or null
-    (NaN, infinity), and a non-object answer becomes an error reply.
+    One walk over the decoded answer, no JSON round trip: what
+    ``json.dumps(default=str)`` would turn into text (other objects) becomes text,
+    tuples become lists, values blobmsg cannot hold become text (huge integers)
+    or null (NaN, infinity), and a non-object answer becomes an error reply.
     """
     if not isinstance(answer, Mapping):
         return error_reply(f"daemon answered a {type(answer).__name__}, not an object")
-    plain = json.loads(json.dumps(dict(answer), default=str, allow_nan=True))
-    safe: dict[str, Any] = _safe(plain)
-    return safe
+    return {_key(k): _safe(v) for k, v in answer.items()}

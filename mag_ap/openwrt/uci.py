@@ -18,6 +18,9 @@ Section types (the full schema is documented in openwrt/README.md):
 ``static_attach``  [[static_attach]]
 ``plugin_table``   generic nested plugin table: ``option plugin``, ``option table``,
                    ``option array`` (default 1: [[plugin.P.T]], 0: [plugin.P.T])
+
+Size (about 600 lines, on purpose): the UCI schema table and its translation
+read together; the table is most of the file.
 """
 
 from __future__ import annotations

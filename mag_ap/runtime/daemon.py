@@ -7,6 +7,10 @@ and address services, control socket, triggers and static stations, then one
 "ready" log line. SIGTERM/SIGINT (or ``{"cmd": "stop"}``) stop gracefully: the MAG
 de-registers every binding and gives the PBAs up to ``SHUTDOWN_GRACE_S`` to arrive,
 the providers remove what they installed, the control socket file goes away.
+
+Size (over 600 lines, on purpose): the wiring of both daemons in one place, so
+the start-up order and the clean stop read top to bottom; the protocol logic is in
+:mod:`mag_ap.core` and :mod:`mag_ap.lma`, the driver in :mod:`.driver`.
 """
 
 from __future__ import annotations
@@ -40,13 +44,14 @@ from ..core.types import (
     SansIOEndpoint,
 )
 from ..mh.constants import HandoffIndicator
+from .consumers import consumers
 from .control import ControlError, ControlServer, Handler, Request, Response, require_str
 from .driver import Driver, wall_clock_offset_s
 from .mh_socket import MhSocket, close_quietly, open_mh_socket
-from .status_view import bindings_of
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.lma_failover import LmaFailover
     from ..core.mag import MagProtocol
     from ..lma.protocol import LmaProtocol
     from ..plugins import PluginHost
@@ -124,6 +129,11 @@ def _log(level: str, msg: str, **fields: Any) -> None:
     log.log(logging.getLevelName(level.upper()), msg, extra={"fields": fields})
 
 
+def _log_event(event: LogEvent) -> None:
+    """The driver's log sink: a protocol's log event, written when it happens."""
+    _log(event.level, event.message, **event.fields)
+
+
 # --- restart counter (RFC 5847) -----------------------------------------------------
 
 
@@ -195,7 +205,9 @@ class _Daemon:
         self.sock: MhSocket | None = None
         self.driver: Driver[Any] | None = None
         self.control: ControlServer | None = None
-        self.providers: list[_Provider] = []
+        self.datapath: _Provider | None = None
+        self.address_services: list[_Provider] = []
+        self.providers: list[_Provider] = []  # start order; stop is the reverse
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started_at = time.monotonic()
@@ -232,10 +244,11 @@ class _Daemon:
         config = self.config
         host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
         self.host = host
-        datapath = host.datapath_provider()
-        if datapath is not None:
-            self.providers.append(datapath)
-        self.providers.extend(host.address_services())
+        self.datapath = host.datapath_provider()
+        self.address_services = list(host.address_services())
+        if self.datapath is not None:
+            self.providers.append(self.datapath)
+        self.providers.extend(self.address_services)
         self.prepare_providers(host)
 
         self.restart_counter = bump_restart_counter(config.state_dir, self.role)
@@ -247,6 +260,7 @@ class _Daemon:
             send=self._send,
             action_sink=self._apply_action,
             action_timeout_s=PROVIDER_TIMEOUT_S * (len(self.providers) + 1),
+            log_sink=_log_event,
         )
         driver = self.driver
         try:
@@ -313,8 +327,9 @@ class _Daemon:
             self.sock.send(datagram.data, datagram.peer)
 
     async def _apply_action(self, action: Action) -> None:
-        if isinstance(action, LogEvent):
-            _log(action.level, action.message, **action.fields)
+        """Log the action, then hand it to its consumers in the order of ``consumers.ORDER``."""
+        if isinstance(action, LogEvent):  # the driver writes these itself; kept for safety
+            _log_event(action)
             return
         if isinstance(action, BindingRejected | PeerRestarted):
             level = "warning"
@@ -323,7 +338,7 @@ class _Daemon:
         else:
             level = "info"
         _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
-        for provider in self.providers:
+        for provider in consumers(action, self.datapath, self.address_services):
             started = time.monotonic()
             try:
                 await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
@@ -391,9 +406,6 @@ class _Daemon:
 # --- the MAG ------------------------------------------------------------------------------
 
 
-_SETTLED_STATES = frozenset({"bound", "refreshing"})
-
-
 class MagDaemon(_Daemon):
     """The Mobile Access Gateway: stations in, PBUs out, bindings into the datapath."""
 
@@ -405,24 +417,26 @@ class MagDaemon(_Daemon):
         self.policy: PolicyProvider | None = None
         self.triggers: list[TriggerProvider] = []
         self.discovery: LmaDiscoveryProvider | None = None
-        # LMAs from DNS still to try per MAC when the current one does not answer (RFC 6097)
-        self._lma_alternatives: dict[
-            str, tuple[MobileNodeProfile, list[Address], HandoffIndicator | None]
-        ] = {}
         self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
 
     @property
-    def mag(self) -> MagProtocol:
+    def endpoint(self) -> LmaFailover:
+        """What the driver runs: the MAG wrapped in its RFC 6097 failover."""
         assert self.driver is not None
-        endpoint: MagProtocol = self.driver.endpoint
+        endpoint: LmaFailover = self.driver.endpoint
         return endpoint
 
+    @property
+    def mag(self) -> MagProtocol:
+        return self.endpoint.mag
+
     def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
+        from ..core.lma_failover import LmaFailover
         from ..core.mag import MagProtocol
 
         assert self.config.mag is not None
         settings = replace(self.config.mag, restart_counter=restart_counter)
-        return MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s())
+        return LmaFailover(MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s()))
 
     def prepare_providers(self, host: PluginHost) -> None:
         self.identity = host.identity_provider()
@@ -494,9 +508,11 @@ class MagDaemon(_Daemon):
             self.counters["attach_refused"] += 1
             _log("warning", "attach refused by policy", mac=mac, mn_id=mn_id, source=source)
             raise ControlError(f"policy refused {mn_id} ({mac})")
-        profile = await self._discover_lma(mac, profile, handoff)
+        profile, alternatives = await self._discover_lma(profile)
         assert self.driver is not None
-        self.driver.call(lambda ep, now: ep.attach(mac, profile, now, handoff=handoff))
+        self.driver.call(
+            lambda ep, now: ep.attach(mac, profile, now, handoff=handoff, alternatives=alternatives)
+        )
         _log(
             "info",
             "attach",
@@ -508,13 +524,12 @@ class MagDaemon(_Daemon):
         return {"mac": mac, "mn_id": mn_id, "lma": str(profile.lma_address)}
 
     async def _discover_lma(
-        self, mac: str, profile: MobileNodeProfile, handoff: HandoffIndicator | None
-    ) -> MobileNodeProfile:
+        self, profile: MobileNodeProfile
+    ) -> tuple[MobileNodeProfile, tuple[Address, ...]]:
         """A profile naming its LMA by FQDN gets the first resolved address (RFC 6097);
-        the others are kept for a failover when that LMA does not answer."""
-        self._lma_alternatives.pop(mac, None)
+        the others go to the core's failover (``mag_ap.core.lma_failover``)."""
         if profile.lma_fqdn is None:
-            return profile
+            return profile, ()
         if self.discovery is None:
             self.counters["attach_refused"] += 1
             raise ControlError(f"no LMA discovery provider for {profile.lma_fqdn}")
@@ -526,43 +541,7 @@ class MagDaemon(_Daemon):
         if not addresses:
             self.counters["attach_refused"] += 1
             raise ControlError(f"LMA {profile.lma_fqdn} has no {transport} address")
-        chosen = replace(profile, lma_address=addresses[0])
-        if len(addresses) > 1:
-            self._lma_alternatives[mac] = (chosen, list(addresses[1:]), handoff)
-        return chosen
-
-    async def _apply_action(self, action: Action) -> None:
-        await super()._apply_action(action)
-        if isinstance(action, BindingUp | BindingDown):
-            self._lma_alternatives.pop(action.mac, None)
-        elif isinstance(action, BindingRejected):
-            self._lma_failover(action)
-
-    def _lma_failover(self, action: BindingRejected) -> None:
-        """No answer from a DNS-named LMA: register with its next address."""
-        found = self._lma_alternatives.get(action.mac)
-        if found is None:
-            return
-        profile, rest, handoff = found
-        if action.status is not None or action.lma != profile.lma_address or not rest:
-            self._lma_alternatives.pop(action.mac, None)
-            return
-        nxt = replace(profile, lma_address=rest[0])
-        if len(rest) > 1:
-            self._lma_alternatives[action.mac] = (nxt, rest[1:], handoff)
-        else:
-            self._lma_alternatives.pop(action.mac, None)
-        self.counters["lma_failovers"] = self.counters.get("lma_failovers", 0) + 1
-        _log(
-            "warning",
-            "LMA failover",
-            mac=action.mac,
-            fqdn=profile.lma_fqdn,
-            lma=str(nxt.lma_address),
-        )
-        assert self.driver is not None
-        mac = action.mac
-        self.driver.call(lambda ep, now: ep.attach(mac, nxt, now, handoff=handoff))
+        return replace(profile, lma_address=addresses[0]), tuple(addresses[1:])
 
     def apply_failed(self, action: Action, provider: str) -> None:
         """A binding the datapath (or an address service) could not install is removed:
@@ -580,7 +559,6 @@ class MagDaemon(_Daemon):
             mac = normalize_mac(mac, "mac")
         except ConfigError as exc:
             raise ControlError(exc.reason) from None
-        self._lma_alternatives.pop(mac, None)
         assert self.driver is not None
         self.driver.call(lambda ep, now: ep.detach(mac, now, reason=reason))
         _log("info", "detach", mac=mac, reason=reason)
@@ -598,10 +576,10 @@ class MagDaemon(_Daemon):
             norm = answer["mac"]
             assert self.driver is not None
             settled = await self.driver.wait_for(
-                lambda ep, now: _attach_settled(ep.binding_status(norm, now)),
+                lambda ep, now: ep.mag.attach_settled(norm),
                 min(float(wait_s), ATTACH_WAIT_MAX_S),
             )
-            binding = self.driver.snapshot(lambda ep, now: ep.binding_status(norm, now))
+            binding = self.driver.snapshot(lambda ep, now: ep.mag.binding_status(norm, now))
             answer["settled"] = settled
             answer["elapsed_ms"] = round((time.monotonic() - started) * 1000, 3)
             answer["binding"] = dict(binding) if binding is not None else None
@@ -615,7 +593,7 @@ class MagDaemon(_Daemon):
 
     async def cmd_status(self, request: Request) -> Response:
         answer = await super().cmd_status(request)
-        answer["runtime"]["mag"] = dict(self.counters)
+        answer["runtime"]["mag"] = {**self.counters, **self.endpoint.counters}
         return answer
 
     async def before_stop(self) -> None:
@@ -623,11 +601,10 @@ class MagDaemon(_Daemon):
         if driver is None:
             return
         driver.call(lambda ep, now: ep.shutdown(now))
-        done = await driver.wait_for(
-            lambda ep, now: not bindings_of(ep.status(now)), SHUTDOWN_GRACE_S
-        )
+        # Checked after every event (each PBA) of the grace period: a count, not a status.
+        done = await driver.wait_for(lambda ep, now: ep.mag.binding_count == 0, SHUTDOWN_GRACE_S)
         if not done:
-            left = len(bindings_of(driver.snapshot(lambda ep, now: ep.status(now))))
+            left = driver.snapshot(lambda ep, now: ep.mag.binding_count)
             _log("warning", "de-registration not acknowledged in time", bindings_left=left)
 
 
@@ -646,12 +623,6 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
         pass
     names = ", ".join(h.name for h in HandoffIndicator)
     raise ControlError(f'"handoff" must be one of {names} (or its number)')
-
-
-def _attach_settled(binding: Mapping[str, Any] | None) -> bool:
-    if binding is None:
-        return True  # rejected (or detached meanwhile): nothing more will happen
-    return str(binding.get("state", "")) in _SETTLED_STATES
 
 
 class _TriggerSink:

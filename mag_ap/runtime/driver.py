@@ -6,6 +6,8 @@ handle (re-armed from ``get_timer()`` after every event), and after every event
 drains ``datagrams_to_send`` to the socket and ``next_action`` to an async action
 sink. Actions are applied strictly in order by one worker task, each with a
 timeout, so a slow datapath delays its own work, never the protocol's timers.
+Log events are no work for a provider: they are written at once, in the event
+that produced them, and never wait in the queue behind a route installation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from ..core.types import Action, Address, Datagram, SansIOEndpoint
+from ..core.types import Action, Address, Datagram, LogEvent, SansIOEndpoint
+from .one_timer import OneTimer
 
 log = logging.getLogger("mag_ap.runtime.driver")
 
@@ -26,12 +29,20 @@ T = TypeVar("T")
 
 SendFn = Callable[[Datagram], object]
 ActionSink = Callable[[Action], Awaitable[None]]
+LogSink = Callable[[LogEvent], None]
 Predicate = Callable[[E, float], bool]
 
 
 def wall_clock_offset_s() -> float:
     """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
     return time.time() - time.monotonic()
+
+
+def log_event(event: LogEvent) -> None:
+    """The default log sink: the event as a record of this module's logger, with its fields."""
+    level = logging.getLevelName(event.level.upper())
+    log.log(level if isinstance(level, int) else logging.INFO, event.message,
+            extra={"fields": event.fields})  # fmt: skip
 
 
 class Driver(Generic[E]):
@@ -45,15 +56,16 @@ class Driver(Generic[E]):
         action_sink: ActionSink,
         action_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        log_sink: LogSink = log_event,
     ) -> None:
         self.endpoint = endpoint
         self._send = send
         self._action_sink = action_sink
+        self._log_sink = log_sink
         self.action_timeout_s = action_timeout_s
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = OneTimer(self._on_timer)
         self._actions: asyncio.Queue[Action] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Predicate[E], asyncio.Future[None]]] = []
@@ -63,6 +75,8 @@ class Driver(Generic[E]):
             "timer_events": 0,
             "datagrams_sent": 0,
             "actions_applied": 0,
+            "log_events": 0,
+            "log_failures": 0,
             "action_failures": 0,
             "action_timeouts": 0,
             "endpoint_errors": 0,
@@ -90,7 +104,7 @@ class Driver(Generic[E]):
 
     async def close(self) -> None:
         """Stop the timer and the worker (call :meth:`drain_actions` first to keep them)."""
-        self._cancel_timer()
+        self._timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,8 +155,6 @@ class Driver(Generic[E]):
         return True
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         self.counters["timer_events"] += 1
         try:
             self.endpoint.handle_timer(self.now())
@@ -164,7 +176,10 @@ class Driver(Generic[E]):
                 self._send(datagram)
                 self.counters["datagrams_sent"] += 1
             while (action := self.endpoint.next_action()) is not None:
-                self._actions.put_nowait(action)
+                if isinstance(action, LogEvent):
+                    self._write_log(action)
+                else:
+                    self._actions.put_nowait(action)
             self._rearm(self.endpoint.get_timer())
             self._wake_waiters(now)
         except Exception:
@@ -173,27 +188,23 @@ class Driver(Generic[E]):
         finally:
             self._in_event = False
 
-    def _rearm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and self._timer is not None:
-            return
-        self._cancel_timer()
-        if deadline is None or self._loop is None:
-            return
-        # call_at runs on loop.time(); translate from our clock in case they differ.
-        delay = max(0.0, deadline - self.now())
-        self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
-        self._timer_at = deadline
+    def _write_log(self, event: LogEvent) -> None:
+        """At once, not through the queue; a broken sink must not lose the actions after it."""
+        self.counters["log_events"] += 1
+        try:
+            self._log_sink(event)
+        except Exception:
+            self.counters["log_failures"] += 1
+            log.exception("log sink failed on %r", event.message)
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
+    def _rearm(self, deadline: float | None) -> None:
+        # call_at runs on loop.time(); OneTimer translates from our clock in case they differ.
+        self._timer.arm(self._loop, deadline, now=self.now())
 
     @property
     def timer_deadline(self) -> float | None:
         """When the one timer fires (protocol clock), for tests and status."""
-        return self._timer_at
+        return self._timer.deadline
 
     def _wake_waiters(self, now: float) -> None:
         for predicate, fut in list(self._waiters):

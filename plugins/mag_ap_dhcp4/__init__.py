@@ -14,11 +14,12 @@ an unknown MAC is also an attach trigger. Inert unless configured::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config, ConfigError
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, Dhcp4Config, parse_dhcp4
 
@@ -27,33 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "Dhcp4Config", "parse_dhcp4", "service_for"]
 
-# One service per validated Config object: the trigger, address-service and
-# status hooks must share it. The Config is kept alive with it so its id stays unique.
-_services: dict[int, tuple[Config, Dhcp4Service]] = {}
 
-
-def service_for(config: Config) -> Dhcp4Service | None:
-    """The shared :class:`._io.Dhcp4Service` of ``config``, or None when disabled."""
-    entry = _services.get(id(config))
-    if entry is not None:
-        return entry[1]
-    settings = parse_dhcp4(config.plugin_section(SECTION))
-    if not settings.enabled:
-        return None
-    from ._io import Dhcp4Service  # sockets only when the plugin is in use
-
-    service = Dhcp4Service(settings)
-    _services[id(config)] = (config, service)
-    return service
-
-
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
+def _validate(config: Config) -> None:
     settings = parse_dhcp4(config.plugin_section(SECTION))
     if settings.enabled and config.role != "mag":
         raise ConfigError(
@@ -61,21 +37,26 @@ def mag_validate_config(config: Config) -> None:
         )
 
 
+def _build(config: Config) -> Dhcp4Service | None:
+    settings = parse_dhcp4(config.plugin_section(SECTION))
+    if not settings.enabled:
+        return None
+    from ._io import Dhcp4Service  # sockets only when the plugin is in use
+
+    return Dhcp4Service(settings)
+
+
+# One service per configuration: the trigger, address-service and status hooks share it.
+kit: PluginKit[Dhcp4Service] = PluginKit(SECTION, validate=_validate, build=_build)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+service_for = kit.provider_for
+
+
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[Dhcp4Service]:
-    service = service_for(config)
-    return [service] if service is not None and service.config.trigger else []
+    return [s for s in kit.providers(config) if s.config.trigger]
 
 
 @hookimpl(trylast=True)
 def mag_address_services(config: Config) -> Sequence[Dhcp4Service]:
-    service = service_for(config)
-    return [service] if service is not None else []
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    entry = _services.get(id(config))
-    if entry is None:
-        return None
-    return entry[1].status()
+    return kit.providers(config)

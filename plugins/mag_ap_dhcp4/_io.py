@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp, LogEvent
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime.one_timer import OneTimer
 
 from ._packet import CLIENT_PORT, SERVER_PORT, encode, encode_udp_frame
 from ._server import Dhcp4Server, SendReply, ServerAction, StationAttached, StationDetached
@@ -99,7 +100,7 @@ class Dhcp4Service:
         self._raw: socket.socket | None = None
         self._own_mac = b""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = OneTimer(self._on_timer)
         self._added_routers: set[IPv4Address] = set()
         self._original_mac: str | None = None
         self._kernel_lock = asyncio.Lock()
@@ -149,9 +150,7 @@ class Dhcp4Service:
 
     async def stop(self) -> None:
         """Close the sockets, remove the router addresses we added, restore the MAC."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         self._close_sockets()
         ifname = self.config.interface
         for router in sorted(self._added_routers):
@@ -263,15 +262,9 @@ class Dhcp4Service:
     def _schedule(self) -> None:
         if self._loop is None:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        deadline = self.server.get_timer()
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(self._loop, self.server.get_timer())
 
     def _on_timer(self) -> None:
-        self._timer = None
         self.server.handle_timer(self._now())
         self._flush()
 

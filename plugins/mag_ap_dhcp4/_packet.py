@@ -22,6 +22,9 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any, Final
 
+from mag_ap.mac import mac_text
+from mag_ap.wire import DecodeError, internet_checksum
+
 BOOTREQUEST: Final = 1
 BOOTREPLY: Final = 2
 HTYPE_ETHERNET: Final = 1
@@ -73,15 +76,6 @@ class OptionCode(IntEnum):
     End = 255
 
 
-class DecodeError(ValueError):
-    """A DHCP packet that cannot be read; ``offset`` is where the fault lies."""
-
-    def __init__(self, reason: str, offset: int) -> None:
-        super().__init__(f"{reason} (at offset {offset})")
-        self.reason = reason
-        self.offset = offset
-
-
 @dataclass(frozen=True, kw_only=True)
 class DhcpMessage:
     """One BOOTP/DHCP message; known options are fields, the rest ``other_options``."""
@@ -128,7 +122,7 @@ class DhcpMessage:
         """``aa:bb:cc:dd:ee:ff`` for an Ethernet chaddr, else None."""
         if self.htype != HTYPE_ETHERNET or self.hlen != 6:
             return None
-        return ":".join(f"{b:02x}" for b in self.chaddr[:6])
+        return mac_text(self.chaddr[:6])
 
 
 # --- option kinds: how the value of one option is read and written ----------------
@@ -391,24 +385,6 @@ def make_reply(
 ETH_P_IP: Final = 0x0800
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _UDP = struct.Struct("!HHHH")
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071 one's-complement sum."""
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def mac_bytes(mac: str) -> bytes:
-    """``aa:bb:cc:dd:ee:ff`` -> 6 octets (ValueError otherwise)."""
-    raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
-    if len(raw) != 6:
-        raise ValueError(f"{mac!r} is not a MAC address")
-    return raw
 
 
 def encode_udp_frame(

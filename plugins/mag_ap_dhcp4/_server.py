@@ -44,6 +44,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Final
 
 from mag_ap.core.types import BindingDown, BindingUp, LogEvent
+from mag_ap.wire import DecodeError
 
 from ._packet import (
     BOOTREQUEST,
@@ -51,7 +52,6 @@ from ._packet import (
     CLIENT_PORT,
     SERVER_PORT,
     UNSPECIFIED,
-    DecodeError,
     DhcpMessage,
     MessageType,
     OptionCode,

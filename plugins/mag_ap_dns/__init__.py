@@ -20,12 +20,11 @@ The only importer of dnslib (:mod:`._answers`), loaded when the provider is buil
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
-from mag_ap.plugins import PerConfig
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, DnsSettings, parse_settings
 
@@ -34,34 +33,26 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "DnsSettings", "discovery_for", "parse_settings"]
 
-_providers: PerConfig[DnsLmaDiscovery] = PerConfig()
+
+def _build(config: Config) -> DnsLmaDiscovery:
+    from ._resolver_io import DnsLmaDiscovery  # dnslib loads on first use
+
+    return DnsLmaDiscovery(parse_settings(config.plugin_section(SECTION)))
+
+
+kit: PluginKit[DnsLmaDiscovery] = PluginKit(
+    SECTION, validate=lambda c: parse_settings(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
 
 
 def discovery_for(config: Config) -> DnsLmaDiscovery:
     """The shared provider of ``config`` (built on first use: dnslib loads then)."""
-    from ._resolver_io import DnsLmaDiscovery
-
-    return _providers.get_or_create(
-        config, lambda: DnsLmaDiscovery(parse_settings(config.plugin_section(SECTION)))
-    )
-
-
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION))
+    found = kit.provider_for(config)
+    assert found is not None  # _build never declines
+    return found
 
 
 @hookimpl(trylast=True)
 def mag_lma_discovery(config: Config) -> DnsLmaDiscovery | None:
     return discovery_for(config) if config.role == "mag" else None
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _providers.get(config)
-    return found.status() if found is not None else None

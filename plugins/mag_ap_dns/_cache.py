@@ -1,12 +1,15 @@
-"""TTL cache of resolved LMA names (pure: the caller passes ``now``)."""
+"""TTL policy for resolved LMA names, kept in the shared :class:`mag_ap.ttl_cache.TtlCache`."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from mag_ap.core.types import Address
+from mag_ap.ttl_cache import TtlCache
 
 MAX_ENTRIES: Final = 1024
+
+Key = tuple[str, str]
 
 
 class AnswerCache:
@@ -20,36 +23,19 @@ class AnswerCache:
         self.min_ttl_s = min_ttl_s
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
-        self._entries: dict[tuple[str, str], tuple[float, tuple[Address, ...]]] = {}
+        self._cache: TtlCache[Key, tuple[Address, ...]] = TtlCache(MAX_ENTRIES)
 
-    def get(self, key: tuple[str, str], now: float) -> tuple[Address, ...] | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        expires_at, addresses = found
-        if now >= expires_at:
-            del self._entries[key]
-            return None
-        return addresses
+    def get(self, key: Key, now: float) -> tuple[Address, ...] | None:
+        return self._cache.get(key, now)
 
-    def put(
-        self, key: tuple[str, str], addresses: tuple[Address, ...], ttl_s: float, now: float
-    ) -> float:
+    def put(self, key: Key, addresses: tuple[Address, ...], ttl_s: float, now: float) -> float:
         """Keep the answer; returns the TTL actually used (0: not kept)."""
         if addresses:
             kept_s = min(self.max_ttl_s, max(self.min_ttl_s, ttl_s))
         else:
             kept_s = min(self.negative_ttl_s, ttl_s) if ttl_s > 0 else self.negative_ttl_s
-        if kept_s <= 0:
-            self._entries.pop(key, None)
-            return 0.0
-        if key not in self._entries and len(self._entries) >= MAX_ENTRIES:
-            for old in [k for k, (at, _) in self._entries.items() if now >= at]:
-                del self._entries[old]
-            if len(self._entries) >= MAX_ENTRIES:
-                del self._entries[next(iter(self._entries))]
-        self._entries[key] = (now + kept_s, addresses)
-        return kept_s
+        self._cache.put(key, addresses, kept_s, now)
+        return max(kept_s, 0.0)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._cache)

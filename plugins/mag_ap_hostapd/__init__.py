@@ -19,20 +19,19 @@ outer reply). A re-authentication as another user re-binds under the new name
     ping_interval_s = 5.0   # liveness probe of a silent socket
     reconnect_max_s = 30.0  # backoff ceiling while hostapd is away
 
-A station without an 802.1X name gets the MAC-based NAI of ``[plugin.macnai]``
-(the ``mag_identity_provider`` hook is firstresult: the fallback lives here).
-Pure parsing is in :mod:`._events` and :mod:`._stations`; sockets in :mod:`._watch_io`.
+For a station without an 802.1X name the watcher declines (None) and the identity
+chain asks on (RADIUS accounting, then the MAC-based NAI of ``[plugin.macnai]``).
+Pure parsing is in :mod:`._events` and :mod:`mag_ap.stations`; sockets in :mod:`._watch_io`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
-from mag_ap.plugins import PerConfig
-from mag_ap_macnai import fallback_for
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, HostapdSettings, parse_settings
 
@@ -41,45 +40,30 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "HostapdSettings", "parse_settings", "watcher_for"]
 
-# One watcher per configuration: the trigger hook and the identity hook must share it.
-_watchers: PerConfig[HostapdWatcher] = PerConfig()
 
-
-def watcher_for(config: Config) -> HostapdWatcher | None:
-    """The shared watcher of ``config``, or None when the plugin is not enabled."""
+def _build(config: Config) -> HostapdWatcher | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
     from ._watch_io import HostapdWatcher
 
-    return _watchers.get_or_create(config, lambda: HostapdWatcher(settings, fallback_for(config)))
+    return HostapdWatcher(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION))
+# One watcher per configuration: the trigger hook and the identity hook share it.
+kit: PluginKit[HostapdWatcher] = PluginKit(
+    SECTION, validate=lambda c: parse_settings(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+watcher_for = kit.provider_for
 
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[HostapdWatcher]:
-    watcher = watcher_for(config)
-    return [watcher] if watcher is not None else []
-
-
-# not trylast: it must be asked before the trylast MAC-based NAI (and after any
-# third-party plugin, which registers later and so is called first)
-@hookimpl
-def mag_identity_provider(config: Config) -> HostapdWatcher | None:
-    watcher = watcher_for(config)
-    return watcher if watcher is not None and watcher.settings.identity else None
+    return kit.providers(config)
 
 
 @hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _watchers.get(config)
-    return found.status() if found is not None else None
+def mag_identity_provider(config: Config) -> HostapdWatcher | None:
+    watcher = watcher_for(config)
+    return watcher if watcher is not None and watcher.settings.identity else None

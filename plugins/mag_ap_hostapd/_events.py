@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from mag_ap.mac import parse_mac
+
 __all__ = [
     "EapFailure",
     "EapSuccess",
@@ -27,8 +29,6 @@ __all__ = [
     "parse_sta",
 ]
 
-# hostapd prints MACs lower-case with colons (MACSTR); accept upper case from other tools.
-_MAC: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _LEVEL: Final = re.compile(r"^<\d>")
 MAX_EVENT_LEN: Final = 4096  # hostapd's own reply buffers are 4 KiB; longer is not hostapd
 # ``dot1xAuthPaeState`` of a station whose authentication finished (the AUTH_PAE state
@@ -101,11 +101,6 @@ def _text(data: bytes | str) -> str | None:
         return None
 
 
-def normal_mac(text: str) -> str | None:
-    """``AA:BB:..`` -> ``aa:bb:..``; None when ``text`` is no colon-separated MAC."""
-    return text.lower() if _MAC.match(text) else None
-
-
 def parse_event(data: bytes | str) -> Event:
     """One datagram from an attached control socket -> a typed event (never raises)."""
     if len(data) > MAX_EVENT_LEN:
@@ -128,7 +123,7 @@ def parse_event(data: bytes | str) -> Event:
     kind = _WITH_MAC.get(name)
     if kind is None:
         return Unknown(line[:128], "unused event")
-    mac = normal_mac(words[1]) if len(words) > 1 else None
+    mac = parse_mac(words[1]) if len(words) > 1 else None
     if mac is None:
         return Unknown(line[:128], f"{name} without a MAC address")
     return kind(mac)
@@ -177,7 +172,7 @@ def parse_sta(data: bytes | str) -> StaInfo | None:
     lines = text.splitlines()
     if not lines:
         return None
-    mac = normal_mac(lines[0].strip())
+    mac = parse_mac(lines[0].strip())
     if mac is None:
         return None
     fields: dict[str, str] = {}

@@ -18,9 +18,9 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
 
-from mag_ap.providers import TriggerSink
+from mag_ap.providers import IDENTITY_PRIORITY, TriggerSink
+from mag_ap.stations import StationTable
 
 from ._ctrl_io import ControlError, ControlSocket
 from ._events import (
@@ -35,7 +35,6 @@ from ._events import (
     parse_sta,
 )
 from ._settings import HostapdSettings
-from ._stations import StationTable
 
 log = logging.getLogger("mag_ap.hostapd")
 
@@ -47,12 +46,10 @@ class HostapdWatcher:
     """TriggerProvider (``run``) and IdentityProvider (``identity_for``) over hostapd."""
 
     name = "hostapd"
+    priority = IDENTITY_PRIORITY["hostapd"]
 
-    def __init__(
-        self, settings: HostapdSettings, fallback: Callable[[str], str | None] | None = None
-    ) -> None:
+    def __init__(self, settings: HostapdSettings) -> None:
         self.settings = settings
-        self.fallback = fallback
         self.table = StationTable()
         self.counters: dict[str, int] = {
             "events": 0,
@@ -73,11 +70,8 @@ class HostapdWatcher:
     # --- IdentityProvider ------------------------------------------------------------
 
     async def identity_for(self, mac: str) -> str | None:
-        """The 802.1X user name hostapd reported, else the fallback (MAC-based NAI)."""
-        name = self.table.identity(mac.lower())
-        if name is None and self.fallback is not None:
-            name = self.fallback(mac)
-        return name
+        """The 802.1X user name hostapd reported; None (the chain asks on) without one."""
+        return self.table.identity(mac.lower())
 
     # --- TriggerProvider -------------------------------------------------------------
 

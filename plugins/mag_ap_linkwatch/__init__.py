@@ -17,12 +17,12 @@ Logic: :mod:`._watch`; netlink codec: :mod:`._netlink`; IO: :mod:`._io`.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from mag_ap.config import Config, Table
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugin_kit import PluginKit
 
 from ._io import AccessWatch, LinkwatchConfig
 
@@ -30,7 +30,6 @@ __all__ = ["SECTION", "AccessWatch", "LinkwatchConfig", "parse_linkwatch_config"
 
 SECTION: Final = "linkwatch"
 IFNAMSIZ: Final = 15
-_watches: dict[int, AccessWatch] = {}  # one per Config, shared by the hooks (see mag_ap_ra)
 
 
 def parse_linkwatch_config(section: Mapping[str, Any]) -> LinkwatchConfig:
@@ -58,43 +57,26 @@ def parse_linkwatch_config(section: Mapping[str, Any]) -> LinkwatchConfig:
     )
 
 
-def watch_for(config: Config) -> AccessWatch | None:
-    """The shared AccessWatch of ``config``, or None when the plugin is inert."""
+def _build(config: Config) -> AccessWatch | None:
     settings = parse_linkwatch_config(config.plugin_section(SECTION))
     if not settings.active or config.role != "mag":
         return None
-    key = id(config)
-    watch = _watches.get(key)
-    if watch is None:
-        watch = AccessWatch(settings)
-        _watches[key] = watch
-        weakref.finalize(config, _watches.pop, key, None)
-    return watch
+    return AccessWatch(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_linkwatch_config(config.plugin_section(SECTION))
+# One AccessWatch per configuration, shared by the trigger, address-service and status hooks.
+kit: PluginKit[AccessWatch] = PluginKit(
+    SECTION, validate=lambda c: parse_linkwatch_config(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+watch_for = kit.provider_for
 
 
 @hookimpl(trylast=True)
 def mag_address_services(config: Config) -> Sequence[AccessWatch]:
-    watch = watch_for(config)
-    return [watch] if watch is not None else []
+    return kit.providers(config)
 
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[AccessWatch]:
-    watch = watch_for(config)
-    return [watch] if watch is not None else []
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    watch = _watches.get(id(config))
-    return watch.status() if watch is not None else None
+    return kit.providers(config)

@@ -26,13 +26,13 @@ from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp
 from mag_ap.providers import TriggerSink
+from mag_ap.wire import DecodeError
 
 from ._netlink import (
     RTMGRP_LINK,
     Done,
     LinkMessage,
     NeighbourMessage,
-    NetlinkDecodeError,
     NetlinkError,
     decode_messages,
     neighbour_dump_request,
@@ -190,7 +190,7 @@ class AccessWatch:
                 continue
             try:
                 messages = decode_messages(data)
-            except NetlinkDecodeError as exc:
+            except DecodeError as exc:
                 self.bad_messages += 1
                 log.warning("triggers: bad netlink message: %s", exc)
                 continue
@@ -229,7 +229,7 @@ class AccessWatch:
                 return
             try:
                 messages = decode_messages(data)
-            except NetlinkDecodeError:
+            except DecodeError:
                 self.bad_messages += 1
                 continue
             self.probe_errors += sum(1 for m in messages if isinstance(m, NetlinkError) and m.errno)
@@ -251,7 +251,7 @@ class AccessWatch:
                         raise OSError(msg.errno, "neighbour dump refused")
                     if isinstance(msg, NeighbourMessage) and msg.ifindex == ifindex:
                         entries.append(msg)
-        except (OSError, NetlinkDecodeError) as exc:
+        except (OSError, DecodeError) as exc:
             self.bad_messages += 1
             log.warning("triggers: neighbour dump failed: %s", exc)
             return None

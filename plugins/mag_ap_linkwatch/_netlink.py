@@ -5,7 +5,7 @@ neighbour table (RTM_NEWNEIGH: ifindex, state, NDA_DST, NDA_LLADDR), read over a
 plain AF_NETLINK socket: the datapath plugin is the only importer of pyroute2
 (DESIGN.md rule 5). Layouts are those of linux/rtnetlink.h, linux/if_link.h
 and linux/neighbour.h, host byte order. Malformed input raises
-:class:`NetlinkDecodeError` with the byte offset. No IO here.
+:class:`DecodeError` with the byte offset. No IO here.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Final
 
+from mag_ap.wire import DecodeError
+
 __all__ = [
     "ALIVE_STATES",
     "LinkMessage",
     "NeighbourMessage",
-    "NetlinkDecodeError",
     "NetlinkError",
     "decode_messages",
     "neighbour_dump_request",
@@ -63,13 +64,6 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
 _NDMSG = struct.Struct("=BxxxiHBB")
 _RTATTR = struct.Struct("=HH")
-
-
-class NetlinkDecodeError(ValueError):
-    def __init__(self, reason: str, offset: int) -> None:
-        super().__init__(f"{reason} (at offset {offset})")
-        self.reason = reason
-        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -148,14 +142,14 @@ def _attrs(data: bytes, start: int, end: int) -> Iterator[tuple[int, bytes, int]
     while pos + _RTATTR.size <= end:
         length, kind = _RTATTR.unpack_from(data, pos)
         if length < _RTATTR.size or pos + length > end:
-            raise NetlinkDecodeError(f"attribute {kind} of length {length} overruns", pos)
+            raise DecodeError(f"attribute {kind} of length {length} overruns", pos)
         yield kind & 0x3FFF, data[pos + _RTATTR.size : pos + length], pos
         pos += (length + 3) & ~3
 
 
 def _link(data: bytes, start: int, end: int, kind: int) -> LinkMessage:
     if end - start < _IFINFOMSG.size:
-        raise NetlinkDecodeError("short ifinfomsg", start)
+        raise DecodeError("short ifinfomsg", start)
     _, _, ifindex, _, _ = _IFINFOMSG.unpack_from(data, start)
     name: str | None = None
     oper: int | None = None
@@ -164,14 +158,14 @@ def _link(data: bytes, start: int, end: int, kind: int) -> LinkMessage:
             name = value.split(b"\x00", 1)[0].decode(errors="replace")
         elif attr == IFLA_OPERSTATE:
             if len(value) < 1:
-                raise NetlinkDecodeError("empty IFLA_OPERSTATE", pos)
+                raise DecodeError("empty IFLA_OPERSTATE", pos)
             oper = value[0]
     return LinkMessage(ifindex, name, oper, deleted=kind == RTM_DELLINK)
 
 
 def _neighbour(data: bytes, start: int, end: int, kind: int) -> NeighbourMessage:
     if end - start < _NDMSG.size:
-        raise NetlinkDecodeError("short ndmsg", start)
+        raise DecodeError("short ndmsg", start)
     _, ifindex, state, _, _ = _NDMSG.unpack_from(data, start)
     dst: IPv4Address | IPv6Address | None = None
     lladdr: str | None = None
@@ -190,7 +184,7 @@ def decode_messages(data: bytes) -> list[NetlinkMessage]:
     while pos + _NLMSGHDR.size <= len(data):
         length, kind, _, _, _ = _NLMSGHDR.unpack_from(data, pos)
         if length < _NLMSGHDR.size or pos + length > len(data):
-            raise NetlinkDecodeError(f"netlink message of length {length} overruns", pos)
+            raise DecodeError(f"netlink message of length {length} overruns", pos)
         body, end = pos + _NLMSGHDR.size, pos + length
         if kind in (RTM_NEWLINK, RTM_DELLINK):
             out.append(_link(data, body, end, kind))
@@ -198,7 +192,7 @@ def decode_messages(data: bytes) -> list[NetlinkMessage]:
             out.append(_neighbour(data, body, end, kind))
         elif kind == NLMSG_ERROR:
             if end - body < 4:
-                raise NetlinkDecodeError("short NLMSG_ERROR", body)
+                raise DecodeError("short NLMSG_ERROR", body)
             out.append(NetlinkError(-struct.unpack_from("=i", data, body)[0]))
         elif kind == NLMSG_DONE:
             out.append(Done())

@@ -22,11 +22,10 @@ lives in :mod:`._policy`, free of asyncio.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from mag_ap.config import Config
 from mag_ap.core.types import MobileNodeProfile
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugin_kit import section_hooks
 
 from ._policy import SECTION, LocalPolicy, parse_policy, realm_of
 
@@ -45,14 +44,9 @@ class LocalPolicyProvider:
         return self.policy.lookup(mn_id, mac)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_policy(config.plugin_section(SECTION), config.transport)
+mag_config_sections, mag_validate_config = section_hooks(
+    SECTION, lambda c: parse_policy(c.plugin_section(SECTION), c.transport)
+)
 
 
 @hookimpl(trylast=True)

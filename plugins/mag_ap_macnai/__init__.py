@@ -1,4 +1,4 @@
-"""Identity fallback: a MAC-based NAI for stations that gave no 802.1X identity.
+"""Last resort of the identity chain: a MAC-based NAI for stations no one else named.
 
 ``02:00:00:00:00:01`` becomes ``020000000001@mag-ap.invalid`` (``format = "hex"``)
 or ``02:00:00:00:00:01@mag-ap.invalid`` (``format = "colon"``), or, with
@@ -11,25 +11,28 @@ identifier (RFC 4283 subtype 5, spelled like the LMA's binding-cache key
     realm = "mag-ap.invalid"   # the NAI realm (RFC 7542); .invalid never resolves
     format = "hex"             # "hex", "colon" or "eui48"
 
-The hooks are ``trylast`` so any other identity provider (hostapd 802.1X) wins.
+Its priority is ``IDENTITY_PRIORITY["macnai"]`` (:mod:`mag_ap.providers`), the highest:
+every other identity provider (hostapd 802.1X, RADIUS accounting, a third-party one)
+is asked first, and this one answers when all of them declined.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from mag_ap.config import Config, Table, normalize_mac
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugin_kit import section_hooks
+from mag_ap.providers import IDENTITY_PRIORITY
 
 __all__ = [
     "SECTION",
     "MacNaiIdentity",
     "MacNaiSettings",
     "eui48_of",
-    "fallback_for",
     "mac_nai",
     "parse_settings",
 ]
@@ -82,24 +85,11 @@ def eui48_of(mn_id: str) -> bytes | None:
     return bytes.fromhex(digits)
 
 
-def fallback_for(config: Config) -> Callable[[str], str | None]:
-    """This section's MAC-based identity as a plain function, for other identity
-    providers to fall back on (``mag_identity_provider`` is firstresult: no chain)."""
-    settings = parse_settings(config.plugin_section(SECTION))
-
-    def fallback(mac: str) -> str | None:
-        try:
-            return mac_nai(mac, settings)
-        except ValueError:
-            return None
-
-    return fallback
-
-
 class MacNaiIdentity:
     """IdentityProvider answering every well-formed MAC with its MAC-based NAI."""
 
     name = "macnai"
+    priority = IDENTITY_PRIORITY["macnai"]  # answers every MAC: the last resort
 
     def __init__(self, settings: MacNaiSettings) -> None:
         self.settings = settings
@@ -111,14 +101,9 @@ class MacNaiIdentity:
             return None
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION))
+mag_config_sections, mag_validate_config = section_hooks(
+    SECTION, lambda c: parse_settings(c.plugin_section(SECTION))
+)
 
 
 @hookimpl(trylast=True)

@@ -27,63 +27,39 @@ Packets: :mod:`._packet`; timing: :mod:`._schedule`; IO: :mod:`._io`.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
+from mag_ap.plugin_kit import PluginKit
 
 from ._io import RaService, RsTrigger
 from ._settings import SECTION, RaConfig, parse_ra_config
 
 __all__ = ["SECTION", "RaConfig", "RaService", "RsTrigger", "parse_ra_config", "service_for"]
 
-# One RaService per Config: the address-service, trigger and status hooks are
-# separate calls and must share the socket. Keyed by id() (Config is unhashable),
-# dropped when the Config is collected.
-_services: dict[int, RaService] = {}
 
-
-def service_for(config: Config) -> RaService | None:
-    """The shared RaService of ``config``, or None when the plugin is inert."""
+def _build(config: Config) -> RaService | None:
     settings = parse_ra_config(config.plugin_section(SECTION))
     if not settings.active or config.role != "mag":
         return None
-    key = id(config)
-    service = _services.get(key)
-    if service is None:
-        service = RaService(settings)
-        _services[key] = service
-        weakref.finalize(config, _services.pop, key, None)
-    return service
+    return RaService(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_ra_config(config.plugin_section(SECTION))
+# One RaService per configuration: the address-service, trigger and status hooks share
+# the socket.
+kit: PluginKit[RaService] = PluginKit(
+    SECTION, validate=lambda c: parse_ra_config(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+service_for = kit.provider_for
 
 
 @hookimpl(trylast=True)
 def mag_address_services(config: Config) -> Sequence[RaService]:
-    service = service_for(config)
-    return [service] if service is not None else []
+    return kit.providers(config)
 
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[RsTrigger]:
-    service = service_for(config)
-    if service is None or not service.config.rs_trigger:
-        return []
-    return [RsTrigger(service)]
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    service = _services.get(id(config))
-    return service.status() if service is not None else None
+    return [RsTrigger(s) for s in kit.providers(config) if s.config.rs_trigger]

@@ -23,9 +23,11 @@ import struct
 from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp
+from mag_ap.mac import mac_bytes
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime.one_timer import OneTimer
 
-from ._packet import ALL_ROUTERS, ETH_P_IPV6, mac_bytes, multicast_mac
+from ._packet import ALL_ROUTERS, ETH_P_IPV6, multicast_mac
 from ._schedule import RaScheduler, RaSettings
 from ._settings import RaConfig
 
@@ -99,7 +101,7 @@ class RaService:
         self.scheduler: RaScheduler | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = OneTimer(self._on_timer)
         self._added_link_local = False
         self._sinks: list[TriggerSink] = []
         self.send_errors = 0
@@ -167,9 +169,7 @@ class RaService:
     async def stop(self) -> None:
         if self.scheduler is not None and self._loop is not None:
             self._service(self._loop.time())  # what is due now (withdrawals at offset 0)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self._sock is not None and self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
@@ -224,7 +224,6 @@ class RaService:
         self._service(self._loop.time())
 
     def _on_timer(self) -> None:
-        self._timer = None
         assert self._loop is not None
         self._service(self._loop.time())
 
@@ -244,12 +243,7 @@ class RaService:
             if self.config.rs_trigger:
                 for sink in self._sinks:
                     sink.station_attached(mac)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        when = scheduler.get_timer()
-        if when is not None and self._sock is not None:
-            self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer.arm(self._loop if self._sock is not None else None, scheduler.get_timer())
 
 
 class RsTrigger:

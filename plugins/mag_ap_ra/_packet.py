@@ -18,13 +18,15 @@ from enum import IntEnum
 from ipaddress import IPv6Address
 from typing import Final
 
+from mag_ap.mac import mac_text
+from mag_ap.wire import DecodeError, internet_checksum, ipv6_pseudo_header
+
 __all__ = [
     "ALL_NODES",
     "ALL_ROUTERS",
     "ETH_P_IPV6",
     "INFINITE_LIFETIME",
     "ChecksumError",
-    "DecodeError",
     "Frame",
     "IcmpType",
     "LinkMtu",
@@ -41,8 +43,6 @@ __all__ = [
     "encode_frame",
     "encode_message",
     "icmpv6_checksum",
-    "mac_bytes",
-    "mac_text",
     "multicast_mac",
     "station_signal",
 ]
@@ -63,15 +63,6 @@ _PIO = struct.Struct("!BBBBII4x16s")
 _MTU = struct.Struct("!BBxxI")
 ETH_LEN: Final = _ETH.size
 IPV6_LEN: Final = _IPV6.size
-
-
-class DecodeError(ValueError):
-    """A frame or message is malformed; ``offset`` points at the offending byte."""
-
-    def __init__(self, reason: str, offset: int) -> None:
-        super().__init__(f"{reason} (at offset {offset})")
-        self.reason = reason
-        self.offset = offset
 
 
 class ChecksumError(DecodeError):
@@ -95,20 +86,6 @@ class OptionType(IntEnum):
 
 
 # --- MAC helpers --------------------------------------------------------------------
-
-
-def mac_bytes(mac: str) -> bytes:
-    """``aa:bb:cc:dd:ee:ff`` (or with dashes) -> 6 bytes; ValueError otherwise."""
-    digits = mac.replace(":", "").replace("-", "")
-    raw = bytes.fromhex(digits)
-    if len(raw) != 6:
-        raise ValueError(f"{mac!r} is not a 48-bit MAC address")
-    return raw
-
-
-def mac_text(raw: bytes) -> str:
-    """6 bytes -> ``aa:bb:cc:dd:ee:ff``."""
-    return ":".join(f"{b:02x}" for b in raw)
 
 
 def multicast_mac(group: IPv6Address) -> bytes:
@@ -391,12 +368,7 @@ def decode_message(data: bytes, base: int = 0) -> NdMessage:
 
 def icmpv6_checksum(src: IPv6Address, dst: IPv6Address, message: bytes) -> int:
     """The RFC 4443 checksum of ``message`` (its checksum field taken as it is)."""
-    pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6)
-    data = pseudo + message + (b"\x00" if len(message) % 2 else b"")
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return internet_checksum(ipv6_pseudo_header(src, dst, len(message), IPPROTO_ICMPV6) + message)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any, Final
 
+from mag_ap.mac import mac_bytes, mac_text
+from mag_ap.wire import DecodeError
+
 from ._packet import (
     ALL_NODES,
-    DecodeError,
     Frame,
     LinkMtu,
     NdOption,
@@ -50,8 +52,6 @@ from ._packet import (
     SourceLinkLayerAddress,
     decode_frame,
     encode_frame,
-    mac_bytes,
-    mac_text,
     station_signal,
 )
 

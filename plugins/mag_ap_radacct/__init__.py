@@ -17,19 +17,18 @@ becomes the MN-ID. Inert (no socket) unless configured::
 
 A MAC with no accounting identity gets the MAC-based NAI of ``[plugin.macnai]``.
 Use it with ``[plugin.hostapd] identity = false`` (or the ubus trigger) so this
-plugin answers the identity look-ups. The RADIUS codec is :mod:`mag_ap_radius._packet`
-(pure, shared with the RADIUS policy client; re-exported as :mod:`._radius`).
+plugin answers the identity look-ups. The RADIUS codec is the public
+:mod:`mag_ap_radius.packet` (pure, shared with the RADIUS policy client).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
-from mag_ap.plugins import PerConfig
-from mag_ap_macnai import fallback_for
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, RadAcctSettings, parse_settings
 
@@ -38,44 +37,29 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "RadAcctSettings", "listener_for", "parse_settings"]
 
-# One listener per configuration: the trigger hook and the identity hook share it.
-_listeners: PerConfig[RadAcctListener] = PerConfig()
 
-
-def listener_for(config: Config) -> RadAcctListener | None:
-    """The shared listener of ``config``, or None when the plugin is not enabled."""
+def _build(config: Config) -> RadAcctListener | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
     from ._listener_io import RadAcctListener
 
-    return _listeners.get_or_create(config, lambda: RadAcctListener(settings, fallback_for(config)))
+    return RadAcctListener(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION))
+# One listener per configuration: the trigger hook and the identity hook share it.
+kit: PluginKit[RadAcctListener] = PluginKit(
+    SECTION, validate=lambda c: parse_settings(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+listener_for = kit.provider_for
 
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[RadAcctListener]:
-    listener = listener_for(config)
-    return [listener] if listener is not None else []
-
-
-# not trylast: it must be asked before the trylast MAC-based NAI (and after any
-# third-party plugin, which registers later and so is called first)
-@hookimpl
-def mag_identity_provider(config: Config) -> RadAcctListener | None:
-    return listener_for(config)
+    return kit.providers(config)
 
 
 @hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _listeners.get(config)
-    return found.status() if found is not None else None
+def mag_identity_provider(config: Config) -> RadAcctListener | None:
+    return listener_for(config)

@@ -8,22 +8,13 @@ as ``02-00-00-00-00-01``); Stop ends it; Accounting-On/Off mean the NAS
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from ._radius import AcctStatusType, Packet
+from mag_ap.mac import parse_mac
+from mag_ap_radius.packet import AcctStatusType, Packet
 
-_HEX12: Final = re.compile(r"^[0-9a-f]{12}$")
 STOPPED_MAX: Final = 4096  # ended sessions remembered for a change of user (oldest go first)
-
-
-def parse_mac(text: str) -> str | None:
-    """A MAC in any usual spelling (``02-00-..``, ``02:00:..``, ``0200.0000..``, bare hex)."""
-    digits = re.sub(r"[:\-. ]", "", text.strip()).lower()
-    if not _HEX12.match(digits):
-        return None
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The RADIUS accounting listener (IO half): UDP socket, answers, identity look-ups.
 
 ``run`` binds the UDP socket and serves until cancelled; every datagram is
-decoded by :mod:`._radius`, checked against the shared secret, applied to the
+decoded by :mod:`mag_ap_radius.packet`, checked against the shared secret, applied to the
 :class:`._identities.IdentityMap` and answered with an Accounting-Response
 (RFC 2866 section 4.2: only a request we recorded is acknowledged). Anything bad
 is counted and dropped. ``identity_for`` waits up to ``identity_wait_s`` for the
@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
 from typing import cast
 
-from mag_ap.providers import TriggerSink
+from mag_ap.mac import parse_mac
+from mag_ap.providers import IDENTITY_PRIORITY, TriggerSink
+from mag_ap.wire import DecodeError
+from mag_ap_radius.packet import accounting_response, decode, verify_request
 
-from ._identities import IdentityMap, parse_mac
-from ._radius import DecodeError, accounting_response, decode, verify_request
+from ._identities import IdentityMap
 from ._settings import RadAcctSettings
 
 log = logging.getLogger("mag_ap.radacct")
@@ -30,12 +31,10 @@ class RadAcctListener:
     """TriggerProvider (runs the listener; detaches on Stop) and IdentityProvider."""
 
     name = "radacct"
+    priority = IDENTITY_PRIORITY["radacct"]
 
-    def __init__(
-        self, settings: RadAcctSettings, fallback: Callable[[str], str | None] | None = None
-    ) -> None:
+    def __init__(self, settings: RadAcctSettings) -> None:
         self.settings = settings
-        self.fallback = fallback
         self.identities = IdentityMap()
         self.counters: dict[str, int] = {
             "received": 0,
@@ -68,9 +67,8 @@ class RadAcctListener:
                 await asyncio.wait_for(self._changed.wait(), left_s)
             except TimeoutError:
                 break
-        if name is None and self.fallback is not None:
-            self.counters["fallback"] += 1
-            name = self.fallback(normal)
+        if name is None:
+            self.counters["fallback"] += 1  # declined: the next provider of the chain answers
         return name
 
     # --- TriggerProvider: the listener -----------------------------------------------

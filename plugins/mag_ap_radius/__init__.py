@@ -35,12 +35,11 @@ not carry yet) stays in :attr:`RadiusPolicy.last` for other plugins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
-from mag_ap.plugins import PerConfig
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, RadiusServer, RadiusSettings, parse_settings
 
@@ -49,28 +48,24 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "RadiusServer", "RadiusSettings", "parse_settings", "policy_for"]
 
-# One provider per configuration, so the status hook reads the counters it keeps.
-_providers: PerConfig[RadiusPolicy] = PerConfig()
 
-
-def policy_for(config: Config) -> RadiusPolicy | None:
-    """The shared provider of ``config``, or None when the plugin is not enabled."""
+def _build(config: Config) -> RadiusPolicy | None:
     settings = parse_settings(config.plugin_section(SECTION), config.transport)
     if not settings.enabled:
         return None
     from ._client_io import RadiusPolicy
 
-    return _providers.get_or_create(config, lambda: RadiusPolicy(settings))
+    return RadiusPolicy(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION), config.transport)
+# One provider per configuration, so the status hook reads the counters it keeps.
+kit: PluginKit[RadiusPolicy] = PluginKit(
+    SECTION,
+    validate=lambda c: parse_settings(c.plugin_section(SECTION), c.transport),
+    build=_build,
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+policy_for = kit.provider_for
 
 
 # not trylast: when configured it must win over the trylast local policy (a
@@ -78,9 +73,3 @@ def mag_validate_config(config: Config) -> None:
 @hookimpl
 def mag_policy_provider(config: Config) -> RadiusPolicy | None:
     return policy_for(config)
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _providers.get(config)
-    return found.status() if found is not None else None

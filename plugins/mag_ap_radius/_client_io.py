@@ -23,11 +23,12 @@ from typing import Any
 
 from mag_ap.core.types import Address, MobileNodeProfile
 from mag_ap.runtime.udp_queue import DatagramQueue
+from mag_ap.ttl_cache import TtlCache
+from mag_ap.wire import DecodeError
 
-from ._cache import TtlCache
 from ._mapping import Authorization, parse_accept, profile_from, request_attributes
-from ._packet import Code, DecodeError, Packet, decode, encode_access_request, verify_response
 from ._settings import RadiusServer, RadiusSettings
+from .packet import Code, Packet, decode, encode_access_request, verify_response
 
 log = logging.getLogger("mag_ap.radius")
 

@@ -20,7 +20,7 @@ from typing import Final, TypeVar
 from mag_ap.config import MAX_LIFETIME_S, Transport
 from mag_ap.core.types import Address, MobileNodeProfile
 
-from ._packet import Packet, hide_password
+from .packet import Packet, hide_password
 
 # RADIUS attribute types used in the Access-Request
 USER_NAME: Final = 1

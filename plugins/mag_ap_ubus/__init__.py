@@ -20,12 +20,12 @@ a stand-in ``ubus`` script (a mock, named as such), not a real ubusd.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
-from mag_ap.plugins import PerConfig
+from mag_ap.plugin_kit import PluginKit
 
 from ._settings import SECTION, UbusSettings, parse_settings
 
@@ -34,36 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTION", "UbusSettings", "parse_settings", "trigger_for"]
 
-_triggers: PerConfig[UbusTrigger] = PerConfig()
 
-
-def trigger_for(config: Config) -> UbusTrigger | None:
-    """The trigger of ``config`` (one per configuration), or None when not enabled."""
+def _build(config: Config) -> UbusTrigger | None:
     settings = parse_settings(config.plugin_section(SECTION))
     if not settings.enabled:
         return None
     from ._subscribe_io import UbusTrigger
 
-    return _triggers.get_or_create(config, lambda: UbusTrigger(settings))
+    return UbusTrigger(settings)
 
 
-@hookimpl(trylast=True)
-def mag_config_sections() -> Sequence[str]:
-    return [SECTION]
-
-
-@hookimpl(trylast=True)
-def mag_validate_config(config: Config) -> None:
-    parse_settings(config.plugin_section(SECTION))
+kit: PluginKit[UbusTrigger] = PluginKit(
+    SECTION, validate=lambda c: parse_settings(c.plugin_section(SECTION)), build=_build
+)
+mag_config_sections, mag_validate_config, mag_status_extra = kit.standard_hooks()
+trigger_for = kit.provider_for
 
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[UbusTrigger]:
-    trigger = trigger_for(config)
-    return [trigger] if trigger is not None else []
-
-
-@hookimpl(trylast=True)
-def mag_status_extra(config: Config) -> Mapping[str, Any] | None:
-    found = _triggers.get(config)
-    return found.status() if found is not None else None
+    return kit.providers(config)

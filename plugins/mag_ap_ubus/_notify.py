@@ -13,14 +13,14 @@ OpenWrt notifies ``assoc``, ``auth``, ``probe`` (requests), ``disassoc``,
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from mag_ap.mac import parse_mac
+
 __all__ = ["Notification", "NotificationStream", "Unknown", "authorized_clients", "parse_object"]
 
-_MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MAX_BUFFER: Final = 65536  # one notification is a few hundred bytes; more is garbage
 ATTACH_METHODS: Final = frozenset({"sta-authorized", "assoc"})
 DETACH_METHODS: Final = frozenset({"disassoc", "deauth"})
@@ -53,13 +53,6 @@ class Unknown:
     reason: str
 
 
-def _mac(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    mac = value.strip().lower()
-    return mac if _MAC.match(mac) else None
-
-
 def parse_object(obj: object) -> Notification | Unknown:
     """One decoded JSON value -> a notification (single key: the method)."""
     if not isinstance(obj, dict) or len(obj) != 1:
@@ -67,7 +60,7 @@ def parse_object(obj: object) -> Notification | Unknown:
     ((method, body),) = obj.items()
     if not isinstance(body, dict):
         return Unknown(str(obj)[:128], f"{method}: body is not an object")
-    mac = _mac(body.get("address"))
+    mac = parse_mac(body.get("address"))
     if mac is None:
         return Unknown(str(obj)[:128], f"{method}: no station address")
     return Notification(str(method), mac, body)
@@ -137,7 +130,7 @@ def authorized_clients(reply: str) -> set[str] | None:
         return None
     out: set[str] = set()
     for key, info in clients.items():
-        mac = _mac(key)
+        mac = parse_mac(key)
         if mac is not None and isinstance(info, dict) and info.get("authorized") is True:
             out.add(mac)
     return out

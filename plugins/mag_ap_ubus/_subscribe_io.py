@@ -12,7 +12,7 @@ import contextlib
 import logging
 
 from mag_ap.providers import TriggerSink
-from mag_ap_hostapd._stations import StationTable
+from mag_ap.stations import StationTable
 
 from ._notify import Notification, NotificationStream, authorized_clients
 from ._settings import UbusSettings

@@ -91,7 +91,7 @@ def _watcher(ctrl_socket: str) -> HostapdWatcher:
     settings = HostapdSettings(
         enabled=True, control_sockets=(ctrl_socket,), ping_interval_s=0.5, reconnect_max_s=0.5
     )
-    return HostapdWatcher(settings, fallback=lambda mac: f"{mac.replace(':', '')}@fallback.invalid")
+    return HostapdWatcher(settings)
 
 
 def _supplicant(

@@ -16,6 +16,7 @@ import pytest
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import DEFAULT_PLUGINS, PluginHost
+from mag_ap.wire import DecodeError
 from mag_ap_linkwatch import AccessWatch, parse_linkwatch_config
 from mag_ap_linkwatch._netlink import (
     NUD_FAILED,
@@ -24,7 +25,6 @@ from mag_ap_linkwatch._netlink import (
     Done,
     LinkMessage,
     NeighbourMessage,
-    NetlinkDecodeError,
     NetlinkError,
     decode_messages,
     neighbour_dump_request,
@@ -99,7 +99,7 @@ def test_link_and_neighbour_messages_decode() -> None:
     ],
 )
 def test_bad_netlink_messages_raise_with_offsets(data: bytes, offset: int) -> None:
-    with pytest.raises(NetlinkDecodeError) as info:
+    with pytest.raises(DecodeError) as info:
         decode_messages(data)
     assert info.value.offset == offset
 

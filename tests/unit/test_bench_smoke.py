@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import bench
-from bench import lma_rate
+from bench import lma_rate, shutdown_grace
 from bench.common import check, percentile, summary
 
 
@@ -42,3 +42,9 @@ def test_statistics() -> None:
     assert percentile(values, 99) == 99.0
     assert summary(values)["max"] == 100.0
     assert summary([]) == {"count": 0}
+
+
+def test_shutdown_grace_bench_runs_both_predicates_with_a_tiny_n() -> None:
+    out = shutdown_grace.run(n=20)
+    for name in shutdown_grace.PREDICATES:
+        assert out[name]["pbas"] == out[name]["predicate_checks"] == 20

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mag_ap.wire import DecodeError
 from mag_ap_dhcp4._packet import (
     BOOTREPLY,
     MAGIC_COOKIE,
-    DecodeError,
     DhcpMessage,
     MessageType,
     decode,

@@ -5,12 +5,15 @@ Event texts are the ones real hostapd 2.10 printed in tests/netns/test_hostapd.p
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
+from mag_ap.stations import StationTable
 from mag_ap_hostapd import parse_settings, watcher_for
 from mag_ap_hostapd._events import (
     EapFailure,
@@ -22,7 +25,6 @@ from mag_ap_hostapd._events import (
     parse_event,
     parse_sta,
 )
-from mag_ap_hostapd._stations import StationTable
 
 MAC = "a2:f3:49:7a:14:29"
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'
@@ -149,7 +151,7 @@ def test_settings() -> None:
 def test_hooks_inert_without_section_and_share_one_watcher() -> None:
     host = PluginHost.from_config(parse_config_text(MAG), entry_points=False)
     assert [t.name for t in host.trigger_providers()] == []
-    assert host.identity_provider().name == "macnai"  # type: ignore[union-attr]
+    assert [p.name for p in host.identity_providers()] == ["macnai"]
 
     config = parse_config_text(
         MAG + '[plugin.hostapd]\ncontrol_sockets = ["/run/hostapd/wlan0"]\n'
@@ -158,9 +160,11 @@ def test_hooks_inert_without_section_and_share_one_watcher() -> None:
     host = PluginHost.from_config(config, entry_points=False)
     watcher = watcher_for(config)
     assert host.trigger_providers() == [watcher]
-    assert host.identity_provider() is watcher
-    assert watcher is not None and watcher.fallback is not None
-    assert watcher.fallback("02:00:00:00:00:01") == "020000000001@ap.example.net"
+    assert host.identity_providers()[0] is watcher
+    assert [p.name for p in host.identity_providers()] == ["hostapd", "macnai"]
+    chain = host.identity_provider()
+    assert chain is not None  # no 802.1X name known: the MAC-based NAI answers
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:01")) == "020000000001@ap.example.net"
     assert host.status_extra()["mag_ap_hostapd"]["stations"] == 0
 
     no_identity = parse_config_text(
@@ -168,4 +172,4 @@ def test_hooks_inert_without_section_and_share_one_watcher() -> None:
     )
     host = PluginHost.from_config(no_identity, entry_points=False)
     assert len(host.trigger_providers()) == 1
-    assert host.identity_provider().name == "macnai"  # type: ignore[union-attr]
+    assert [p.name for p in host.identity_providers()] == ["macnai"]

@@ -71,3 +71,57 @@ def test_boundary_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import socket\nfrom asyncio import sleep\nimport json\n")
     assert _imported_modules(bad) & FORBIDDEN == {"socket", "asyncio"}
+
+
+def _private_imports_of_other_plugins(path: Path, own: str) -> list[str]:
+    """``mag_ap_<other>._module`` (or a ``_name`` from another plugin) imported by ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        modules: list[tuple[str, list[str]]]
+        if isinstance(node, ast.Import):
+            modules = [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [(node.module, [alias.name for alias in node.names])]
+        else:
+            continue
+        for module, names in modules:
+            parts = module.split(".")
+            if not parts[0].startswith("mag_ap_") or parts[0] == own:
+                continue
+            private = [p for p in parts[1:] if p.startswith("_")]
+            private += [f"{module}.{n}" for n in names if n.startswith("_")]
+            if private:
+                found.append(module)
+    return found
+
+
+def test_plugins_import_nothing_private_from_each_other() -> None:
+    """DESIGN.md rule 9: plugins meet only in public modules (``mag_ap_radius.packet``)."""
+    offenders = {
+        str(path.relative_to(ROOT)): bad
+        for path in sorted((ROOT / "plugins").rglob("*.py"))
+        if (
+            bad := _private_imports_of_other_plugins(
+                path, path.relative_to(ROOT / "plugins").parts[0]
+            )
+        )
+    }
+    assert offenders == {}
+
+
+def test_private_import_checker_sees_one(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from mag_ap_hostapd._stations import StationTable\n"
+        "import mag_ap_radius._packet\n"
+        "from mag_ap_macnai import _secret\n"
+        "from mag_ap_radius.packet import decode\n"
+        "from mag_ap_mine._own import x\n"
+        "from ._local import y\n"
+    )
+    assert _private_imports_of_other_plugins(bad, "mag_ap_mine") == [
+        "mag_ap_hostapd._stations",
+        "mag_ap_radius._packet",
+        "mag_ap_macnai",
+    ]

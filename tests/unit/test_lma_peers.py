@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mag_ap.core.types import Address, LogEvent, MobileRouteDown, PeerRestarted
-from mag_ap.lma.protocol import BRI_MAX_RETRANSMIT_NUMBER
+from mag_ap.lma.peers import BRI_MAX_RETRANSMIT_NUMBER
 from mag_ap.mh import (
     BindingError,
     BindingErrorStatus,

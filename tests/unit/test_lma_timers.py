@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mag_ap.lma.timers import COMPACT_MIN_ENTRIES, Scheduled, TimerHeap
+from mag_ap.core.timers import COMPACT_MIN_ENTRIES, Scheduled, TimerHeap
 
 OPS = st.lists(
     st.tuples(st.integers(0, 5), st.one_of(st.none(), st.integers(0, 50)), st.integers(0, 10)),

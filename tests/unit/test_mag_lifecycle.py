@@ -199,6 +199,39 @@ def test_shutdown_deregisters_every_binding() -> None:
     assert {b["state"] for b in h.mag.status(1.0)["bindings"]} == {"deregistering"}
 
 
+def test_binding_count_follows_the_list_through_shutdown() -> None:
+    """What the daemon's shutdown grace waits on: every entry, de-registering ones too."""
+    h = Harness.create()
+    h.bind(0.0)
+    h.attach(0.0, mac=MAC2, mn_id=MN_ID2)
+    assert h.mag.binding_count == len(h.mag.status(0.5)["bindings"]) == 2
+    h.mag.shutdown(1.0)
+    h.pump(1.0)
+    assert h.mag.binding_count == 2  # de-registering, not gone
+    deregs = [p for p in h.pbu_messages() if p.lifetime_s == 0]
+    for n, pbu in enumerate(deregs, start=1):
+        h.receive(pba_bytes(pbu, hnp=None, hoa=None, router=None), 1.1)
+        assert h.mag.binding_count == len(h.mag.status(1.1)["bindings"]) == 2 - n
+
+
+def test_attach_settled_once_acknowledged_or_gone() -> None:
+    h = Harness.create()
+    h.attach(0.0)
+    assert not h.mag.attach_settled(MAC)  # registering
+    h.accept(0.1)
+    assert h.mag.attach_settled(MAC.upper())  # bound; any MAC spelling
+    h.run_timers(until=3300.0)
+    assert h.binding()["state"] == "refreshing"
+    assert h.mag.attach_settled(MAC)  # a refresh under way is still in force
+    h.detach(3301.0)
+    assert h.mag.attach_settled(MAC)  # de-registering: nothing more for the attach
+    assert h.mag.attach_settled(MAC2)  # never attached (or rejected)
+    h.attach(3302.0, mac=MAC2, mn_id=MN_ID2)
+    h.run_timers(until=3400.0)  # no answer: given up, waiting to retry
+    assert h.binding(MAC2)["state"] == "waiting"
+    assert not h.mag.attach_settled(MAC2)
+
+
 @pytest.mark.parametrize("lifetime_s", [3, 4, 41, 262_143, 10**6])
 def test_requested_lifetime_fits_the_wire_field(lifetime_s: int) -> None:
     h = Harness.create()

@@ -58,7 +58,7 @@ from mag_ap.mh import (
     decode_message,
     encode_message,
 )
-from mag_ap.mh.options import decode_options, encode_options
+from mag_ap.mh.option_area import decode_options, encode_options
 
 PAD2 = "0102 0000"  # PadN with two zero octets: 4 octets of padding
 

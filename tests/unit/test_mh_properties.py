@@ -25,8 +25,9 @@ from mag_ap.mh import (
     message_from_json,
     message_to_json,
 )
+from mag_ap.mh.ani import ANI_SUB_OPTION_CLASSES
 from mag_ap.mh.messages import MESSAGE_CLASSES
-from mag_ap.mh.options import ANI_SUB_OPTION_CLASSES, OPTION_CLASSES
+from mag_ap.mh.option_area import OPTION_CLASSES
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

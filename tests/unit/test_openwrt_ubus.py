@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from mag_ap.openwrt.ubus_status import INT64_MAX, INT64_MIN, LIST_REPLY, error_reply, to_ubus
 
 
@@ -43,3 +45,20 @@ def test_non_object_answers_and_errors() -> None:
     assert to_ubus([1, 2]) == {"ok": False, "error": "daemon answered a list, not an object"}
     assert error_reply("x") == {"ok": False, "error": "x"}
     assert json.loads(json.dumps(LIST_REPLY)) == {"status": {"lma": True}}
+
+
+def test_one_walk_no_json_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rpcd decodes the socket's answer once and encodes the reply once; to_ubus adds no pass."""
+    rows = [{"mac": f"02:00:00:00:{i >> 8:02x}:{i & 0xFF:02x}", "lifetime_s": 3600, "left_s": 1.5}
+            for i in range(2000)]  # fmt: skip
+    answer = {"ok": True, "status": {"bindings": rows, 2: "two", None: "none", False: "no"}}
+    expected = json.loads(json.dumps(answer))
+
+    def no_json(*args: object, **kwargs: object) -> None:
+        raise AssertionError("to_ubus must not go through JSON")
+
+    monkeypatch.setattr(json, "dumps", no_json)
+    monkeypatch.setattr(json, "loads", no_json)
+    safe = to_ubus(answer)
+    monkeypatch.undo()
+    assert safe == expected  # keys spelt as json.dumps spells them

@@ -21,6 +21,7 @@ from mag_ap.core.types import Action, BindingDown, MobileNodeProfile
 from mag_ap.hookspecs import hookimpl
 from mag_ap.plugins import DEFAULT_PLUGINS, PluginError, PluginHost
 from mag_ap.providers import (
+    IDENTITY_PRIORITY,
     DatapathProvider,
     IdentityProvider,
     PolicyProvider,
@@ -235,7 +236,8 @@ def test_a_plugin_registered_at_run_time_overrides_the_trylast_defaults() -> Non
     host = host_for()
     host.register(ThirdParty(), "third_party")
     assert isinstance(host.policy_provider(), FixedPolicy)
-    assert isinstance(host.identity_provider(), FixedIdentity)
+    assert isinstance(host.identity_providers()[0], FixedIdentity)  # asked first, macnai last
+    assert [p.name for p in host.identity_providers()][-1] == "macnai"
     assert isinstance(host.datapath_provider(), RecordingDatapath)
     assert [t.name for t in host.trigger_providers()] == ["t1", "t2"]
     assert [s.name for s in host.address_services()] == ["dhcp"]
@@ -252,6 +254,60 @@ def test_a_plugin_returning_none_leaves_the_default_in_charge() -> None:
     assert asyncio.run(identity.identity_for("02:00:00:00:00:01")) == (
         "020000000001@mag-ap.invalid"
     )
+
+
+class _Named:
+    """An identity provider that knows one MAC and declines every other one."""
+
+    def __init__(self, name: str, knows: str, priority: int | None = None) -> None:
+        self.name = name
+        self.knows = knows
+        self.asked: list[str] = []
+        if priority is not None:
+            self.priority = priority
+
+    async def identity_for(self, mac: str) -> str | None:
+        self.asked.append(mac)
+        return f"{self.name}@example.net" if mac == self.knows else None
+
+
+def test_identity_chain_asks_in_priority_order_and_falls_through_on_none() -> None:
+    config = config_of(
+        '[plugin.hostapd]\ncontrol_sockets = ["/run/hostapd/wlan0"]\n'
+        '[plugin.radacct]\naddress = "192.0.2.1"\nsecret = "s"\nidentity_wait_s = 0\n'
+    )
+    host = PluginHost.from_config(config, entry_points=False)
+    late = _Named("late", knows="02:00:00:00:00:02", priority=IDENTITY_PRIORITY["radacct"] + 1)
+    first = _Named("first", knows="02:00:00:00:00:01")  # no priority: the third-party default
+
+    class Extra:
+        @hookimpl
+        def mag_identity_provider(self) -> IdentityProvider:
+            return late
+
+    class Other:
+        @hookimpl
+        def mag_identity_provider(self) -> IdentityProvider:
+            return first
+
+    host.register(Extra(), "extra")
+    host.register(Other(), "other")
+    names = [p.name for p in host.identity_providers()]
+    assert names == ["first", "hostapd", "radacct", "late", "macnai"]
+    chain = host.identity_provider()
+    assert chain is not None
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:01")) == "first@example.net"
+    assert late.asked == []  # an answer ends the chain
+    # hostapd knows no 802.1X name and radacct (identity_wait_s = 0) no accounting record
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:02")) == "late@example.net"
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:03")) == "020000000003@mag-ap.invalid"
+    assert late.asked == ["02:00:00:00:00:02", "02:00:00:00:00:03"]
+
+
+def test_identity_priorities_are_documented_in_the_order_they_run() -> None:
+    assert list(IDENTITY_PRIORITY) == ["default", "hostapd", "radacct", "macnai"]
+    assert sorted(IDENTITY_PRIORITY.values()) == list(IDENTITY_PRIORITY.values())
+    assert max(IDENTITY_PRIORITY.values()) == IDENTITY_PRIORITY["macnai"]  # the last resort
 
 
 def test_a_provider_of_the_wrong_kind_is_a_plugin_error() -> None:

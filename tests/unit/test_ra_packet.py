@@ -19,11 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mag_ap.mac import mac_bytes, mac_text
+from mag_ap.wire import DecodeError
 from mag_ap_ra._packet import (
     ALL_NODES,
     ALL_ROUTERS,
     ChecksumError,
-    DecodeError,
     Frame,
     LinkMtu,
     NdOption,
@@ -38,8 +39,6 @@ from mag_ap_ra._packet import (
     decode_message,
     encode_frame,
     encode_message,
-    mac_bytes,
-    mac_text,
     multicast_mac,
 )
 from tests.conftest import require_tool

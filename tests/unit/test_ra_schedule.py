@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv6Address, IPv6Network
 
+from mag_ap.mac import mac_bytes
 from mag_ap_ra._packet import (
     ALL_NODES,
     ALL_ROUTERS,
@@ -16,7 +17,6 @@ from mag_ap_ra._packet import (
     SourceLinkLayerAddress,
     decode_frame,
     encode_frame,
-    mac_bytes,
     multicast_mac,
     station_signal,
 )

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
+from mag_ap.wire import DecodeError
 from mag_ap_macnai import eui48_of
 from mag_ap_radacct import listener_for, parse_settings
-from mag_ap_radacct._identities import IdentityMap, parse_mac
+from mag_ap_radacct._identities import IdentityMap
 from mag_ap_radacct._listener_io import RadAcctListener
-from mag_ap_radacct._radius import (
+from mag_ap_radius.packet import (
     Code,
-    DecodeError,
     accounting_response,
     decode,
     encode_request,
@@ -131,25 +131,6 @@ def test_fuzz_with_valid_length_only_decode_error(data: bytes) -> None:
         decode(data)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "02-00-00-00-00-01",
-        "02:00:00:00:00:01",
-        "0200.0000.0001",
-        "020000000001",
-        "02-00-00-00-00-01 ",
-    ],
-)
-def test_mac_formats(text: str) -> None:
-    assert parse_mac(text) == "02:00:00:00:00:01"
-
-
-@pytest.mark.parametrize("text", ["", "02-00-00-00-00", "zz:00:00:00:00:01", "alice"])
-def test_not_macs(text: str) -> None:
-    assert parse_mac(text) is None
-
-
 def _packet(status: int, user: bytes = b"alice@example.net", mac: str = "02-00-00-00-00-01"):  # type: ignore[no-untyped-def]
     attrs = [(40, struct.pack("!I", status)), (31, mac.encode())]
     if user:
@@ -220,7 +201,7 @@ def test_listener_counts_and_answers_without_sockets() -> None:
     settings = parse_settings(
         {"address": "127.0.0.1", "secret": SECRET.decode(), "identity_wait_s": 0}
     )
-    listener = RadAcctListener(settings, fallback=lambda mac: "fallback")
+    listener = RadAcctListener(settings)
     good = encode_request(9, _start(), SECRET)
     reply = listener.handle(good, "127.0.0.1")
     assert reply is not None and reply[:2] == bytes([5, 9])
@@ -230,13 +211,14 @@ def test_listener_counts_and_answers_without_sockets() -> None:
     assert listener.counters["malformed"] == listener.counters["bad_authenticator"] == 1
     assert listener.counters["not_accounting"] == 1
     assert asyncio.run(listener.identity_for("02:00:00:00:00:01")) == "alice@example.net"
-    assert asyncio.run(listener.identity_for("02:00:00:00:00:07")) == "fallback"
+    assert asyncio.run(listener.identity_for("02:00:00:00:00:07")) is None  # declined
+    assert listener.counters["fallback"] == 1
     assert asyncio.run(listener.identity_for("nonsense")) is None
 
 
 def test_identity_waits_for_a_late_accounting_start() -> None:
     settings = parse_settings({"address": "127.0.0.1", "secret": "x", "identity_wait_s": 4})
-    listener = RadAcctListener(settings, fallback=lambda mac: "fallback")
+    listener = RadAcctListener(settings)
 
     async def scenario() -> str | None:
         ask = asyncio.create_task(listener.identity_for("02:00:00:00:00:01"))
@@ -261,10 +243,12 @@ def test_settings_and_hooks() -> None:
     )
     host = PluginHost.from_config(config, entry_points=False)
     listener = listener_for(config)
-    assert host.identity_provider() is listener
+    assert [p.name for p in host.identity_providers()] == ["radacct", "macnai"]
+    assert host.identity_providers()[0] is listener
     assert listener in host.trigger_providers()
-    assert listener is not None and listener.fallback is not None
-    assert listener.fallback("02:00:00:00:00:01") == "5:020000000001"
+    chain = host.identity_provider()
+    assert chain is not None  # radacct declines a MAC it never saw: the MAC-based NAI answers
+    assert asyncio.run(chain.identity_for("02:00:00:00:00:01")) == "5:020000000001"
     assert eui48_of("5:020000000001") == bytes.fromhex("020000000001")
     assert eui48_of("020000000001@mag-ap.invalid") is None
     assert eui48_of("5:02000000000g") is None

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.core.types import MobileNodeProfile
 from mag_ap.plugins import PluginHost
+from mag_ap.ttl_cache import TtlCache
+from mag_ap.wire import DecodeError
 from mag_ap_radius import RadiusServer, RadiusSettings, parse_settings
-from mag_ap_radius._cache import TtlCache
 from mag_ap_radius._client_io import RadiusPolicy
 from mag_ap_radius._mapping import (
     Authorization,
@@ -32,9 +33,8 @@ from mag_ap_radius._mapping import (
     profile_from,
     request_attributes,
 )
-from mag_ap_radius._packet import (
+from mag_ap_radius.packet import (
     Code,
-    DecodeError,
     Packet,
     decode,
     encode_access_request,

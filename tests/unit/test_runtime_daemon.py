@@ -147,7 +147,11 @@ def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
 
         status = await ask(mag, {"cmd": "status"})
         assert len(_rows(status)) == 3
-        assert status["runtime"]["mag"] == {"attach_requests": 5, "attach_refused": 2}
+        assert status["runtime"]["mag"] == {
+            "attach_requests": 5,
+            "attach_refused": 2,
+            "lma_failovers": 0,
+        }
         assert status["runtime"]["restart_counter"] == 1
         assert status["runtime"]["socket"]["rx_datagrams"] >= 3
         lma_status = await ask(lma, {"cmd": "status"})
@@ -206,6 +210,9 @@ def test_lma_revokes_a_binding_whose_route_it_could_not_install(tmp_path: Path) 
 
     class Lma(LmaDaemon):
         def prepare_providers(self, host: Any) -> None:
+            if self.datapath is not None:  # the null datapath the config falls back to
+                self.providers.remove(self.datapath)
+            self.datapath = datapath
             self.providers.append(datapath)
 
     async def main() -> None:

@@ -137,17 +137,17 @@ def test_actions_are_applied_in_order_and_failures_do_not_stop_the_worker() -> N
         seen: list[str] = []
 
         async def sink(action: Action) -> None:
-            assert isinstance(action, LogEvent)
-            seen.append(action.message)
-            if action.message == "boom":
+            assert isinstance(action, PeerRestarted)
+            seen.append(action.reason)
+            if action.reason == "boom":
                 raise OSError("datapath said no")
-            if action.message == "slow":
+            if action.reason == "slow":
                 await asyncio.sleep(1)
 
         driver = Driver(ep, send=lambda d: None, action_sink=sink, action_timeout_s=0.05)
         driver.start()
         for msg in ("a", "boom", "slow", "b"):
-            ep.actions.append(LogEvent(level="info", message=msg))
+            ep.actions.append(PeerRestarted(peer=LOOPBACK, reason=msg))
         driver.call(lambda e, now: None)
         assert await driver.drain_actions(2.0)
         assert seen == ["a", "boom", "slow", "b"]
@@ -185,8 +185,14 @@ def test_udp_transport_round_trip_with_checksum_convention() -> None:
         a_ep.echo = False
         applied_b, sink_b = _collecting_sink()
         _, sink_a = _collecting_sink()
+        logged_b: list[LogEvent] = []
         a_drv = Driver(a_ep, send=lambda d: a_sock.send(d.data, d.peer), action_sink=sink_a)
-        b_drv = Driver(b_ep, send=lambda d: b_sock.send(d.data, d.peer), action_sink=sink_b)
+        b_drv = Driver(
+            b_ep,
+            send=lambda d: b_sock.send(d.data, d.peer),
+            action_sink=sink_b,
+            log_sink=logged_b.append,
+        )
         a_sock = UdpMhSocket(LOOPBACK, a_drv.datagram_received, port=0)
         b_sock = UdpMhSocket(LOOPBACK, b_drv.datagram_received, port=0)
         a_sock.open(loop)
@@ -204,7 +210,7 @@ def test_udp_transport_round_trip_with_checksum_convention() -> None:
         assert src == LOOPBACK
         assert a_ep.received[0][0] == data
         assert await b_drv.drain_actions(1.0)
-        assert isinstance(applied_b[0], LogEvent)
+        assert applied_b == [] and [e.fields for e in logged_b] == [{"n": len(MH)}]
 
         # Raw injection: zero checksum accepted, wrong checksum dropped and counted.
         raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -288,5 +294,66 @@ def test_raw_socket_without_privilege_fails_loudly() -> None:
             assert checksum_ok(IPv6Address("::1"), IPv6Address("::1"), data)
         finally:
             sock.close()
+
+    asyncio.run(main())
+
+
+def test_log_events_are_written_at_once_not_behind_a_slow_action() -> None:
+    """A datapath stuck on a route must not hold back the log lines of later events."""
+
+    async def main() -> None:
+        ep = FakeEndpoint()
+        release = asyncio.Event()
+        applied: list[Action] = []
+
+        async def sink(action: Action) -> None:
+            applied.append(action)
+            await release.wait()
+
+        logged: list[str] = []
+        driver = Driver(
+            ep, send=lambda d: None, action_sink=sink, log_sink=lambda e: logged.append(e.message)
+        )
+        driver.start()
+        ep.actions.append(PeerRestarted(peer=LOOPBACK, reason="slow"))
+        driver.call(lambda e, now: None)
+        await _until(lambda: len(applied) == 1)  # the worker is now blocked in the sink
+        ep.actions += [
+            LogEvent(level="info", message="first"),
+            PeerRestarted(peer=LOOPBACK, reason="queued"),
+        ]
+        ep.actions.append(LogEvent(level="warning", message="second"))
+        driver.call(lambda e, now: None)
+        assert logged == ["first", "second"]  # in the event, while the sink still waits
+        assert len(applied) == 1
+        assert driver.counters["log_events"] == 2
+        release.set()
+        assert await driver.drain_actions(2.0)
+        assert [a for a in applied if isinstance(a, LogEvent)] == []
+        assert len(applied) == 2
+        await driver.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_log_sink_loses_no_action() -> None:
+    async def main() -> None:
+        ep = FakeEndpoint()
+        applied, sink = _collecting_sink()
+
+        def broken(event: LogEvent) -> None:
+            raise OSError("stderr gone")
+
+        driver = Driver(ep, send=lambda d: None, action_sink=sink, log_sink=broken)
+        driver.start()
+        ep.actions += [
+            LogEvent(level="info", message="x"),
+            PeerRestarted(peer=LOOPBACK, reason="r"),
+        ]
+        driver.call(lambda e, now: None)
+        assert await driver.drain_actions(2.0)
+        assert applied == [PeerRestarted(peer=LOOPBACK, reason="r")]
+        assert driver.counters["log_failures"] == 1
+        await driver.close()
 
     asyncio.run(main())

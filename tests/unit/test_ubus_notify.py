@@ -112,7 +112,7 @@ def test_settings_and_hooks() -> None:
     config = parse_config_text(MAG + '[plugin.ubus]\nobjects = ["hostapd.wlan0"]\n')
     host = PluginHost.from_config(config, entry_points=False)
     assert host.trigger_providers() == [trigger_for(config)]
-    assert host.identity_provider().name == "macnai"  # type: ignore[union-attr]
+    assert [p.name for p in host.identity_providers()] == ["macnai"]
 
 
 def test_trigger_against_a_mock_ubus_cli(tmp_path: Path) -> None:

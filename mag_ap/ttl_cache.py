@@ -1,4 +1,8 @@
-"""A small TTL cache driven by the caller's clock (pure: tests pass ``now``)."""
+"""The one TTL cache (DESIGN.md rule 9), driven by the caller's clock (pure: tests pass ``now``).
+
+The RADIUS policy client keeps profiles in it and the DNS discovery plugin keeps
+resolved LMA addresses (its TTL clamping is policy on top, in ``mag_ap_dns``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[K, V]):
-    """Values that expire ``ttl_s`` after they were put; at most ``max_entries`` kept."""
+    """Values that expire ``ttl_s`` after they were put; at most ``max_entries`` kept.
+
+    When full, expired entries go first, then the oldest one put.
+    """
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
@@ -27,7 +34,9 @@ class TtlCache(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V, ttl_s: float, now: float) -> None:
+        """Keep ``value`` for ``ttl_s``; a TTL of 0 or less keeps nothing (and drops the old)."""
         if ttl_s <= 0:
+            self._entries.pop(key, None)
             return
         if key not in self._entries and len(self._entries) >= self.max_entries:
             self.expire(now)
@@ -41,3 +50,6 @@ class TtlCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+__all__ = ["TtlCache"]

@@ -1,6 +1,6 @@
 """Pure RADIUS codec: authentication (RFC 2865) and accounting (RFC 2866).
 
-The one home of RADIUS wire code in mag-ap: the policy client (this package)
+The one home of RADIUS wire code in mag-ap, a public module: the policy client (this package)
 and the accounting listener (``mag_ap_radacct``, which imports it from here)
 share it. No socket here: every byte a hostile sender can put in a datagram is tested
 directly. Packet: Code(1) Identifier(1) Length(2) Authenticator(16) then
@@ -29,12 +29,13 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Final, Literal
 
+from mag_ap.wire import DecodeError
+
 __all__ = [
     "ATTRIBUTES",
     "AcctStatusType",
     "Attribute",
     "Code",
-    "DecodeError",
     "Packet",
     "accounting_response",
     "decode",
@@ -51,15 +52,6 @@ MIN_LEN: Final = 20  # RFC 2865 section 3
 MAX_LEN: Final = 4096
 AUTH_LEN: Final = 16
 MESSAGE_AUTHENTICATOR: Final = 80
-
-
-class DecodeError(ValueError):
-    """A malformed packet; ``offset`` is where decoding stopped."""
-
-    def __init__(self, reason: str, offset: int) -> None:
-        super().__init__(f"{reason} (at byte {offset})")
-        self.reason = reason
-        self.offset = offset
 
 
 class Code(IntEnum):

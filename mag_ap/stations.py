@@ -1,5 +1,7 @@
-"""Pure station table: which stations are authorized on which hostapd interface.
+"""Pure station table of the hostapd-based triggers (control socket and ubus): who is where.
 
+Which stations are authorized on which hostapd interface, shared by ``mag_ap_hostapd``
+and ``mag_ap_ubus`` (one home: neither plugin imports the other).
 Kept apart from the sockets so that reconnects, re-syncs and roaming between two
 interfaces of one access point are tested without hostapd. A station is
 *attached* while at least one interface reports it authorized; every method

@@ -23,8 +23,10 @@ by the VM tier (tests/e2e_datapath.py holds the shared scenarios).
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import struct
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +50,29 @@ _RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
 
 def _prefixes(binding: dict[str, Any]) -> tuple[Any, Any]:
     return binding.get("hnp"), binding.get("ipv4_hoa")
+
+
+_PCAPNG_PACKET_BLOCKS = {2, 3, 6}  # obsolete, simple and enhanced packet blocks
+
+
+def pcapng_packets(path: Path) -> int:
+    """Packets in a pcapng file that may still be growing (a partial last block is
+    not counted); a missing file has none."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    if len(data) < 12:
+        return 0
+    order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    count, offset = 0, 0
+    while offset + 12 <= len(data):
+        block_type, length = struct.unpack_from(order + "II", data, offset)
+        if length < 12 or offset + length > len(data):
+            break
+        count += block_type in _PCAPNG_PACKET_BLOCKS
+        offset += length
+    return count
 
 
 @dataclass(frozen=True)
@@ -102,6 +127,8 @@ class DatapathLab:
     mn_at: int | None = None  # the MAG the MN is attached to
     binding: dict[str, Any] | None = None  # its binding there, as the MAG reported it
     mn_id: str = "walker@example.org"
+    # running captures by pid: (host, interface, file, link packets when it started)
+    _captures: dict[int, tuple[str, str, Path, int]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         lma_section = datapath_section(encapsulation=self.encapsulation, **self.lma_datapath)
@@ -379,7 +406,8 @@ class DatapathLab:
         )
 
     def capture(self, name: str, ifname: str, path: Path) -> subprocess.Popen[bytes]:
-        """dumpcap on ``ifname`` in ``name`` writing ``path`` (pcapng); stop with SIGINT.
+        """dumpcap on ``ifname`` in ``name`` writing ``path`` (pcapng); stop with
+        ``capture_stop``, which waits until every packet that crossed is in the file.
 
         dumpcap (C) rather than tshark: it starts in a blink also in the QEMU guest;
         decode the file afterwards with tshark wherever that is fast.
@@ -394,12 +422,36 @@ class DatapathLab:
             f"dumpcap on {name} {ifname}",
             interval_s=0.05,
         )
+        self._captures[proc.pid] = (name, ifname, path, self.link_packets(name, ifname))
         return proc
 
-    @staticmethod
-    def capture_stop(proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    def link_packets(self, name: str, ifname: str) -> int:
+        """Packets received plus sent by ``ifname`` so far (the kernel's counters)."""
+        info = json.loads(self.host(name).ip("-j", "-s", "link", "show", "dev", ifname))
+        stats = info[0].get("stats64") or info[0]["stats"]
+        return int(stats["rx"]["packets"]) + int(stats["tx"]["packets"])
+
+    def capture_stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop dumpcap once the file holds every packet that crossed the link so far.
+
+        dumpcap hands packets to its file in blocks (up to a second late, later on a
+        busy machine), and a SIGINT drops what is not written yet: stopping right after
+        the traffic lost the last echo frames (the GRE-keys capture flake). So wait on
+        the state: packets in the file >= what the link's counters say crossed it
+        since the capture started, then stop.
+        """
+        name, ifname, path, before = self._captures.pop(proc.pid)
+        crossed = self.link_packets(name, ifname) - before
+        try:
+            wait_for(
+                lambda: proc.poll() is not None or pcapng_packets(path) >= crossed,
+                30,
+                f"dumpcap to write the {crossed} packets that crossed {name} {ifname}",
+                interval_s=0.1,
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
 
     # --- kernel state ---------------------------------------------------------------
 

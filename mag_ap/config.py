@@ -436,6 +436,7 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "lifetime_s", t.get_lifetime("lifetime_s", None))
     _put(kw, "refresh_before_s", t.get_float("refresh_before_s", None, above=0))
+    _put(kw, "max_refresh_interval_s", t.get_float("max_refresh_interval_s", None, min=0))
     for key in (
         "initial_bindack_timeout_first_reg_s",
         "initial_bindack_timeout_s",
@@ -444,8 +445,19 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
         _put(kw, key, t.get_float(key, None, above=0))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
+    for key in ("hnp_prefix_length_min", "hnp_prefix_length_max"):
+        _put(kw, key, t.get_int(key, None, min=1, max=128))
+    kw["local_networks"] = tuple(
+        parse_network(item, t.item_path("local_networks", i))
+        for i, item in enumerate(t.get_list("local_networks", ()))
+    )
     t.finish()
     mag = MagSettings(**kw)
+    if mag.hnp_prefix_length_min > mag.hnp_prefix_length_max:
+        raise t.error(
+            "hnp_prefix_length_min",
+            f"must not exceed mag.hnp_prefix_length_max ({mag.hnp_prefix_length_max})",
+        )
     if mag.refresh_before_s >= mag.lifetime_s:
         raise t.error("refresh_before_s", f"must be less than mag.lifetime_s ({mag.lifetime_s})")
     longest_initial = max(mag.initial_bindack_timeout_first_reg_s, mag.initial_bindack_timeout_s)
@@ -455,6 +467,9 @@ def _parse_mag(t: Table, transport: Transport) -> MagSettings:
             f"must be at least the initial timeouts ({longest_initial:g})",
         )
     return mag
+
+
+LMA_HEARTBEAT_MODES = ("answer", "drop", "binding_error")
 
 
 def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
@@ -508,6 +523,10 @@ def _parse_lma(t: Table, transport: Transport) -> LmaSettings:
     )
     _put(kw, "use_timestamps", t.get_bool("use_timestamps", None))
     _put(kw, "gre_keys", t.get_bool("gre_keys", None))
+    _put(kw, "pba_timestamps", t.get_bool("pba_timestamps", None))
+    _put(kw, "echo_requested_hnp", t.get_bool("echo_requested_hnp", None))
+    _put(kw, "heartbeats", t.get_str("heartbeats", None, choices=LMA_HEARTBEAT_MODES))
+    _put(kw, "revocation", t.get_bool("revocation", None))
     _put(kw, "heartbeat_interval_s", t.get_float("heartbeat_interval_s", None, min=0))
     _put(kw, "missing_heartbeats_allowed", t.get_int("missing_heartbeats_allowed", None, min=1))
     t.finish()

@@ -30,6 +30,7 @@ class BindingEvent(Enum):
     PBA_ACCEPTED = "PBA accepted"
     PBA_REJECTED = "PBA rejected"
     PBA_REJECTED_TRANSIENT = "PBA rejected for now"
+    PBA_INVALID = "PBA accepted with values the MAG refuses"  # pba_checks.py
     PBA_RESEND = "PBA asks for a new PBU"  # 135 resync, 156/157 timestamp retry
     ACK_TIMEOUT = "no PBA in time"
     GIVE_UP = "retransmissions exhausted"
@@ -58,6 +59,7 @@ class Step(Enum):
     REREGISTER = "re-register"
     FINISH_DEREGISTRATION = "finish de-registration"
     RETRY = "retry registration"
+    REFUSE_GRANT = "refuse the grant, de-register"
 
 
 St, Ev = BindingState, BindingEvent
@@ -67,6 +69,7 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.REGISTERING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
     (St.REGISTERING, Ev.PBA_REJECTED_TRANSIENT): (St.WAITING, Step.REJECT_AND_HOLD),
     (St.REGISTERING, Ev.PBA_RESEND): (St.REGISTERING, Step.RESEND_NOW),
+    (St.REGISTERING, Ev.PBA_INVALID): (St.DEREGISTERING, Step.REFUSE_GRANT),
     (St.REGISTERING, Ev.ACK_TIMEOUT): (St.REGISTERING, Step.RETRANSMIT),
     (St.REGISTERING, Ev.GIVE_UP): (St.WAITING, Step.GIVE_UP),
     (St.REGISTERING, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),
@@ -81,6 +84,7 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
     (St.REFRESHING, Ev.PBA_REJECTED): (St.CLOSED, Step.REJECT),
     (St.REFRESHING, Ev.PBA_REJECTED_TRANSIENT): (St.WAITING, Step.REJECT_AND_HOLD),
     (St.REFRESHING, Ev.PBA_RESEND): (St.REFRESHING, Step.RESEND_NOW),
+    (St.REFRESHING, Ev.PBA_INVALID): (St.DEREGISTERING, Step.REFUSE_GRANT),
     (St.REFRESHING, Ev.ACK_TIMEOUT): (St.REFRESHING, Step.RETRANSMIT),
     (St.REFRESHING, Ev.LIFETIME_EXPIRED): (St.WAITING, Step.EXPIRE),
     (St.REFRESHING, Ev.DETACH): (St.DEREGISTERING, Step.DEREGISTER),

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv6Network
 from typing import Any
 
 from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
 from mag_ap.core.gre_keys import GreKeyAllocator
-from mag_ap.core.heartbeat import HeartbeatPeer
+from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
+from mag_ap.core.pba_checks import Grant, PbaRequest, Refusal, check_pba
 from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
 from mag_ap.core.pbu import build_pbu, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
@@ -46,10 +47,8 @@ from mag_ap.mh.constants import (
     BindingAckStatus,
     BindingErrorStatus,
     HandoffIndicator,
-    IPv4HoAReplyStatus,
     RevocationStatus,
     RevocationTrigger,
-    enum_or_int,
 )
 from mag_ap.mh.messages import (
     BindingError,
@@ -63,10 +62,6 @@ from mag_ap.mh.messages import (
     encode_message,
 )
 from mag_ap.mh.options import (
-    GREKey,
-    HomeNetworkPrefix,
-    IPv4DefaultRouterAddress,
-    IPv4HomeAddressReply,
     MobileNodeIdentifier,
     MobilityOption,
     RestartCounter,
@@ -84,6 +79,8 @@ COUNTER_NAMES = (
     "pba_unmatched",  # no entry with the PBA's MN-ID (or no MN-ID option)
     "pba_wrong_source",  # the MN-ID is known but bound to another LMA
     "pba_stale",  # nothing awaiting that sequence: duplicate, late or superseded
+    "pba_invalid",  # accepted, but a granted value failed pba_checks: refused, de-registered
+    "pba_without_timestamp",  # timestamp mode, accepted PBA without a Timestamp: used anyway
     "sequence_resyncs",  # status 135 handled
     "timestamp_retries",  # status 156/157 handled
     "registrations_given_up",
@@ -97,6 +94,7 @@ COUNTER_NAMES = (
     "heartbeat_responses_sent",
     "heartbeat_unmatched",
     "heartbeat_losses",
+    "heartbeat_unsupported",  # an LMA that never answered a heartbeat: we stopped asking
     "peer_restarts",
     "bri_received",
     "bra_sent",
@@ -127,6 +125,7 @@ class _EventInfo:
     pba: ProxyBindingAcknowledgement | None = None
     status: int | None = None
     reason: str = ""
+    grant: Grant | None = None  # the checked values of an accepted registration PBA
 
 
 _NOTHING = _EventInfo()
@@ -135,6 +134,18 @@ _NOTHING = _EventInfo()
 def _nai(option: MobileNodeIdentifier | None) -> str | None:
     """The MN-ID text of an option (NAI or ``<subtype>:<hex>``), as bindings are keyed."""
     return None if option is None else mn_key(option)
+
+
+class _Others:
+    """``value in view``: held by an MN other than ``key`` (the one being checked)."""
+
+    __slots__ = ("_key", "_owners")
+
+    def __init__(self, owners: dict[Any, str], key: str) -> None:
+        self._owners, self._key = owners, key
+
+    def __contains__(self, value: object) -> bool:
+        return self._owners.get(value, self._key) != self._key
 
 
 class _Slot(Scheduled):
@@ -200,6 +211,11 @@ class MagProtocol:
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
         # MN-ID -> when the LMA told us it moved to another MAG (BRI, inter-MAG handover)
         self._moved_away: dict[str, float] = {}
+        # Prefixes and IPv4 home addresses installed (datapath up), by MN-ID: another
+        # MN must not get them (its routes would collide).
+        self._hnp_owner: dict[IPv6Network, str] = {}  # -> MN-ID
+        self._hoa_owner: dict[IPv4Address, str] = {}
+        self._no_timestamp_warned: set[Address] = set()
         self._datagrams: list[Datagram] = []
         self._actions: deque[Action] = deque()
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
@@ -217,6 +233,7 @@ class MagProtocol:
             Step.REREGISTER: self._step_reregister,
             Step.FINISH_DEREGISTRATION: self._step_finish_deregistration,
             Step.RETRY: self._step_retry,
+            Step.REFUSE_GRANT: self._step_refuse_grant,
         }
 
     # --- the runtime's entry points ------------------------------------------------
@@ -307,8 +324,7 @@ class MagProtocol:
         elif isinstance(msg, BindingRevocationIndication):
             self._on_bri(msg, src, now)
         elif isinstance(msg, BindingError):
-            self._count("binding_errors_received")
-            self._log("warning", "Binding Error from peer", peer=src, status=msg.status)
+            self._on_binding_error(msg, src, now)
         elif isinstance(msg, UnknownMessage):
             self._count("mh_unknown_type")
             self._log("warning", "unknown MH type answered", peer=src, mh_type=msg.type_number)
@@ -539,6 +555,7 @@ class MagProtocol:
         if not entry.datapath_up:
             return
         entry.datapath_up = False
+        self._release_owned(entry)
         self._actions.append(
             BindingDown(
                 mn_id=entry.mn_id,
@@ -550,6 +567,13 @@ class MagProtocol:
             )
         )
 
+    def _release_owned(self, entry: BindingUpdateListEntry) -> None:
+        key = entry.mn_id
+        if entry.hnp is not None and self._hnp_owner.get(entry.hnp) == key:
+            del self._hnp_owner[entry.hnp]
+        if entry.ipv4_hoa is not None and self._hoa_owner.get(entry.ipv4_hoa.ip) == key:
+            del self._hoa_owner[entry.ipv4_hoa.ip]
+
     def _reject(self, entry: BindingUpdateListEntry, status: int | None, reason: str) -> None:
         self._actions.append(
             BindingRejected(
@@ -560,22 +584,24 @@ class MagProtocol:
     # --- step handlers (one per Step of the table) ---------------------------------
 
     def _step_bind(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
-        pba, tx = info.pba, entry.transaction
-        assert pba is not None and tx is not None
+        pba, tx, grant = info.pba, entry.transaction, info.grant
+        assert pba is not None and tx is not None and grant is not None
         sent_at = tx.sent_at.get(pba.sequence, tx.first_sent_at)
-        profile = entry.profile
-        hnp_option = pba.find(HomeNetworkPrefix)
-        hnp = hnp_option.network if hnp_option is not None else None
-        if profile.ipv6 and hnp is None:
-            self._log("warning", "PBA accepted without a Home Network Prefix", mac=entry.mac)
-        ipv4_hoa = self._ipv4_hoa(entry, pba)
-        router = pba.find(IPv4DefaultRouterAddress)
-        ipv4_default_router = router.address if router is not None and ipv4_hoa else None
+        for note in grant.notes:
+            self._log("warning", f"PBA: {note}", mac=entry.mac, lma=entry.lma)
+        if grant.ipv4_refused is not None:
+            self._log(
+                "warning",
+                f"IPv4 home address refused ({grant.ipv4_refused}); IPv6 binding kept",
+                mac=entry.mac,
+                mn_id=entry.mn_id,
+            )
+        hnp, ipv4_hoa = grant.hnp, grant.ipv4_hoa
+        ipv4_default_router = grant.ipv4_default_router
         if pba.status == BindingAckStatus.GRE_KEY_OPTION_NOT_REQUIRED and entry.gre_key_from_lma:
             self._gre_keys.release(entry.gre_key_from_lma)
             entry.gre_key_from_lma = None
-        gre = pba.find(GREKey)
-        gre_key_to_lma = gre.key if gre is not None and entry.gre_key_from_lma is not None else None
+        gre_key_to_lma = grant.gre_key_to_lma
         if entry.gre_key_from_lma is not None and gre_key_to_lma is None:
             self._log("warning", "GRE key asked for, none granted", mac=entry.mac)
         granted = (hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma)
@@ -584,9 +610,16 @@ class MagProtocol:
         if entry.datapath_up and not refresh:
             self._take_down(entry, "binding changed")
         entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma = granted
-        entry.lifetime_s = pba.lifetime_s
-        entry.expires_at = sent_at + pba.lifetime_s
-        entry.refresh_at = entry.expires_at - self._refresh_lead_s(pba.lifetime_s)
+        if hnp is not None:
+            self._hnp_owner[hnp] = entry.mn_id
+        if ipv4_hoa is not None:
+            self._hoa_owner[ipv4_hoa.ip] = entry.mn_id
+        lifetime_s = grant.lifetime_s
+        entry.lifetime_s = lifetime_s
+        entry.expires_at = sent_at + lifetime_s
+        entry.refresh_at = entry.expires_at - self._refresh_lead_s(lifetime_s)
+        if self._settings.max_refresh_interval_s > 0:
+            entry.refresh_at = min(entry.refresh_at, now + self._settings.max_refresh_interval_s)
         entry.transaction = None
         entry.registrations += 1
         entry.last_registration_delay_ms = round((now - sent_at) * 1000, 3)
@@ -601,7 +634,7 @@ class MagProtocol:
                 ipv4_default_router=ipv4_default_router,
                 gre_key_to_lma=gre_key_to_lma,
                 gre_key_from_lma=entry.gre_key_from_lma,
-                lifetime_s=pba.lifetime_s,
+                lifetime_s=lifetime_s,
                 refresh=refresh,
             )
         )
@@ -615,32 +648,19 @@ class MagProtocol:
         """
         return min(self._settings.refresh_before_s, lifetime_s / 2)
 
-    def _ipv4_hoa(
-        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement
-    ) -> IPv4Interface | None:
-        reply = pba.find(IPv4HomeAddressReply)
-        if reply is None:
-            if entry.profile.ipv4:
-                self._log("warning", "PBA without IPv4 HoA Reply", mac=entry.mac)
-            return None
-        if reply.status != IPv4HoAReplyStatus.SUCCESS:
-            known = enum_or_int(IPv4HoAReplyStatus, reply.status)
-            name = known.name if isinstance(known, IPv4HoAReplyStatus) else str(known)
-            self._log(
-                "warning",
-                f"IPv4 home address refused ({name}); IPv6 binding kept",
-                mac=entry.mac,
-                mn_id=entry.mn_id,
-                ipv4_hoa_status=int(reply.status),
-            )
-            return None
-        return IPv4Interface((reply.address, reply.prefix_length))
-
     def _step_reject(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
         self._log("warning", f"binding rejected: {info.reason}", mac=entry.mac, status=info.status)
         self._reject(entry, info.status, info.reason)
         self._take_down(entry, f"rejected: {info.reason}")
         self._close(entry, now)
+
+    def _step_refuse_grant(
+        self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
+    ) -> None:
+        """An accepted PBA with values we cannot install: a rejection, and the LMA is told
+        to drop its binding (lifetime 0) so its pools and routes are not held for us."""
+        self._reject(entry, info.status, info.reason)
+        self._step_deregister(entry, now, info)
 
     def _step_reject_and_hold(
         self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
@@ -780,15 +800,36 @@ class MagProtocol:
         if outcome is PbaOutcome.ACCEPTED:
             if entry.state is not BindingState.DEREGISTERING and pba.lifetime_s == 0:
                 outcome, reason = PbaOutcome.REJECTED, f"{status_name(status)}: granted lifetime 0"
-            else:
+            elif entry.state is BindingState.DEREGISTERING:
                 self._count("pba_accepted")
-                reason = "accepted" if tx.kind is TransactionKind.DE_REGISTRATION else reason
                 self._fire(
                     entry,
                     BindingEvent.PBA_ACCEPTED,
                     now,
-                    _EventInfo(pba=pba, status=status, reason=reason),
+                    _EventInfo(pba=pba, status=status, reason="accepted"),
                 )
+                return
+            else:
+                self._note_timestamp(entry, pba)
+                checked = check_pba(pba, self._pba_request(entry, pba))
+                if isinstance(checked, Refusal):
+                    self._count("pba_invalid")
+                    text = f"PBA refused: {checked}"
+                    self._log(
+                        "warning",
+                        text,
+                        mac=entry.mac,
+                        mn_id=entry.mn_id,
+                        lma=entry.lma,
+                        field=checked.field,
+                        seq=pba.sequence,
+                    )
+                    info = _EventInfo(pba=pba, status=status, reason=text)
+                    self._fire(entry, BindingEvent.PBA_INVALID, now, info)
+                    return
+                self._count("pba_accepted")
+                info = _EventInfo(pba=pba, status=status, reason=reason, grant=checked)
+                self._fire(entry, BindingEvent.PBA_ACCEPTED, now, info)
                 return
         if outcome is not PbaOutcome.REJECTED and status not in tx.retried_statuses:
             tx.retried_statuses.add(status)
@@ -811,6 +852,54 @@ class MagProtocol:
         )
         self._fire(entry, event, now, _EventInfo(pba=pba, status=status, reason=reason))
 
+    def _pba_request(
+        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement
+    ) -> PbaRequest:
+        """What the PBU answered by ``pba`` asked for, and what no grant may overlap.
+
+        Only the policy's own wishes must come back as asked: a refresh that gets new
+        values replaces the datapath (an LMA may renumber).
+        """
+        profile, settings, key = entry.profile, self._settings, entry.mn_id
+        return PbaRequest(
+            lma=entry.lma,
+            own_address=settings.own_address,
+            ipv6=profile.ipv6,
+            hnp=profile.hnp,
+            ipv4=profile.ipv4,
+            ipv4_address=profile.ipv4_address,
+            gre_key_from_lma=entry.gre_key_from_lma,
+            gre_not_required=pba.status == BindingAckStatus.GRE_KEY_OPTION_NOT_REQUIRED,
+            lifetime_requested_s=entry.lifetime_requested_s,
+            hnp_prefix_lengths=(settings.hnp_prefix_length_min, settings.hnp_prefix_length_max),
+            local_networks=settings.local_networks,
+            hnps_in_use=_Others(self._hnp_owner, key),
+            ipv4_in_use=_Others(self._hoa_owner, key),
+        )
+
+    def _note_timestamp(
+        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement
+    ) -> None:
+        """Timestamp mode, and the accepted PBA carries no Timestamp option.
+
+        Accepted anyway: the MAG matches a PBA to its PBU by sequence number (RFC 5213
+        6.9.1.2 with RFC 6275 11.7.3) in both modes; the timestamp protects the LMA
+        against replayed PBUs and the MAG needs the LMA's only in a 156/157. Refusing
+        would lock us out of LMAs that do sequence numbers only, which RFC 5213 section 9
+        requires every node to support. Counted, and logged once per LMA.
+        """
+        if not self._settings.use_timestamps or pba.find(Timestamp) is not None:
+            return
+        self._count("pba_without_timestamp")
+        if entry.lma not in self._no_timestamp_warned:
+            self._no_timestamp_warned.add(entry.lma)
+            self._log(
+                "warning",
+                "LMA answers without Timestamp option (sequence-number mode LMA?): "
+                "PBAs matched by sequence number",
+                lma=entry.lma,
+            )
+
     def _correct_clock(self, lma: Address, pba: ProxyBindingAcknowledgement, now: float) -> None:
         """156/157: the PBA carries the LMA's clock; use it for the retry's timestamp."""
         stamp = pba.find(Timestamp)
@@ -822,8 +911,34 @@ class MagProtocol:
             "warning", "LMA clock differs from ours", lma=lma, offset_s=stamp.unix_time_s - ours
         )
 
+    def _on_binding_error(self, msg: BindingError, src: Address, now: float) -> None:
+        """Status 2 from an LMA that never answered a Heartbeat: it is the Heartbeat it
+        does not know (PBUs it must know), so stop sending them (RFC 5847 is optional)."""
+        self._count("binding_errors_received")
+        self._log("warning", "Binding Error from peer", peer=src, status=msg.status)
+        peer = self._peers.get(src)
+        if (
+            msg.status == BindingErrorStatus.UNRECOGNIZED_MH_TYPE
+            and peer is not None
+            and peer.unanswered
+            and not peer.answered
+            and not peer.unsupported
+        ):
+            self._heartbeats_unsupported(peer, "answered a Heartbeat with a Binding Error")
+
+    def _heartbeats_unsupported(self, peer: HeartbeatPeer, why: str) -> None:
+        peer.mark_unsupported()
+        self._count("heartbeat_unsupported")
+        self._log(
+            "warning",
+            f"LMA {why}: RFC 5847 unsupported, heartbeats to it stopped "
+            "(its restarts are noticed only when a refresh is refused)",
+            lma=peer.address,
+        )
+
     def _on_heartbeat(self, hb: Heartbeat, src: Address, now: float) -> None:
         peer = self._peers.setdefault(src, HeartbeatPeer(address=src))
+        was_unsupported = peer.unsupported
         if hb.r:
             self._count("heartbeat_responses_received")
             if not peer.response(hb.sequence, now):
@@ -831,7 +946,7 @@ class MagProtocol:
                 self._log("debug", "unmatched heartbeat response", peer=src, seq=hb.sequence)
         else:
             self._count("heartbeat_requests_received")
-            peer.last_heard_at = now
+            peer.heard(now)
             answer = Heartbeat(
                 sequence=hb.sequence,
                 r=True,
@@ -839,6 +954,10 @@ class MagProtocol:
             )
             self._send(answer, src)
             self._count("heartbeat_responses_sent")
+        if was_unsupported and not peer.unsupported:
+            self._log("info", "LMA speaks RFC 5847 after all: heartbeats resumed", lma=src)
+            if self._up_count_by_lma.get(src, 0) > 0:
+                peer.start(now, self._settings.heartbeat_interval_s)
         counter = hb.find(RestartCounter)
         if counter is not None:
             previous = peer.restart_counter_seen(counter.counter)
@@ -854,10 +973,13 @@ class MagProtocol:
             self._fire(entry, BindingEvent.PEER_RESTARTED, now, _EventInfo(reason=reason))
 
     def _heartbeat_due(self, peer: HeartbeatPeer, now: float) -> None:
-        sequence, just_lost = peer.request_due(
+        sequence, verdict = peer.request_due(
             now, self._settings.heartbeat_interval_s, self._settings.missing_heartbeats_allowed
         )
-        if just_lost:
+        if verdict is Verdict.UNSUPPORTED or sequence is None:
+            self._heartbeats_unsupported(peer, "never answered a Heartbeat")
+            return
+        if verdict is Verdict.LOST:
             self._count("heartbeat_losses")
             self._log("warning", "LMA stopped answering heartbeats", lma=peer.address)
             self._actions.append(PeerRestarted(peer=peer.address, reason="heartbeat lost"))
@@ -964,6 +1086,9 @@ class MagProtocol:
             "bindings": sum(1 for e in self._active.values() if e.lma == peer.address),
             "restart_counter": peer.restart_counter,
             "missed_heartbeats": peer.missed,
+            "heartbeats": (
+                "unsupported" if peer.unsupported else "answered" if peer.answered else "unknown"
+            ),
             "lost": peer.lost,
             "next_heartbeat_in_s": (
                 None if peer.next_request_at is None else round(peer.next_request_at - now, 3)

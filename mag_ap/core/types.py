@@ -24,12 +24,21 @@ class MagSettings:
     use_timestamps: bool = True  # TimestampBasedApproachInUse; else sequence numbers
     lifetime_s: int = 3600  # requested binding lifetime (multiple of 4)
     refresh_before_s: float = 300.0  # re-register this long before the lifetime ends
+    # Refresh at least this often (0: only before the lifetime ends). With an LMA without
+    # revocation (RFC 5846) a refresh refused after a handover (154...) is how the old
+    # MAG learns the station moved: this bounds how long it keeps a stale binding.
+    max_refresh_interval_s: float = 0.0
     initial_bindack_timeout_first_reg_s: float = 1.5  # InitialBindackTimeoutFirstReg
     initial_bindack_timeout_s: float = 1.0  # INITIAL_BINDACK_TIMEOUT (re-registration)
     max_bindack_timeout_s: float = 32.0  # MAX_BINDACK_TIMEOUT: give up after this
     heartbeat_interval_s: float = 60.0  # HEARTBEAT_INTERVAL (RFC 5847), 0 disables
     missing_heartbeats_allowed: int = 3  # MISSING_HEARTBEATS_ALLOWED
     restart_counter: int = 0  # bumped and persisted by the runtime on every start
+    # What the MAG accepts from an LMA (pba_checks.py): HNP lengths, and the AP's own
+    # networks (filled by the runtime from its interfaces) no granted prefix may overlap.
+    hnp_prefix_length_min: int = 32
+    hnp_prefix_length_max: int = 64
+    local_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +59,11 @@ class LmaSettings:
     heartbeat_interval_s: float = 60.0
     missing_heartbeats_allowed: int = 3
     restart_counter: int = 0
+    # Interop switches: behave like common minimal LMAs, to test MAGs against them.
+    pba_timestamps: bool = True  # False: no Timestamp option in any PBA
+    echo_requested_hnp: bool = False  # True: the PBA echoes the PBU's HNP (::/0!), a known bug
+    heartbeats: str = "answer"  # "answer" (RFC 5847), "drop" or "binding_error" (no 5847)
+    revocation: bool = True  # False: no Binding Revocation (RFC 5846) at all
 
 
 # --- what the policy plugin says about a mobile node -----------------------------

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
+from ..core.heartbeat import Verdict
 from ..core.mn_id import mn_key
 from ..core.sequence import SEQUENCE_MODULO
 from ..core.timers import TimerHeap
@@ -100,8 +101,10 @@ COUNTER_NAMES = (
     "heartbeat_responses_received",
     "heartbeat_responses_unexpected",
     "heartbeats_missed",
+    "heartbeats_ignored",  # interop switch lma.heartbeats: dropped or refused
     "peer_restarts",
     "peers_unreachable",
+    "peers_heartbeats_unsupported",
     "decode_errors",
     "binding_errors_sent",
     "unexpected_messages",
@@ -216,9 +219,12 @@ class LmaProtocol:
         now: float,
         trigger: RevocationTrigger = RevocationTrigger.ADMINISTRATIVE_REASON,
     ) -> bool:
-        """Start revoking a binding with a BRI (RFC 5846); False if the MN has none."""
+        """Start revoking a binding with a BRI (RFC 5846); False if the MN has none.
+
+        With the interop switch ``revocation = false`` the runtime refuses first.
+        """
         entry = self._cache.get(mn_id)
-        if entry is None:
+        if entry is None or not self.settings.revocation:
             return False
         if entry.state is BceState.REVOKING:
             return True
@@ -370,7 +376,7 @@ class LmaProtocol:
                 entry.handovers += 1
                 self.counters["handovers"] += 1
                 route_changed = True
-                if was_registered:
+                if was_registered and self.settings.revocation:  # interop switch: no BRIs
                     self._tell_previous_mag(entry, previous, same_att, now)
             else:
                 self.counters["refreshes"] += 1
@@ -558,7 +564,9 @@ class LmaProtocol:
         if pbu.mn_option is not None:
             options.append(pbu.mn_option)
         if grant is not None:
-            if grant.hnp is not None:
+            if self.settings.echo_requested_hnp and pbu.hnp is not None:
+                options.append(pbu.hnp)  # interop switch: the bug of some minimal LMAs
+            elif grant.hnp is not None:
                 options.append(HomeNetworkPrefix.of(grant.hnp))
         elif pbu.hnp is not None:
             options.append(pbu.hnp)
@@ -572,7 +580,9 @@ class LmaProtocol:
             known = entry.link_local if entry is not None else None
             options.append(LinkLocalAddress(address=known) if known else pbu.link_local)
         sequence = pbu.msg.sequence
-        if status == BindingAckStatus.TIMESTAMP_MISMATCH:
+        if not self.settings.pba_timestamps:
+            pass  # interop switch: an LMA that never sends the Timestamp option
+        elif status == BindingAckStatus.TIMESTAMP_MISMATCH:
             options.append(Timestamp.at_unix_time(self.unix_time_s(pbu.now)))
         elif pbu.timestamp is not None:
             options.append(pbu.timestamp)
@@ -651,6 +661,8 @@ class LmaProtocol:
         return peer
 
     def _start_heartbeats(self, peer: PeerState, now: float) -> None:
+        if self.settings.heartbeats != "answer":
+            return  # interop switch: an LMA without RFC 5847 sends none either
         if peer.deadline_at is None and self.settings.heartbeat_interval_s > 0:
             self._timers.schedule(peer, now + self.settings.heartbeat_interval_s)
 
@@ -662,10 +674,15 @@ class LmaProtocol:
         if hb.missed:
             self.counters["heartbeats_missed"] += 1
         interval_s = self.settings.heartbeat_interval_s
-        sequence, just_lost = hb.request_due(
+        sequence, verdict = hb.request_due(
             now, interval_s, self.settings.missing_heartbeats_allowed
         )
-        if just_lost:
+        if sequence is None:  # Verdict.UNSUPPORTED: it never answered, so nothing is lost
+            hb.mark_unsupported()
+            self.counters["peers_heartbeats_unsupported"] += 1
+            self._log("info", "MAG does not answer heartbeats: not asking", peer=str(peer.address))
+            return
+        if verdict is Verdict.LOST:
             self.counters["peers_unreachable"] += 1
             self._actions.append(PeerRestarted(peer=peer.address, reason="missing heartbeats"))
             self._log(
@@ -684,6 +701,15 @@ class LmaProtocol:
 
     def _on_heartbeat(self, msg: Heartbeat, src: Address, now: float) -> None:
         peer = self._peer(src, now)
+        if self.settings.heartbeats == "drop":  # interop switch: RFC 5847 unknown, ignored
+            self.counters["heartbeats_ignored"] += 1
+            return
+        if self.settings.heartbeats == "binding_error":  # ... or refused as unknown MH type
+            self.counters["heartbeats_ignored"] += 1
+            self.counters["binding_errors_sent"] += 1
+            error = BindingError(status=BindingErrorStatus.UNRECOGNIZED_MH_TYPE)
+            self._outbox.append(Datagram(encode_message(error), src))
+            return
         counter = msg.find(RestartCounter)
         if counter is not None:
             self._check_restart_counter(peer, counter.counter)
@@ -815,5 +841,10 @@ class LmaProtocol:
                 0, peer.heartbeat.missed - 1
             ),  # the request out is no miss yet
             "unreachable": peer.heartbeat.lost,
+            "heartbeats": "unsupported"
+            if peer.heartbeat.unsupported
+            else "supported"
+            if peer.heartbeat.answered
+            else "unknown",
             "last_seen_s_ago": round(now - peer.last_seen_at, 3),
         }

@@ -48,6 +48,7 @@ from .consumers import consumers
 from .control import ControlError, ControlServer, Handler, Request, Response, require_str
 from .driver import Driver, wall_clock_offset_s
 from .mh_socket import MhSocket, close_quietly, open_mh_socket
+from .startup_errors import StartupError, mh_socket_error, path_error
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -66,6 +67,9 @@ log = logging.getLogger("mag_ap.daemon")
 
 SHUTDOWN_GRACE_S = 2.0  # how long de-registration PBAs may take before we stop anyway
 PROVIDER_TIMEOUT_S = 5.0  # identity, policy, datapath and address-service calls
+# Start-up runs once and imports and reconciles (pyroute2, kernel state): on an AP's CPU,
+# or a TCG guest on a busy host, that takes seconds; a per-call budget would fail the start.
+PROVIDER_START_TIMEOUT_S = 30.0
 ATTACH_WAIT_MAX_S = 60.0
 
 T = TypeVar("T")
@@ -251,7 +255,12 @@ class _Daemon:
         self.providers.extend(self.address_services)
         self.prepare_providers(host)
 
-        self.restart_counter = bump_restart_counter(config.state_dir, self.role)
+        try:
+            self.restart_counter = bump_restart_counter(config.state_dir, self.role)
+        except OSError as exc:
+            raise path_error(
+                exc, key="daemon.state_dir", path=config.state_dir, what="the Restart Counter"
+            ) from exc
         endpoint = self.make_endpoint(self.restart_counter)
         loop = asyncio.get_running_loop()
         # Each provider gets PROVIDER_TIMEOUT_S inside the sink; the whole sink a bit more.
@@ -264,12 +273,33 @@ class _Daemon:
         )
         driver = self.driver
         try:
-            self.sock = open_mh_socket(config.own_address, driver.datagram_received, loop)
+            try:
+                self.sock = open_mh_socket(config.own_address, driver.datagram_received, loop)
+            except OSError as exc:
+                raise mh_socket_error(
+                    exc, role=self.role, address=config.own_address, source=config.source
+                ) from exc
             for provider in self.providers:
-                await _with_timeout(f"{provider.name}.start", provider.start())
+                await _with_timeout(
+                    f"{provider.name}.start", provider.start(), PROVIDER_START_TIMEOUT_S
+                )
             driver.start()
             self.control = ControlServer(config.control_socket, self.commands())
-            await self.control.start()
+            try:
+                await self.control.start()
+            except OSError as exc:
+                raise path_error(
+                    exc,
+                    key="daemon.control_socket",
+                    path=config.control_socket,
+                    what="the control socket",
+                ) from exc
+            except ControlError as exc:
+                raise StartupError(
+                    f"{exc}. Fix: stop that daemon (`mag-ap stop -s {config.control_socket}`), "
+                    "or give this one another daemon.control_socket",
+                    key_path="daemon.control_socket",
+                ) from exc
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
                 self.signals.append(sig)
@@ -433,9 +463,16 @@ class MagDaemon(_Daemon):
     def make_endpoint(self, restart_counter: int) -> SansIOEndpoint:
         from ..core.lma_failover import LmaFailover
         from ..core.mag import MagProtocol
+        from .local_networks import read_local_networks
 
         assert self.config.mag is not None
-        settings = replace(self.config.mag, restart_counter=restart_counter)
+        own = read_local_networks()
+        settings = replace(
+            self.config.mag,
+            restart_counter=restart_counter,
+            local_networks=self.config.mag.local_networks + own,
+        )
+        _log("debug", "own networks no LMA grant may overlap", networks=",".join(map(str, own)))
         return LmaFailover(MagProtocol(settings, wall_clock_offset_s=wall_clock_offset_s()))
 
     def prepare_providers(self, host: PluginHost) -> None:
@@ -690,6 +727,8 @@ class LmaDaemon(_Daemon):
     async def cmd_revoke(self, request: Request) -> Response:
         mn_id = require_str(request, "mn_id")
         assert self.driver is not None
+        if self.config.lma is not None and not self.config.lma.revocation:
+            raise ControlError("revocation is switched off (lma.revocation = false)")
         found: bool = self.driver.call(lambda ep, now: ep.revoke(mn_id, now))
         if not found:
             raise ControlError(f"no binding for {mn_id}")
@@ -713,6 +752,9 @@ def _run(daemon_cls: type[_Daemon], config: Config) -> int:
         return asyncio.run(main())
     except ConfigError as exc:
         _log("error", str(exc), key_path=exc.key_path, source=exc.source or config.source)
+        return 1
+    except StartupError as exc:
+        _log("error", f"cannot start: {exc}", key_path=exc.key_path, source=config.source)
         return 1
     except (ControlError, PluginError) as exc:
         _log("error", str(exc))

@@ -68,6 +68,16 @@ LMA_COLUMNS: Sequence[Column] = (
 )
 
 
+# MAG: one row per LMA; HEARTBEATS is "unsupported" for an LMA without RFC 5847.
+PEER_COLUMNS: Sequence[Column] = (
+    ("LMA", _field("address")),
+    ("BINDINGS", _field("bindings")),
+    ("HEARTBEATS", _field("heartbeats")),
+    ("MISSED", _field("missed_heartbeats")),
+    ("RESTART COUNTER", _field("restart_counter")),
+)
+
+
 def bindings_of(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The binding rows of an endpoint status, whether a list or a dict keyed by id."""
     raw = status.get("bindings", [])
@@ -115,6 +125,10 @@ def render_status(answer: Mapping[str, Any]) -> str:
     parts = [f"{head} ({', '.join(extras)})\n"]
     if rows:
         parts.append(render_table(rows, LMA_COLUMNS if role == "lma" else MAG_COLUMNS))
+    peers = status.get("peers")
+    if role == "mag" and isinstance(peers, list) and peers:
+        rows_p = [p for p in peers if isinstance(p, Mapping)]
+        parts.append("\n" + render_table(rows_p, PEER_COLUMNS))
     counters: list[tuple[str, str]] = []
     _flatten("", status.get("counters", {}), counters)
     for section in ("mag", "driver", "socket", "control"):

@@ -156,7 +156,16 @@ class Lab:
             _run(["ip", "-n", netns, "addr", "add", prefix, "dev", ifname, *extra])
             _run(["ip", "-n", netns, "link", "set", ifname, "up"])
 
-    def write_configs(self, *, log_format: dict[str, str]) -> None:
+    def write_configs(
+        self,
+        *,
+        log_format: dict[str, str],
+        lma_extra: str = "",
+        mag_extra: str = "",
+        policy_extra: str = "",
+    ) -> None:
+        """Configs for both daemons; ``*_extra`` lines go into the [lma]/[mag] table,
+        ``policy_extra`` (profiles) at the end of the MAG's."""
         addrs = ADDRESSES[self.transport]
         for role in ("lma", "mag"):
             directory = self.tmp / role
@@ -175,12 +184,16 @@ class Lab:
                 f'log_level = "debug"\nlog_format = "{log_format[role]}"\n'
             )
             if role == "lma":
-                body = f'[lma]\nown_address = "{addrs["lma"]}"\nmin_delay_before_bce_delete_s = 0\n'
+                body = (
+                    f'[lma]\nown_address = "{addrs["lma"]}"\nmin_delay_before_bce_delete_s = 0\n'
+                    + lma_extra
+                )
             else:
                 body = (
                     f'[mag]\nown_address = "{addrs["mag"]}"\n'
-                    f'[plugin.localpolicy]\nlma_address = "{addrs["lma"]}"\n'
-                    "[plugin.localpolicy.default]\n"
+                    + mag_extra
+                    + f'[plugin.localpolicy]\nlma_address = "{addrs["lma"]}"\n'
+                    "[plugin.localpolicy.default]\n" + policy_extra
                 )
             daemon.config.write_text(head + body)
             self.daemons[role] = daemon

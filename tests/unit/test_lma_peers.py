@@ -69,6 +69,10 @@ def test_missing_heartbeats_report_the_peer_once() -> None:
     h = Harness(heartbeat_interval_s=30.0, missing_heartbeats_allowed=3)
     h.register()
     h.actions()
+    h.advance(h.now + 30)  # the MAG answers once: it speaks RFC 5847
+    (first,) = _heartbeats_sent(h)
+    h.send(Heartbeat(sequence=first[1].sequence, r=True))
+    assert h.lma.status(h.now)["peers"][0]["heartbeats"] == "supported"
     start = h.now
     for k in range(1, 4):
         h.advance(start + 30 * k)
@@ -86,6 +90,27 @@ def test_missing_heartbeats_report_the_peer_once() -> None:
     assert peer["missed_heartbeats"] == 0 and not peer["unreachable"]
     assert status["counters"]["heartbeats_missed"] == 4
     assert h.binding() is not None  # bindings stay until they expire
+
+
+def test_a_mag_that_never_answers_heartbeats_is_not_declared_lost() -> None:
+    """RFC 5847 is optional: silence from a MAG that never answered proves nothing."""
+    h = Harness(heartbeat_interval_s=30.0, missing_heartbeats_allowed=3)
+    h.register()
+    h.actions()
+    start = h.now
+    for k in range(1, 4):
+        h.advance(start + 30 * k)
+        assert len(_heartbeats_sent(h)) == 1
+    h.advance(start + 120)
+    assert _heartbeats_sent(h) == []  # stopped asking
+    assert [a for a in h.actions() if isinstance(a, PeerRestarted)] == []
+    status = h.lma.status(h.now)
+    (peer,) = status["peers"]
+    assert peer["heartbeats"] == "unsupported" and not peer["unreachable"]
+    assert status["counters"]["peers_heartbeats_unsupported"] == 1
+    h.advance(start + 300)
+    assert _heartbeats_sent(h) == []
+    assert h.binding() is not None
 
 
 def test_heartbeats_stop_when_the_mag_has_no_binding_left() -> None:
@@ -175,21 +200,26 @@ def test_unanswered_handover_bri_gives_up_without_touching_the_binding() -> None
     h.register()
     h.register(src=MAG2, hi=HandoffIndicator.UNKNOWN)
     h.actions()
-    sent = []
-    for _ in range(20):
-        at = h.lma.get_timer()
-        if at is None or at > h.now + 3600:
-            break
-        h.advance(at)
-        out = h.lma.datagrams_to_send(h.now)
-        sent += [
-            d.peer for d in out if isinstance(decode_message(d.data), BindingRevocationIndication)
-        ]
+    h.advance(h.now + 60)  # the BRI's retransmissions (1 + 2 + 4 s) and well past them
+    sent = [
+        d.peer
+        for d in h.lma.datagrams_to_send(h.now)
+        if isinstance(decode_message(d.data), BindingRevocationIndication)
+    ]
     assert sent == [MAG1] * BRI_MAX_RETRANSMIT_NUMBER
     assert [a for a in h.actions() if isinstance(a, MobileRouteDown)] == []
     binding = h.binding()
     assert binding is not None and binding["mag"] == str(MAG2) and binding["state"] == "registered"
     assert h.lma.status(h.now)["counters"]["handover_bri_unanswered"] == 1
+
+
+def test_an_lma_without_revocation_sends_no_handover_bri() -> None:
+    """The interop switch ``revocation = false`` (an LMA without RFC 5846) covers it too."""
+    h = Harness(revocation=False)
+    h.register()
+    assert h.register(src=MAG2, hi=HandoffIndicator.UNKNOWN).accepted
+    assert h.elsewhere == []
+    assert h.lma.status(h.now)["counters"]["handover_bri_sent"] == 0
 
 
 def test_break_before_make_sends_no_handover_bri() -> None:

@@ -46,6 +46,8 @@ MN_ID2 = "mn2@example.net"
 HNP = IPv6Network("2001:db8:100:1::/64")
 HOA = IPv4Interface("10.200.0.5/16")
 ROUTER = IPv4Address("10.200.0.1")
+OTHER_HNP = IPv6Network("2001:db8:100:2::/64")  # another MN's: pba_checks refuses shared ones
+OTHER_HOA = IPv4Interface("10.200.0.6/16")
 
 A = TypeVar("A")
 

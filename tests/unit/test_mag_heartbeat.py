@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from mag_ap.core.types import BindingDown, BindingUp, PeerRestarted
+from mag_ap.core.types import BindingDown, BindingUp, LogEvent, PeerRestarted
 from mag_ap.mh import (
+    BindingError,
+    BindingErrorStatus,
     HandoffIndicator,
     HandoffIndicatorOption,
     Heartbeat,
@@ -12,7 +14,16 @@ from mag_ap.mh import (
     RestartCounter,
     encode_message,
 )
-from tests.unit.test_mag_harness import HNP, LMA, MAC2, MN_ID2, OTHER_LMA, Harness
+from tests.unit.test_mag_harness import (
+    HNP,
+    LMA,
+    MAC2,
+    MN_ID2,
+    OTHER_HNP,
+    OTHER_HOA,
+    OTHER_LMA,
+    Harness,
+)
 
 
 def heartbeats_sent(h: Harness) -> list[tuple[float, Heartbeat]]:
@@ -35,7 +46,7 @@ def test_requests_go_out_every_interval_to_each_lma_with_bindings() -> None:
     h = Harness.create(heartbeat_interval_s=60.0)
     h.bind(0.0, accept_at=1.0)
     h.attach(0.0, mac=MAC2, mn_id=MN_ID2, lma_address=OTHER_LMA)
-    h.accept(2.0)
+    h.accept(2.0, hnp=OTHER_HNP, hoa=OTHER_HOA)
     # The first request goes out as soon as the LMA holds a binding (restart-counter
     # baseline), then one every interval.
     for t in (1.0, 2.0, 61.0, 62.0, 121.0):  # answer everything to stay alive
@@ -68,10 +79,12 @@ def test_requests_from_the_lma_are_answered_with_our_restart_counter() -> None:
 def test_missing_heartbeats_declare_the_peer_lost_once() -> None:
     h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=3)
     h.bind(0.0, accept_at=0.0)
+    h.run_timers(until=0.0)
+    h.receive(response(heartbeats_sent(h)[-1][1].sequence), 0.5)  # it speaks RFC 5847
     h.run_timers(until=600.0)
     lost = [(t, a) for t, a in h.actions if isinstance(a, PeerRestarted)]
-    # requests at 0, 60, 120 unanswered: the check before the fourth declares the loss
-    assert lost == [(180.0, PeerRestarted(peer=LMA, reason="heartbeat lost"))]
+    # requests at 60, 120, 180 unanswered: the check before the fourth declares the loss
+    assert lost == [(240.0, PeerRestarted(peer=LMA, reason="heartbeat lost"))]
     assert h.counter("heartbeat_losses") == 1
     # the bindings stay: only the lifetime decides
     assert h.actions_of(BindingDown) == []
@@ -91,8 +104,10 @@ def test_unmatched_response_does_not_count_as_an_answer() -> None:
     h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=1)
     h.bind(0.0, accept_at=0.0)
     h.run_timers(until=0.0)
-    h.receive(response(999), 1.0)
+    h.receive(response(heartbeats_sent(h)[-1][1].sequence), 0.5)
     h.run_timers(until=60.0)
+    h.receive(response(999), 61.0)
+    h.run_timers(until=120.0)
     assert h.counter("heartbeat_unmatched") == 1
     assert [a.reason for a in h.actions_of(PeerRestarted)] == ["heartbeat lost"]
 
@@ -139,3 +154,63 @@ def test_heartbeats_stop_when_the_last_binding_goes() -> None:
     h.accept(10.1, lifetime_s=0)
     assert h.mag.get_timer() is None
     assert h.mag.status(11.0)["peers"][0]["next_heartbeat_in_s"] is None
+
+
+# --- LMAs without RFC 5847 ------------------------------------------------------------
+
+
+def _peer(h: Harness, now: float) -> dict[str, object]:
+    [peer] = h.mag.status(now)["peers"]
+    assert isinstance(peer, dict)
+    return peer
+
+
+def test_an_lma_that_never_answers_is_unsupported_not_lost() -> None:
+    h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=3)
+    h.bind(0.0, accept_at=0.0)
+    assert _peer(h, 0.0)["heartbeats"] == "unknown"
+    h.run_timers(until=1000.0)
+    # requests at 0, 60, 120 unanswered; at 180 it is marked, and nothing more goes out
+    assert [t for t, _ in heartbeats_sent(h)] == [0.0, 60.0, 120.0]
+    assert h.actions_of(PeerRestarted) == []
+    assert h.counter("heartbeat_losses") == 0 and h.counter("heartbeat_unsupported") == 1
+    assert _peer(h, 1000.0)["heartbeats"] == "unsupported"
+    assert not any("stopped answering" in a.message for a in h.actions_of(LogEvent))
+    assert any("RFC 5847 unsupported" in a.message for a in h.actions_of(LogEvent))
+    assert h.actions_of(BindingDown) == []  # the bindings stay, refreshes go on
+    assert h.binding()["state"] == "bound"
+
+
+def test_a_binding_error_to_a_heartbeat_stops_them_at_once() -> None:
+    h = Harness.create(heartbeat_interval_s=60.0)
+    h.bind(0.0, accept_at=0.0)
+    h.run_timers(until=0.0)
+    h.receive(encode_message(BindingError(status=BindingErrorStatus.UNRECOGNIZED_MH_TYPE)), 0.01)
+    assert _peer(h, 0.01)["heartbeats"] == "unsupported"
+    h.run_timers(until=1000.0)
+    assert len(heartbeats_sent(h)) == 1
+    assert h.actions_of(PeerRestarted) == [] and h.counter("heartbeat_unsupported") == 1
+
+
+def test_a_binding_error_from_an_lma_that_answered_before_changes_nothing() -> None:
+    h = Harness.create(heartbeat_interval_s=60.0)
+    h.bind(0.0, accept_at=0.0)
+    h.run_timers(until=0.0)
+    h.receive(response(heartbeats_sent(h)[-1][1].sequence), 0.5)
+    h.run_timers(until=60.0)
+    h.receive(encode_message(BindingError(status=BindingErrorStatus.UNRECOGNIZED_MH_TYPE)), 60.1)
+    assert _peer(h, 60.1)["heartbeats"] == "answered"
+    assert h.counter("heartbeat_unsupported") == 0
+
+
+def test_a_heartbeat_from_an_unsupported_lma_resumes_them() -> None:
+    h = Harness.create(heartbeat_interval_s=60.0, missing_heartbeats_allowed=1)
+    h.bind(0.0, accept_at=0.0)
+    h.run_timers(until=100.0)
+    assert _peer(h, 100.0)["heartbeats"] == "unsupported"
+    sent = len(heartbeats_sent(h))
+    h.receive(encode_message(Heartbeat(sequence=5)), 101.0)  # a request: it does speak 5847
+    assert _peer(h, 101.0)["heartbeats"] == "answered"
+    h.run_timers(until=101.0)
+    after = heartbeats_sent(h)[sent:]
+    assert [(t, hb.r) for t, hb in after] == [(101.0, True), (101.0, False)]  # answer, ask

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
 
 import pytest
 
@@ -359,7 +359,8 @@ def test_two_mobile_nodes_are_matched_independently() -> None:
     first = h.last_pbu()
     h.attach(0.0, mac=MAC2, mn_id=MN_ID2)
     second = h.last_pbu()
-    h.receive(pba_bytes(second, hnp=IPv6Network("2001:db8:100:2::/64")), 0.1)
+    other_hoa = IPv4Interface("10.200.0.6/16")  # each MN its own: pba_checks refuses a shared one
+    h.receive(pba_bytes(second, hnp=IPv6Network("2001:db8:100:2::/64"), hoa=other_hoa), 0.1)
     h.receive(pba_bytes(first), 0.2)
     ups = {up.mac: up.hnp for up in h.actions_of(BindingUp)}
     assert ups == {MAC: HNP, MAC2: IPv6Network("2001:db8:100:2::/64")}

@@ -18,7 +18,17 @@ from mag_ap.mh import (
     UpdateNotification,
     encode_message,
 )
-from tests.unit.test_mag_harness import LMA, MAC, MAC2, MN_ID, MN_ID2, OTHER_LMA, Harness
+from tests.unit.test_mag_harness import (
+    LMA,
+    MAC,
+    MAC2,
+    MN_ID,
+    MN_ID2,
+    OTHER_HNP,
+    OTHER_HOA,
+    OTHER_LMA,
+    Harness,
+)
 
 
 def bri(
@@ -87,7 +97,7 @@ def test_global_bri_removes_every_binding_of_that_lma_only() -> None:
     h = Harness.create()
     h.bind(0.0)
     h.attach(0.0, mac=MAC2, mn_id=MN_ID2, lma_address=OTHER_LMA)
-    h.accept(0.1)
+    h.accept(0.1, hnp=OTHER_HNP, hoa=OTHER_HOA)
     h.receive(bri(9, mn_id=None, g=True), 1.0)
     [bra] = h.sent_of(BindingRevocationAcknowledgement)
     assert bra.g and bra.status == RevocationStatus.SUCCESS

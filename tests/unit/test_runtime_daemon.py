@@ -286,10 +286,13 @@ def test_a_second_daemon_on_the_same_socket_is_refused(tmp_path: Path) -> None:
             if Path(lma_cfg.control_socket).exists():
                 break
             await asyncio.sleep(0.01)
-        from mag_ap.runtime.control import ControlError
+        from mag_ap.runtime.startup_errors import StartupError
 
-        with pytest.raises((ControlError, OSError)):
+        with pytest.raises(StartupError) as refused:
             await LmaDaemon(lma_cfg).run()
+        # The MH socket (UDP 5436 here) is opened first: that is what is in use.
+        assert refused.value.key_path == "lma.own_address", refused.value
+        assert "already in use" in str(refused.value) and "mag-ap stop" in str(refused.value)
         assert Path(lma_cfg.control_socket).exists()  # the first one's socket is untouched
         await asyncio.to_thread(request, lma_cfg.control_socket, {"cmd": "stop"})
         assert await asyncio.wait_for(first, 10) == 0

@@ -125,8 +125,8 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("radio: move and association report (lab)", "leave", "associated"),
     ("802.1X at the new AP", "eap_started", "eap_success"),
     ("hostapd event to the MAG's trigger", "eap_success", "trigger"),
-    ("identity and policy", "trigger", "attach"),
-    ("attach to PBU sent", "attach", "pbu"),
+    # the daemon logs "attach" after the core has sent the PBU: the PBU ends this step
+    ("identity and policy, PBU sent", "trigger", "pbu"),
     ("PBU to PBA (LMA round trip)", "pbu", "pba"),
     ("LMA route switch", "lma_route", "lma_route_done"),
     ("datapath install at the new MAG", "pba", "datapath_done"),

@@ -1,13 +1,14 @@
 """The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
 
 The only module of the project that imports pyroute2, loaded lazily when a
-``[plugin.datapath]`` section builds the provider. pyroute2 0.9.7 knows only
-the SRv6 mode names ``inline`` and ``encap`` and silently turns any other
-value into ``encap`` (which would add an SRH): this module teaches its codec
-``encap.red`` (the kernel's mode 3) so SRv6 routes go over netlink like every
-other route, without a ~10 ms ``ip`` process in the handover path. The
-namespace's SRv6 tunnel source (``ip sr tunsrc``, a generic-netlink command
-pyroute2 has no API for) still goes through iproute2, once per tunnel.
+``[plugin.datapath]`` section builds the provider. pyroute2 knows only the SRv6
+mode names ``inline`` and ``encap`` and silently turns any other value into
+``encap`` (which would add an SRH): this module teaches its codec ``encap.red``
+(the kernel's mode 3) so SRv6 routes go over netlink like every other route,
+without a ~10 ms ``ip`` process in the handover path; where the codec cannot be
+taught (a pyroute2 laid out differently) they go through iproute2 (OpenWrt:
+ip-full) as before. The namespace's SRv6 tunnel source (``ip sr tunsrc``, a
+generic-netlink command pyroute2 has no API for) always does, once per tunnel.
 
 Idempotent by construction: EEXIST on add and ENOENT/ESRCH/ENODEV/EADDRNOTAVAIL
 on delete count as success; routes are always written with replace.
@@ -16,8 +17,11 @@ on delete count as success; routes are always written with replace.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import logging
+import os
+import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -25,9 +29,14 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+try:  # pyroute2 >= 0.9 (OpenWrt master). Submodules: the package __init__ may be slimmed.
+    from pyroute2.iproute.linux import AsyncIPRoute as _AsyncIPRoute
+except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
+    _AsyncIPRoute = None
+from pyroute2.iproute.linux import IPRoute as _IPRoute
 
 from ._plan import (
     LINK_KINDS,
@@ -53,6 +62,7 @@ __all__ = ["Kernel", "KernelError"]
 # pyroute2 logs every netlink message at debug level: keep it out of the daemon's log.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
+SBIN_PATH: Final = "/usr/sbin:/sbin"
 LOCAL_TABLE: Final = 255
 RT_SCOPE_LINK: Final = 253
 RT_SCOPE_NOWHERE: Final = 255
@@ -62,14 +72,22 @@ GRE_KEY: Final = 0x2000  # GRE header flag, network order
 SEG6_IPTUN_MODE_ENCAP_RED: Final = 3  # linux/seg6_iptunnel.h: encap without an SRH for 1 segment
 
 
-def _teach_pyroute2_encap_red() -> None:
-    """Make pyroute2's SRH codec encode and decode mode ``encap.red`` (mode 3)."""
-    codec: Any = rtmsg.seg6_encap_info.ipv6_sr_hdr
-    codec.encapmodes.setdefault("encap.red", SEG6_IPTUN_MODE_ENCAP_RED)
-    codec.r_encapmodes.setdefault(SEG6_IPTUN_MODE_ENCAP_RED, "encap.red")
+def _teach_pyroute2_encap_red() -> bool:
+    """Make pyroute2's SRH codec encode and decode mode ``encap.red`` (mode 3).
+
+    False when this pyroute2 has no such codec tables: routes then use iproute2.
+    """
+    codec: Any = getattr(getattr(rtmsg, "seg6_encap_info", None), "ipv6_sr_hdr", None)
+    modes = getattr(codec, "encapmodes", None)
+    names = getattr(codec, "r_encapmodes", None)
+    if not isinstance(modes, dict) or not isinstance(names, dict):
+        return False
+    modes.setdefault("encap.red", SEG6_IPTUN_MODE_ENCAP_RED)
+    names.setdefault(SEG6_IPTUN_MODE_ENCAP_RED, "encap.red")
+    return bool(modes["encap.red"] == SEG6_IPTUN_MODE_ENCAP_RED)
 
 
-_teach_pyroute2_encap_red()
+ENCAP_RED_OVER_NETLINK: Final = _teach_pyroute2_encap_red()
 TUNNEL_TTL: Final = 64
 SEG6_LOCAL_ACTIONS: Final = {5: "End.DX6", 6: "End.DX4"}
 _GONE: Final = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
@@ -80,6 +98,60 @@ _PROBE_PEER: Final = {"ip6tnl": "2001:db8::dead", "ip6gre": "2001:db8::dead"}
 
 class KernelError(OSError):
     """A kernel operation failed; the message says which object and why."""
+
+
+class _Answer(list[Any]):
+    """A blocking pyroute2 answer as 0.9's AsyncIPRoute gives it: indexable and async-iterable."""
+
+    async def _iter(self) -> AsyncIterator[Any]:
+        for item in self:
+            yield item
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iter()
+
+
+class _ThreadedIPRoute:
+    """pyroute2 0.7's blocking IPRoute behind 0.9's AsyncIPRoute calls (the subset used here).
+
+    Every request runs in one worker thread, one at a time, so the event loop never
+    blocks on netlink and the socket is never used by two threads at once.
+    """
+
+    def __init__(self) -> None:
+        self._ipr = _IPRoute()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="netlink")
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> _Answer:
+        def run() -> _Answer:
+            out = getattr(self._ipr, name)(*args, **kwargs)
+            return _Answer(out if isinstance(out, list | tuple) else list(out or ()))
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    async def link(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("link", *args, **kwargs)
+
+    async def addr(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("addr", *args, **kwargs)
+
+    async def route(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("route", *args, **kwargs)
+
+    async def rule(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("rule", *args, **kwargs)
+
+    async def link_lookup(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("link_lookup", *args, **kwargs)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._ipr.close()
+
+
+def open_iproute() -> Any:
+    """An AsyncIPRoute where pyroute2 has one (0.9), else the threaded 0.7 stand-in."""
+    return _AsyncIPRoute() if _AsyncIPRoute is not None else _ThreadedIPRoute()
 
 
 def _code(exc: NetlinkError) -> int:
@@ -93,11 +165,14 @@ class Kernel:
         self.settings = settings
         self._ipr: Any = None
         self._indexes: dict[str, int] = {}  # ifname -> index; dropped when a link is deleted
+        self._seg6 = False
 
     # --- lifecycle -----------------------------------------------------------------
 
     async def open(self) -> None:
-        self._ipr = AsyncIPRoute()
+        self._ipr = open_iproute()
+        # Only the SRv6 datapath runs `ip` (ip-full); the tunnel kinds never do.
+        self._seg6 = self.settings.encapsulation == "seg6"
 
     def close(self) -> None:
         if self._ipr is not None:
@@ -144,6 +219,10 @@ class Kernel:
                     raise KernelError(f"probing {kind} tunnels: {exc}") from exc
             found.add(name)
             await self._del_link_named(probe)
+        # "auto" falls back to SRv6 only on a kernel without ip6tnl
+        self._seg6 = "seg6" in found and (
+            self.settings.encapsulation == "seg6" or "ip6tnl" not in found
+        )
         return frozenset(found)
 
     async def foreign_links(self) -> list[tuple[str, str]]:
@@ -217,7 +296,7 @@ class Kernel:
                 rule = self._rule_of(msg, family)
                 if rule is not None:
                     found.append(rule)
-        tunsrc = await self._tunsrc()
+        tunsrc = await self._tunsrc() if self._seg6 else None
         if tunsrc is not None and ip_address(tunsrc) == s.local:
             found.append(TunnelSource(str(s.local)))
         return as_plan(found)
@@ -408,6 +487,15 @@ class Kernel:
         await _gone_ok(self.ipr.addr("del", index=found[0], address=addr, prefixlen=int(plen)))
 
     async def _put_route(self, r: RouteObj) -> None:
+        if isinstance(r.encap, Seg6Encap) and not ENCAP_RED_OVER_NETLINK:
+            argv = [f"-{r.family}", "route", "replace", r.dst,
+                    "proto", str(self.settings.route_protocol), "table", str(r.table),
+                    "encap", "seg6", "mode", "encap.red", "segs", r.encap.segment,
+                    "dev", r.dev]  # fmt: skip
+            if r.mtu:
+                argv += ["mtu", "lock", str(r.mtu)]
+            await _ip(*argv)
+            return
         kw: dict[str, Any] = {
             "dst": r.dst,
             "table": r.table,
@@ -510,15 +598,21 @@ def _af(family: int) -> int:
 
 async def _ip(*argv: str, check: bool = True) -> str:
     """Run iproute2 (for what pyroute2 cannot say); KernelError with its stderr on failure."""
+    # ip-full installs /sbin/ip; procd's PATH has it, an empty environment does not
+    ip = shutil.which("ip", path=f"{os.environ.get('PATH', os.defpath)}:{SBIN_PATH}")
     try:
+        if ip is None:
+            raise FileNotFoundError("ip")
         proc = await asyncio.create_subprocess_exec(
-            "ip",
+            ip,
             *argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     except FileNotFoundError as exc:
-        raise KernelError("iproute2 ('ip') is not installed: the seg6 datapath needs it") from exc
+        raise KernelError(
+            "the seg6 datapath needs the `ip` command: install the OpenWrt package ip-full"
+        ) from exc
     out, err = await proc.communicate()
     if check and proc.returncode != 0:
         raise KernelError(f"ip {' '.join(argv)}: {err.decode(errors='replace').strip()}")

@@ -127,6 +127,6 @@ def test_mag_killed_mid_handover_reconciles_kernel_state_and_reregisters(
         tunnels = e2e.netlink_status(lab, "lma")["tunnels"]
         assert {t["peer"] for t in tunnels} == {lab.domain.mag_address(2)}, tunnels
         wait_for(lambda: e2e.netlink_status(lab, "mag1")["mobile_nodes"] == 0, 10, "MAG1 to let go")
-        assert lab.tagged_state("mag1") == []
+        assert lab.mn_state("mag1") == [], lab.mn_state("mag1")
         assert list(lma.bindings()) == [lab.mn_id]
         assert lma.bindings()[lab.mn_id]["mag"] == lab.domain.mag_address(2)

@@ -4,7 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench ipk demo clean
+.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench fuzz ipk demo clean
 
 all: test
 
@@ -39,6 +39,14 @@ demo: setup
 # Signalling benchmarks (root, namespaces); never part of make test. Writes bench/results.json.
 bench: setup
 	$(PY) -m bench
+
+# Coverage-guided fuzzing (atheris) of every decoder of outside bytes; never part of make test.
+# FUZZ_RUNS executions per target (FUZZ_TARGETS="mh dhcp4" picks some); writes build/fuzz/.
+FUZZ_RUNS    ?= 1000000
+FUZZ_TARGETS ?=
+fuzz:
+	@SETUP_FUZZ=1 bash scripts/setup.sh
+	$(PY) -m fuzz --runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 # OpenWrt .ipk files of the feed (openwrt/), built without the SDK, byte-reproducible.
 IPK_DIR ?= build/ipk

@@ -41,12 +41,14 @@ bench: setup
 	$(PY) -m bench
 
 # Coverage-guided fuzzing (atheris) of every decoder of outside bytes; never part of make test.
-# FUZZ_RUNS executions per target (FUZZ_TARGETS="mh dhcp4" picks some); writes build/fuzz/.
+# FUZZ_RUNS executions per target (FUZZ_TARGETS="mh dhcp4" picks some, FUZZ_JOBS at once);
+# writes build/fuzz/results.json (execs, execs/s, coverage, findings per target).
 FUZZ_RUNS    ?= 1000000
 FUZZ_TARGETS ?=
+FUZZ_JOBS    ?= 1
 fuzz:
 	@SETUP_FUZZ=1 bash scripts/setup.sh
-	$(PY) -m fuzz --runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+	$(PY) -m fuzz --runs $(FUZZ_RUNS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 # OpenWrt .ipk files of the feed (openwrt/), built without the SDK, byte-reproducible.
 IPK_DIR ?= build/ipk

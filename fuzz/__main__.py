@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="*", metavar="TARGET", help=", ".join(TARGETS))
     parser.add_argument("--runs", type=int, default=1_000_000, help="executions per target")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take")
+    parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "fuzz")
     args = parser.parse_args(argv)
     names = args.targets or list(TARGETS)
@@ -85,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name in names:
+
+    def one(name: str) -> dict[str, Any]:
         print(f"fuzz {name}: {args.runs} runs ...", flush=True)
         result = run_target(name, args.runs, args.out, args.timeout)
-        results.append(result)
         verdict = "ok" if result["ok"] else f"FAILED (see {args.out / (name + '.log')})"
         print(
             f"fuzz {name}: {result['executions']} execs in {result['seconds']} s "
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(result['findings'])} findings: {verdict}",
             flush=True,
         )
+        return result
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        results = list(pool.map(one, names))
     summary = {
         "runs_per_target": args.runs,
         "total_executions": sum(r["executions"] for r in results),

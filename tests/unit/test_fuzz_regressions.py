@@ -1,0 +1,55 @@
+"""Findings of ``make fuzz`` (issue 13 item 5), each kept as the input that found it.
+
+Bad input must end in the decoder's documented error with a clear reason, never in
+another exception (for the control socket: that client's connection dying).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mag_ap.config import ConfigError, parse_config_text
+from mag_ap.runtime.control import ControlServer
+from tests.conftest import ROOT
+from tests.unit.test_runtime_control import _serve
+
+CORPUS = ROOT / "fuzz" / "corpus"
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 3000, "a = " + "[" * 3000 + "]" * 3000])
+def test_config_nested_too_deeply_is_a_config_error(text: str) -> None:
+    """tomllib recursed into a RecursionError (fuzz/corpus/config/regress-deep-array)."""
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_config_text(text)
+
+
+def test_config_regression_input_is_a_config_error() -> None:
+    data = (CORPUS / "config" / "regress-deep-array").read_bytes()
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_config_text(data.decode())
+
+
+def test_control_request_nested_too_deeply_gets_an_error_on_a_live_connection(
+    tmp_path: Path,
+) -> None:
+    """json recursed into a RecursionError that killed the connection's task."""
+    deep = (CORPUS / "control" / "regress-deep-array").read_bytes()
+    assert deep.endswith(b"\n")
+
+    async def body(server: ControlServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(deep + b'{"cmd": "status"}\n')
+        await writer.drain()
+        answers = [json.loads(await reader.readline()) for _ in range(2)]
+        writer.close()
+        await writer.wait_closed()
+        return answers
+
+    answers = _serve(tmp_path, body)
+    assert answers[0] == {"ok": False, "error": "request is not JSON: nested too deeply"}
+    assert answers[1]["ok"] is True

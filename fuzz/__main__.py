@@ -28,7 +28,9 @@ _COV = re.compile(r"cov: (\d+) ft: (\d+)")
 _ARTIFACT = re.compile(r"Test unit written to (\S+)")
 
 
-def run_target(name: str, runs: int, out: Path, timeout_s: int) -> dict[str, Any]:
+def run_target(
+    name: str, runs: int, out: Path, timeout_s: int, max_time_s: int = 0
+) -> dict[str, Any]:
     """Fuzz one target; its numbers and findings as a dict (the log is kept beside)."""
     _, max_len = TARGETS[name]
     work = out / "corpus" / name
@@ -44,15 +46,17 @@ def run_target(name: str, runs: int, out: Path, timeout_s: int) -> dict[str, Any
         f"-max_len={max_len}",
         f"-timeout={timeout_s}",
         "-print_final_stats=1",
+        f"-max_total_time={max_time_s}",
         f"-artifact_prefix={crashes}/",
         str(work),
         str(SEEDS / name),
     ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    log_path = out / f"{name}.log"
+    with log_path.open("w") as log_file:  # libFuzzer's progress lines, readable while it runs
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, check=False)
     elapsed = time.monotonic() - started
-    log = proc.stdout + proc.stderr
-    (out / f"{name}.log").write_text(log)
+    log = log_path.read_text(errors="replace")
     stats = {key: int(value) for key, value in _STAT.findall(log)}
     coverage = _COV.findall(log)
     executed = stats.get("number_of_executed_units", 0)
@@ -60,6 +64,7 @@ def run_target(name: str, runs: int, out: Path, timeout_s: int) -> dict[str, Any
     return {
         "target": name,
         "runs_requested": runs,
+        "max_time_s": max_time_s,
         "executions": executed,
         "seconds": round(elapsed, 1),
         "execs_per_s": round(executed / elapsed) if elapsed > 0 else 0,
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="*", metavar="TARGET", help=", ".join(TARGETS))
     parser.add_argument("--runs", type=int, default=1_000_000, help="executions per target")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take")
+    parser.add_argument(
+        "--max-time", type=int, default=0, help="seconds per target at most (0: no limit)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "fuzz")
     args = parser.parse_args(argv)
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def one(name: str) -> dict[str, Any]:
         print(f"fuzz {name}: {args.runs} runs ...", flush=True)
-        result = run_target(name, args.runs, args.out, args.timeout)
+        result = run_target(name, args.runs, args.out, args.timeout, args.max_time)
         verdict = "ok" if result["ok"] else f"FAILED (see {args.out / (name + '.log')})"
         print(
             f"fuzz {name}: {result['executions']} execs in {result['seconds']} s "
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         results = list(pool.map(one, names))
     summary = {
         "runs_per_target": args.runs,
+        "max_time_per_target_s": args.max_time,
         "total_executions": sum(r["executions"] for r in results),
         "total_findings": sum(len(r["findings"]) for r in results),
         "targets": results,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mag_ap.config import ConfigError, parse_config_text
+from mag_ap.openwrt.uci import UciError, parse_ubus
 from mag_ap.runtime.control import ControlServer
 from tests.conftest import ROOT
 from tests.unit.test_runtime_control import _serve
@@ -53,3 +54,18 @@ def test_control_request_nested_too_deeply_gets_an_error_on_a_live_connection(
     answers = _serve(tmp_path, body)
     assert answers[0] == {"ok": False, "error": "request is not JSON: nested too deeply"}
     assert answers[1]["ok"] is True
+
+
+@pytest.mark.parametrize("index", ["x", [1], 1e400, None])
+def test_ubus_uci_answer_with_a_bad_index_is_a_uci_error(index: object) -> None:
+    """``int(.index)`` raised ValueError/TypeError/OverflowError out of parse_ubus."""
+    answer = {"values": {"a": {".type": "daemon", ".index": index, "role": "mag"}}}
+    with pytest.raises(UciError, match=r"\.index"):
+        parse_ubus(answer)
+
+
+@pytest.mark.parametrize("name", ["regress-ubus-index-text", "regress-ubus-index-inf"])
+def test_ubus_uci_regression_inputs_are_uci_errors(name: str) -> None:
+    answer = json.loads((CORPUS / "uci" / name).read_bytes())
+    with pytest.raises(UciError):
+        parse_ubus(answer)

@@ -16,6 +16,7 @@ import pytest
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.openwrt.uci import UciError, parse_ubus
 from mag_ap.runtime.control import ControlServer
+from mag_ap_ubus._notify import NotificationStream, Unknown
 from tests.conftest import ROOT
 from tests.unit.test_runtime_control import _serve
 
@@ -69,3 +70,22 @@ def test_ubus_uci_regression_inputs_are_uci_errors(name: str) -> None:
     answer = json.loads((CORPUS / "uci" / name).read_bytes())
     with pytest.raises(UciError):
         parse_ubus(answer)
+
+
+def test_ubus_stream_scans_each_octet_once() -> None:
+    """Re-scanning the whole buffer per line was quadratic: 64 KiB of ``[`` lines stalled
+    the event loop for a minute. The balance is now carried from line to line."""
+    stream = NotificationStream()
+    lines = (CORPUS / "ubus" / "regress-many-open-lines").read_text().splitlines(keepends=True)
+    scans = set()
+    for line in lines:
+        assert list(stream.feed(line)) == []
+        scans.add(id(stream._scan))
+        assert stream._scan.end == len(stream._buffer)  # scanned up to here, not again
+    assert len(scans) == 1
+    # 1,000 levels: json gives up (RecursionError), and the stream goes on
+    assert list(stream.feed("]" * len(lines) + "\n")) == [
+        Unknown(("[\n" * len(lines))[:128], "bad JSON")
+    ]
+    [note] = stream.feed('{"deauth": {"address": "02:00:00:00:00:02"}}\n')
+    assert not isinstance(note, Unknown) and note.action() == "detach"

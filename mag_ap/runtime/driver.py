@@ -54,7 +54,7 @@ class Driver(Generic[E]):
         *,
         send: SendFn,
         action_sink: ActionSink,
-        action_timeout_s: float = 5.0,
+        action_timeout_s: float | None = 5.0,
         clock: Callable[[], float] = time.monotonic,
         log_sink: LogSink = log_event,
     ) -> None:
@@ -125,6 +125,18 @@ class Driver(Generic[E]):
         except Exception:
             self.counters["endpoint_errors"] += 1
             log.exception("endpoint failed on a datagram from %s", src)
+        self._after_event()
+
+    def datagrams_received(self, batch: list[tuple[bytes, Address, Address | None]]) -> None:
+        """Socket callback for one wake-up's datagrams: one after-event pass for them all."""
+        endpoint = self.endpoint
+        clock = self._clock
+        for data, src, _dst in batch:
+            try:
+                endpoint.receive_datagram(data, src, clock())
+            except Exception:
+                self.counters["endpoint_errors"] += 1
+                log.exception("endpoint failed on a datagram from %s", src)
         self._after_event()
 
     def call(self, fn: Callable[[E, float], T]) -> T:
@@ -222,16 +234,19 @@ class Driver(Generic[E]):
         while True:
             action = await self._actions.get()
             try:
-                # asyncio.timeout keeps a stop's cancellation (wait_for can lose it on 3.11)
-                async with asyncio.timeout(self.action_timeout_s):
+                if self.action_timeout_s is None:  # the sink bounds its own work
                     await self._action_sink(action)
+                else:
+                    # asyncio.timeout keeps a stop's cancellation (wait_for can lose it on 3.11)
+                    async with asyncio.timeout(self.action_timeout_s):
+                        await self._action_sink(action)
                 self.counters["actions_applied"] += 1
             except TimeoutError:
                 self.counters["action_timeouts"] += 1
                 log.error(
                     "applying %s timed out after %.1f s",
                     type(action).__name__,
-                    self.action_timeout_s,
+                    self.action_timeout_s or 0.0,
                     extra={"fields": {"action": type(action).__name__}},
                 )
             except Exception as exc:

@@ -20,7 +20,7 @@ CORPUS = ROOT / "fuzz" / "corpus"
 
 
 def _mh() -> Iterator[bytes]:
-    from tests.unit.test_mh_golden import MESSAGES
+    from tests.unit.mh_vectors import MESSAGES
 
     for _, wire, _msg in MESSAGES:
         yield bytes.fromhex(wire.replace("|", "").replace(" ", ""))

@@ -15,10 +15,9 @@ import pytest
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.openwrt.uci import UciError, parse_ubus
-from mag_ap.runtime.control import ControlServer
+from mag_ap.runtime.control import ControlServer, Request, Response
 from mag_ap_ubus._notify import NotificationStream, Unknown
 from tests.conftest import ROOT
-from tests.unit.test_runtime_control import _serve
 
 CORPUS = ROOT / "fuzz" / "corpus"
 
@@ -52,7 +51,18 @@ def test_control_request_nested_too_deeply_gets_an_error_on_a_live_connection(
         await writer.wait_closed()
         return answers
 
-    answers = _serve(tmp_path, body)
+    async def status(request: Request) -> Response:
+        return {"bindings": []}
+
+    async def main() -> list[Any]:
+        server = ControlServer(tmp_path / "ctl.sock", {"status": status})
+        await server.start()
+        try:
+            return await body(server, tmp_path / "ctl.sock")
+        finally:
+            await server.close()
+
+    answers = asyncio.run(main())
     assert answers[0] == {"ok": False, "error": "request is not JSON: nested too deeply"}
     assert answers[1]["ok"] is True
 

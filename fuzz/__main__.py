@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     def one(name: str) -> dict[str, Any]:
         print(f"fuzz {name}: {args.runs} runs ...", flush=True)
         result = run_target(name, args.runs, args.out, args.timeout, args.max_time)
-        verdict = "ok" if result["ok"] else f"FAILED (see {args.out / (name + '.log')})"
+        if result["ok"]:
+            verdict = "ok"
+        elif result["findings"] or result["exit_code"] != 0:
+            verdict = f"FINDING (see {args.out / (name + '.log')})"
+        else:
+            verdict = f"short of {args.runs} runs (--max-time)"
         print(
             f"fuzz {name}: {result['executions']} execs in {result['seconds']} s "
             f"({result['execs_per_s']}/s), cov {result['coverage']}, "

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import attach_latency, capacity, footprint, lma_rate, mass_attach, scaling, ubus_status
+from . import attach_latency, capacity, footprint, idle, lma_rate, mass_attach, scaling, ubus_status
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status",
+    "ubus_status", "idle",
 )  # fmt: skip
 
 
@@ -56,6 +56,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             attach_budget_s=args.capacity_attach_budget_s,
         ),
         "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
+        "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
     }
 
 

@@ -69,10 +69,13 @@ _PROBE = """
 import json, sys, time, tracemalloc
 tracemalloc.start()
 t0 = time.perf_counter()
+from mag_ap.cli import _import_asyncio_without_ssl
+_import_asyncio_without_ssl()
 from mag_ap.config import load_config
 from mag_ap.plugins import PluginHost
 import mag_ap.runtime.daemon
-host = PluginHost.from_config(load_config(sys.argv[1]))
+config = load_config(sys.argv[1])
+host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
 elapsed = time.perf_counter() - t0
 heap = tracemalloc.get_traced_memory()[0]
 tracemalloc.stop()

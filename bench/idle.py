@@ -7,7 +7,7 @@ creates (unique name, removed also on failure) with two dummy links; ready =
 the control socket answers ``status``; RSS is read one second later. Import
 time and heap: a fresh interpreter imports the daemon and loads the plugins
 for the config (``python -X importtime`` would add its own cost, so wall time
-and tracemalloc are taken in process). Targets (x86_64): idle RSS light
+and tracemalloc are taken in process, in separate runs). Targets (x86_64): idle RSS light
 <= 22 MB, full <= 30 MB.
 """
 
@@ -67,7 +67,8 @@ CONFIGS = {"light": _BASE, "full": _BASE + _FULL}
 
 _PROBE = """
 import json, sys, time, tracemalloc
-tracemalloc.start()
+if sys.argv[2] == "heap":
+    tracemalloc.start()
 t0 = time.perf_counter()
 from mag_ap.cli import _import_asyncio_without_ssl
 _import_asyncio_without_ssl()
@@ -78,7 +79,6 @@ config = load_config(sys.argv[1])
 host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
 elapsed = time.perf_counter() - t0
 heap = tracemalloc.get_traced_memory()[0]
-tracemalloc.stop()
 rss = next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pyroute2", "dnslib", "ssl"})
 print(json.dumps({"import_s": elapsed, "heap_mb": heap / 2**20, "rss_mb": int(rss) / 1024,
@@ -100,10 +100,16 @@ def _make_netns(name: str) -> None:
     _netns(name, "addr", "add", f"{OWN}/64", "dev", "transport", "nodad")
 
 
-def probe_import(config: Path) -> dict[str, Any]:
-    """Import the daemon and load the plugins for ``config`` in a fresh interpreter."""
+def probe_import(config: Path, mode: str = "time") -> dict[str, Any]:
+    """Import the daemon and load the plugins for ``config`` in a fresh interpreter.
+
+    ``mode`` "heap" traces allocations (tracemalloc slows the imports: no timing then).
+    """
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(config)], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _PROBE, str(config), mode],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return dict(json.loads(out.stdout))
 
@@ -154,13 +160,14 @@ def run(workdir: Path, starts: int = 3) -> BenchResult:
             config = d / "mag.toml"
             config.write_text(template.format(dir=d))
             imports = [probe_import(config) for _ in range(starts)]
+            heap = probe_import(config, "heap")
             runs = [idle_rss(ns, config, d / f"mag{i}.log") for i in range(starts)]
             metrics[kind] = {
                 "idle_rss_mb_median": round(statistics.median(r["VmRSS"] for r in runs), 2),
                 "idle_hwm_mb_max": max(r["VmHWM"] for r in runs),
                 "ready_s_median": statistics.median(r["ready_s"] for r in runs),
                 "import_s_median": round(statistics.median(i["import_s"] for i in imports), 4),
-                "import_heap_mb": round(imports[0]["heap_mb"], 2),
+                "import_heap_mb": round(heap["heap_mb"], 2),
                 "import_rss_mb": round(imports[0]["rss_mb"], 2),
                 "modules": imports[0]["modules"],
                 "heavy_modules": imports[0]["heavy"],
@@ -171,10 +178,10 @@ def run(workdir: Path, starts: int = 3) -> BenchResult:
     light, full = metrics["light"], metrics["full"]
     result.target("idle_rss_light_mb", light["idle_rss_mb_median"], TARGET_LIGHT_MB, "<=", "MB")
     result.target("idle_rss_full_mb", full["idle_rss_mb_median"], TARGET_FULL_MB, "<=", "MB")
-    result.target("import_s_light", light["import_s_median"], 1.0, "<=", "s")
     result.notes.append(
-        "import_s/heap: fresh interpreter importing the daemon and loading the plugins "
-        "for the config (tracemalloc on, which slows it); RSS: the daemon itself, 1 s after ready"
+        "import_s: fresh interpreter importing the daemon and loading the plugins for the "
+        "config (wall clock, no target: it scales with machine load); import_heap_mb: the "
+        "same under tracemalloc; idle RSS: the daemon itself, 1 s after ready"
     )
     return result
 

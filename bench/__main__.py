@@ -25,6 +25,7 @@ from . import (
     attach_latency,
     capacity,
     footprint,
+    idle,
     lma_rate,
     mass_attach,
     openwrt_startup,
@@ -36,7 +37,7 @@ from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "openwrt_startup",
+    "ubus_status", "openwrt_startup", "idle",
 )  # fmt: skip
 
 
@@ -68,6 +69,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             attach_budget_s=args.capacity_attach_budget_s,
         ),
         "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
+        "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
     }
 
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -86,15 +86,10 @@ class Host:
         self.run("sysctl", "-qw", f"{key}={value}")
 
 
-@dataclass
-class Lab:
-    """A set of namespaces with a unique prefix; use as a context manager."""
+class Closing:
+    """Context-manager protocol for lab objects: leaving the ``with`` block calls ``close``."""
 
-    prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
-    hosts: dict[str, Host] = field(default_factory=dict)
-    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
-
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -104,6 +99,18 @@ class Lab:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Lab(Closing):
+    """A set of namespaces with a unique prefix; use as a context manager."""
+
+    prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
+    hosts: dict[str, Host] = field(default_factory=dict)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def add_host(self, name: str) -> Host:
         netns = f"{self.prefix}-{name}"

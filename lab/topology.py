@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import os
 import secrets
@@ -24,6 +25,9 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
+
+
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace
 
 
 class LabError(RuntimeError):
@@ -84,6 +88,17 @@ class Host:
 
     def sysctl(self, key: str, value: str) -> None:
         self.run("sysctl", "-qw", f"{key}={value}")
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread into a lab namespace (its new sockets live there)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
 
 
 class Closing:

@@ -11,21 +11,12 @@ from typing import ClassVar, Self
 
 from ..wire import DecodeError
 from .constants import ANISubOptionType, OptionType
-from .options import MobilityOption, _as_bytes, _need, _text_or_bytes, tlv_items
+from .options import MobilityOption, TlvItem, _as_bytes, _need, _text_or_bytes, tlv_items
 
 
 @dataclass(frozen=True, kw_only=True)
-class ANISubOption:
+class ANISubOption(TlvItem):
     """Base of the Access Network Identifier sub-options."""
-
-    TYPE: ClassVar[int] = -1
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        raise NotImplementedError
-
-    def encode_body(self) -> bytes:
-        raise NotImplementedError
 
     @property
     def sub_option_type(self) -> int:

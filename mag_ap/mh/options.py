@@ -85,11 +85,10 @@ def tlv_items(
 
 
 @dataclass(frozen=True, kw_only=True)
-class MobilityOption:
-    """Base of every option. ``ALIGN = (x, y)`` means the type octet sits at xn+y."""
+class TlvItem:
+    """Base of a Type-Length-Value item (an option or an ANI sub-option): its body codec."""
 
     TYPE: ClassVar[int] = -1
-    ALIGN: ClassVar[tuple[int, int]] = (1, 0)
 
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
@@ -97,6 +96,13 @@ class MobilityOption:
 
     def encode_body(self) -> bytes:
         raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobilityOption(TlvItem):
+    """Base of every option. ``ALIGN = (x, y)`` means the type octet sits at xn+y."""
+
+    ALIGN: ClassVar[tuple[int, int]] = (1, 0)
 
     @property
     def option_type(self) -> int:

@@ -25,6 +25,7 @@ from . import (
     attach_latency,
     capacity,
     footprint,
+    idle,
     lma_outage,
     lma_rate,
     mass_attach,
@@ -38,7 +39,7 @@ from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "openwrt_startup", "unauth_flood", "lma_outage",
+    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage",
 )  # fmt: skip
 
 
@@ -76,6 +77,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
         "unauth_flood": lambda: unauth_flood.run(
             workdir / "unauth_flood", attaches=100 if quick else 1000
         ),
+        "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
     }
 
 

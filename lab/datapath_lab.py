@@ -23,11 +23,14 @@ by the VM tier (lab/e2e_datapath.py holds the shared scenarios).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import struct
 import subprocess
+import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Network
@@ -37,7 +40,7 @@ from typing import Any
 from .domain import Domain
 from .topology import Closing, Host, wait_for
 
-__all__ = ["ACCESS_LINK_LOCAL", "DatapathLab", "PingResult"]
+__all__ = ["ACCESS_LINK_LOCAL", "DatapathLab", "PingResult", "datapath_lab"]
 
 ACCESS_LINK_LOCAL = "fe80::1"  # the MAGs' shared link-local address on the access links
 MN_MAC = "02:00:00:00:aa:01"
@@ -484,3 +487,25 @@ class DatapathLab(Closing):
         if tunsrc and tunsrc[-1] != "::":
             found.append(f"tunsrc {tunsrc[-1]}")
         return found
+
+
+@contextlib.contextmanager
+def datapath_lab(workdir: Path, start: bool = True, **kw: Any) -> Iterator[DatapathLab]:
+    """A built (and started) DatapathLab; daemon logs on stderr when the body fails, and
+    nothing left behind however it ends."""
+    lab = DatapathLab(workdir, **kw)
+    try:
+        lab.build()
+        if start:
+            lab.start()
+        yield lab
+    except BaseException:
+        d = lab.domain
+        for daemon in [d.lma, *d.mag]:
+            if daemon is not None:
+                sys.stderr.write(f"--- {daemon.host.name} log ---\n{daemon.log_text()[-4000:]}\n")
+        raise
+    finally:
+        lab.close()
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+        assert lab.domain.lab.prefix not in left.stdout

@@ -11,17 +11,15 @@ tier runs them with real ip6tnl/ip6gre).
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lab import e2e_datapath as e2e
-from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
+from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab, datapath_lab
 from lab.topology import wait_for
 from tests.conftest import require_tool
 
@@ -31,29 +29,9 @@ def _tools() -> None:
     require_tool("ping")
 
 
-@contextlib.contextmanager
-def _lab(tmp_path: Path, start: bool = True, **kw: Any) -> Iterator[DatapathLab]:
-    lab = DatapathLab(tmp_path / "dp", **kw)
-    try:
-        lab.build()
-        if start:
-            lab.start()
-        yield lab
-    except BaseException:
-        d = lab.domain
-        for daemon in [d.lma, *d.mag]:
-            if daemon is not None:
-                sys.stderr.write(f"--- {daemon.host.name} log ---\n{daemon.log_text()[-4000:]}\n")
-        raise
-    finally:
-        lab.close()
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-        assert lab.domain.lab.prefix not in left.stdout
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[DatapathLab]:
-    with _lab(tmp_path) as built:
+    with datapath_lab(tmp_path / "dp") as built:
         yield built
 
 
@@ -141,7 +119,7 @@ def test_detach_removes_exactly_that_mn(lab: DatapathLab) -> None:
 
 
 def test_explicit_ip6tnl_on_a_kernel_without_it_is_refused_at_start(tmp_path: Path) -> None:
-    with _lab(tmp_path, start=False, encapsulation="ip6tnl") as lab:
+    with datapath_lab(tmp_path / "dp", start=False, encapsulation="ip6tnl") as lab:
         mag = lab.domain.mag[0]
         with pytest.raises(RuntimeError) as err:
             mag.start()
@@ -153,7 +131,7 @@ def test_explicit_ip6tnl_on_a_kernel_without_it_is_refused_at_start(tmp_path: Pa
 
 
 def test_a_foreign_link_under_our_prefix_is_refused(tmp_path: Path) -> None:
-    with _lab(tmp_path, start=False) as lab:
+    with datapath_lab(tmp_path / "dp", start=False) as lab:
         mag1 = lab.host("mag1")
         lab.domain.lab.link(mag1, "pm6-clash", lab.cn, "clashpeer")
         mag = lab.domain.mag[0]
@@ -169,7 +147,7 @@ def test_gre_keys_with_seg6_fail_that_binding_only(tmp_path: Path) -> None:
     """GRE keys negotiated but seg6 cannot carry them: the apply fails on both sides and
     is logged, the binding is removed (the MAG de-registers, the LMA revokes: whichever
     comes first), and both daemons live."""
-    with _lab(tmp_path, profile_extra="gre_key = true\n") as lab:
+    with datapath_lab(tmp_path / "dp", profile_extra="gre_key = true\n") as lab:
         mag = lab.domain.mag[0]
         answer = lab.domain.attach(1, MN_MAC, lab.mn_id)
         # the answer may already find the binding revoked by the LMA

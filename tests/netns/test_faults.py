@@ -24,10 +24,9 @@ import pytest
 
 from bench.unauth_flood import AUTHORIZED, NOT_AUTHORIZED, flood_argv
 from lab import e2e_datapath as e2e
-from lab.datapath_lab import MN_MAC
+from lab.datapath_lab import MN_MAC, datapath_lab
 from lab.domain import Domain
 from lab.topology import wait_for
-from tests.netns.test_datapath_seg6 import _lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +89,7 @@ def test_unauthorized_flood_refused_and_legitimate_mag_still_registers(guarded: 
 def test_mag_killed_mid_handover_reconciles_kernel_state_and_reregisters(
     tmp_path: Path,
 ) -> None:
-    with _lab(tmp_path) as lab:
+    with datapath_lab(tmp_path / "dp") as lab:
         first = e2e.attach_and_ping(lab, 1)
         target = lab.domain.mag[1]
         assert target.proc is not None

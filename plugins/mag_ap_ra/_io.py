@@ -17,7 +17,9 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import socket
 import struct
 from typing import Any, Final
@@ -26,12 +28,13 @@ from mag_ap.core.types import Action, BindingDown, BindingUp
 from mag_ap.mac import mac_bytes
 from mag_ap.providers import TriggerSink
 from mag_ap.runtime.one_timer import OneTimer
+from mag_ap.runtime.rtnl_io import change_address
 
 from ._packet import ALL_ROUTERS, ETH_P_IPV6, multicast_mac
 from ._schedule import RaScheduler, RaSettings
 from ._settings import RaConfig
 
-__all__ = ["RaService", "RsTrigger", "interface_mac", "run_ip"]
+__all__ = ["RaService", "RsTrigger", "interface_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +45,25 @@ PACKET_OUTGOING: Final = 4
 SO_ATTACH_FILTER: Final = 26
 MAX_FRAME: Final = 65535
 
-# ldh [12]; jeq IPv6; ldb [20] (next header); jeq ICMPv6; ldb [54] (ICMPv6 type); jeq RS
+# Router Solicitations, Neighbor Solicitations (DAD) and MLDv2 reports behind an
+# 8-octet Hop-by-Hop header; everything else stays in the kernel. (code, jt, jf, k):
 _RS_FILTER: Final = (
-    (0x28, 0, 0, 12),
-    (0x15, 0, 5, ETH_P_IPV6),
-    (0x30, 0, 0, 20),
-    (0x15, 0, 3, 58),
-    (0x30, 0, 0, 54),
-    (0x15, 0, 1, 133),
-    (0x06, 0, 0, MAX_FRAME),
-    (0x06, 0, 0, 0),
+    (0x28, 0, 0, 12),  # 0: ldh [12] ethertype
+    (0x15, 0, 11, ETH_P_IPV6),  # 1: IPv6? else drop
+    (0x30, 0, 0, 20),  # 2: ldb [20] next header
+    (0x15, 0, 3, 58),  # 3: ICMPv6? else 7
+    (0x30, 0, 0, 54),  # 4: ldb [54] ICMPv6 type
+    (0x15, 6, 0, 133),  # 5: RS: accept
+    (0x15, 5, 6, 135),  # 6: NS: accept, else drop
+    (0x15, 0, 5, 0),  # 7: Hop-by-Hop? else drop
+    (0x30, 0, 0, 54),  # 8: ldb [54] its next header
+    (0x15, 0, 3, 58),  # 9: ICMPv6? else drop
+    (0x30, 0, 0, 62),  # 10: ldb [62] ICMPv6 type after 8 octets of options
+    (0x15, 0, 1, 143),  # 11: MLDv2 report: accept, else drop
+    (0x06, 0, 0, MAX_FRAME),  # 12: accept
+    (0x06, 0, 0, 0),  # 13: drop
 )
+PACKET_MR_ALLMULTI: Final = 2  # DAD goes to solicited-node groups: all of them
 
 
 def _attach_rs_filter(sock: socket.socket) -> None:
@@ -66,19 +77,6 @@ def _attach_rs_filter(sock: socket.socket) -> None:
 def interface_mac(ifname: str) -> str:
     with open(f"/sys/class/net/{ifname}/address", encoding="ascii") as f:
         return f.read().strip()
-
-
-async def run_ip(*args: str) -> tuple[int, str]:
-    """Run ``ip ARGS``; returns (exit status, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    return proc.returncode or 0, err.decode(errors="replace").strip()
 
 
 class RaService:
@@ -129,6 +127,11 @@ class RaService:
                 multicast_mac(ALL_ROUTERS),
             )
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            if cfg.rs_trigger:  # MLD reports (ff02::16) and DAD solicitations find us too
+                allmulti = struct.pack(
+                    "iHH8s", socket.if_nametoindex(self.ifname), PACKET_MR_ALLMULTI, 0, b""
+                )
+                sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, allmulti)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -162,8 +165,8 @@ class RaService:
             self._sock.close()
         self._sock = None
         if self._added_link_local:
-            await run_ip("-6", "addr", "del", f"{self.config.link_local_address}/64", "dev",
-                         self.ifname)  # fmt: skip
+            with contextlib.suppress(OSError):  # the interface may be gone
+                await change_address(False, self.ifname, f"{self.config.link_local_address}/64")
             self._added_link_local = False
 
     # --- for the RS trigger and status ------------------------------------------
@@ -189,11 +192,11 @@ class RaService:
 
     async def _add_link_local(self) -> None:
         addr = f"{self.config.link_local_address}/64"
-        rc, err = await run_ip("-6", "addr", "add", addr, "dev", self.ifname, "nodad")
-        if rc == 0:
+        code = await change_address(True, self.ifname, addr, nodad=True)
+        if code == 0:
             self._added_link_local = True
-        elif "exists" not in err and "already assigned" not in err:  # kernel wording varies
-            raise OSError(f"ip -6 addr add {addr} dev {self.ifname}: {err}")
+        elif code != errno.EEXIST:  # present already: someone else's, left alone
+            raise OSError(code, f"adding {addr} on {self.ifname}: {os.strerror(code)}")
 
     def _readable(self) -> None:
         assert self._sock is not None and self.scheduler is not None and self._loop is not None

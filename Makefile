@@ -4,7 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench ipk apk demo clean
+.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench fuzz ipk apk demo clean
 
 all: test
 
@@ -40,6 +40,18 @@ demo: setup
 # Signalling benchmarks (root, namespaces); never part of make test. Writes bench/results.json.
 bench: setup
 	$(PY) -m bench
+
+# Coverage-guided fuzzing (atheris) of every decoder of outside bytes; never part of make test.
+# FUZZ_RUNS executions per target (FUZZ_TARGETS="mh dhcp4" picks some, FUZZ_JOBS at once,
+# FUZZ_MAX_TIME seconds per target at most: then fewer executions, and the result says not ok);
+# writes build/fuzz/results.json (execs, execs/s, coverage, findings per target).
+FUZZ_RUNS    ?= 1000000
+FUZZ_TARGETS ?=
+FUZZ_JOBS    ?= 1
+FUZZ_MAX_TIME ?= 0
+fuzz:
+	@SETUP_FUZZ=1 bash scripts/setup.sh
+	$(PY) -m fuzz --runs $(FUZZ_RUNS) --jobs $(FUZZ_JOBS) --max-time $(FUZZ_MAX_TIME) $(FUZZ_TARGETS)
 
 # OpenWrt .ipk files of the feed (openwrt/), built without the SDK, byte-reproducible.
 IPK_DIR ?= build/ipk

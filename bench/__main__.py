@@ -25,18 +25,21 @@ from . import (
     attach_latency,
     capacity,
     footprint,
+    idle,
+    lma_outage,
     lma_rate,
     mass_attach,
     openwrt_startup,
     scaling,
     ubus_status,
+    unauth_flood,
 )
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "openwrt_startup",
+    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage",
 )  # fmt: skip
 
 
@@ -68,6 +71,13 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             attach_budget_s=args.capacity_attach_budget_s,
         ),
         "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
+        "lma_outage": lambda: lma_outage.run(
+            workdir / "lma_outage", n=100 if quick else 1000, outage_s=10.0 if quick else 60.0
+        ),
+        "unauth_flood": lambda: unauth_flood.run(
+            workdir / "unauth_flood", attaches=100 if quick else 1000
+        ),
+        "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
     }
 
 

@@ -32,11 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Network
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .domain import Domain
-from .topology import Host, wait_for
+from .topology import Closing, Host, wait_for
 
 __all__ = ["ACCESS_LINK_LOCAL", "DatapathLab", "PingResult"]
 
@@ -108,7 +107,7 @@ def toml_keys(keys: dict[str, object]) -> str:
 
 
 @dataclass
-class DatapathLab:
+class DatapathLab(Closing):
     """The domain plus CN and MN; ``encapsulation`` goes to every daemon's [plugin.datapath]."""
 
     workdir: Path
@@ -146,17 +145,6 @@ class DatapathLab:
             mag_extra="\n" + mag_section,
             profile_extra=self.profile_extra,
         )
-
-    def __enter__(self) -> DatapathLab:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self.domain.close()

@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from mag_ap.runtime.control import NoDaemonError, request
 
-from .topology import Host, Lab, LabError, require_tool, wait_for
+from .topology import Closing, Host, Lab, LabError, require_tool, wait_for
 
 
 def mag_ap_command() -> list[str]:
@@ -148,7 +147,7 @@ class Daemon:
 
 
 @dataclass
-class Domain:
+class Domain(Closing):
     """LMA + MAGs in namespaces. ``transport`` is "ipv6" or "ipv4"."""
 
     workdir: Path
@@ -161,17 +160,6 @@ class Domain:
     lab: Lab = field(default_factory=Lab)
     lma: Daemon | None = None
     mag: list[Daemon] = field(default_factory=list)
-
-    def __enter__(self) -> Domain:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self.lab.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -21,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .topology import Host, Lab, require_tool, wait_for
+from .topology import Host, Lab, enter_netns, require_tool, wait_for
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 EAP_USERS = {
     "alice@example.net": "alice-secret",
@@ -63,16 +61,6 @@ class RecordingSink:
         return {mac for mac, up in state.items() if up}
 
 
-def _enter_netns(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-    finally:
-        os.close(fd)
-
-
 class ProviderThread:
     """Runs ``provider.run(sink)`` in a private event loop; ``call`` runs coroutines there."""
 
@@ -89,7 +77,7 @@ class ProviderThread:
 
     def _main(self) -> None:
         if self.netns is not None:
-            _enter_netns(self.netns)  # this thread only: its sockets live in the lab namespace
+            enter_netns(self.netns)  # this thread only: its sockets live in the lab namespace
         asyncio.set_event_loop(self.loop)
         self.task = self.loop.create_task(self.provider.run(self.sink))
         try:

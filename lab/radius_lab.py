@@ -11,17 +11,14 @@ runner whose sockets live in a lab namespace, and radclient as an oracle.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import threading
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .topology import Host, wait_for
+from .topology import Host, enter_netns, wait_for
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 # The part of radiusd.conf every test server shares: paths in a temp dir, log to stdout.
 RADIUSD_HEAD = """\
@@ -132,17 +129,6 @@ class FreeRadius:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread into a lab namespace (its new sockets live there)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-    finally:
-        os.close(fd)
 
 
 def run_in_netns(netns: str, coro: Coroutine[Any, Any, T], timeout_s: float = 30.0) -> T:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import os
 import secrets
@@ -21,9 +22,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
+
+
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace
 
 
 class LabError(RuntimeError):
@@ -86,15 +90,21 @@ class Host:
         self.run("sysctl", "-qw", f"{key}={value}")
 
 
-@dataclass
-class Lab:
-    """A set of namespaces with a unique prefix; use as a context manager."""
+def enter_netns(name: str) -> None:
+    """Move the calling thread into a lab namespace (its new sockets live there)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
 
-    prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
-    hosts: dict[str, Host] = field(default_factory=dict)
-    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
-    def __enter__(self) -> Lab:
+class Closing:
+    """Context-manager protocol for lab objects: leaving the ``with`` block calls ``close``."""
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -104,6 +114,18 @@ class Lab:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Lab(Closing):
+    """A set of namespaces with a unique prefix; use as a context manager."""
+
+    prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
+    hosts: dict[str, Host] = field(default_factory=dict)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def add_host(self, name: str) -> Host:
         netns = f"{self.prefix}-{name}"

@@ -661,6 +661,8 @@ def parse_config_text(text: str, source: str = "<string>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}", source=source) from None
+    except RecursionError:  # tomllib recurses per nested array/table (found by make fuzz)
+        raise ConfigError("", "not valid TOML: nested too deeply", source=source) from None
     return parse_config(data, source)
 
 

@@ -56,3 +56,9 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/python -m pip install -q -e '.[test]'
     touch "$stamp"
 fi
+
+# `make fuzz` also wants atheris (the optional group "fuzz"; a cp311 wheel, nothing to build).
+if [[ ${SETUP_FUZZ:-0} == 1 ]] && ! .venv/bin/python -c 'import atheris' 2>/dev/null; then
+    echo "setup: installing the fuzz dependencies (atheris) into .venv"
+    .venv/bin/python -m pip install -q -e '.[test,fuzz]'
+fi

@@ -11,21 +11,12 @@ from typing import ClassVar, Self
 
 from ..wire import DecodeError
 from .constants import ANISubOptionType, OptionType
-from .options import MobilityOption, _as_bytes, _need, _text_or_bytes
+from .options import MobilityOption, TlvItem, _as_bytes, _need, _text_or_bytes, tlv_items
 
 
 @dataclass(frozen=True, kw_only=True)
-class ANISubOption:
+class ANISubOption(TlvItem):
     """Base of the Access Network Identifier sub-options."""
-
-    TYPE: ClassVar[int] = -1
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        raise NotImplementedError
-
-    def encode_body(self) -> bytes:
-        raise NotImplementedError
 
     @property
     def sub_option_type(self) -> int:
@@ -149,21 +140,13 @@ class AccessNetworkIdentifier(MobilityOption):
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
         subs: list[ANISubOption] = []
-        pos = 0
-        while pos < len(body):
-            if pos + 2 > len(body):
-                raise DecodeError("ANI sub-option header truncated", offset + pos)
-            sub_type, sub_len = body[pos], body[pos + 1]
-            end = pos + 2 + sub_len
-            if end > len(body):
-                raise DecodeError("ANI sub-option overruns the option", offset + pos)
-            data = body[pos + 2 : end]
+        items = tlv_items(body, offset, "ANI sub-option", "option", pad1=False, overrun_at=0)
+        for sub_type, data, data_offset in items:
             sub_cls = ANI_SUB_OPTION_CLASSES.get(sub_type)
             if sub_cls is None:
                 subs.append(UnknownANISubOption(sub_type=sub_type, data=data))
             else:
-                subs.append(sub_cls.decode_body(data, offset + pos + 2))
-            pos = end
+                subs.append(sub_cls.decode_body(data, data_offset))
         return cls(sub_options=tuple(subs))
 
     def encode_body(self) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 
-from ..wire import DecodeError
 from .ani import AccessNetworkIdentifier
 from .constants import OptionType
 from .options import (
@@ -33,6 +32,7 @@ from .options import (
     Timestamp,
     UnknownOption,
     VendorSpecific,
+    tlv_items,
 )
 
 OPTION_CLASSES: dict[int, type[MobilityOption]] = {
@@ -65,28 +65,16 @@ OPTION_CLASSES: dict[int, type[MobilityOption]] = {
 def decode_options(data: bytes, base_offset: int) -> tuple[MobilityOption, ...]:
     """Parse an option area; ``base_offset`` is where ``data`` starts in the MH."""
     options: list[MobilityOption] = []
-    pos = 0
-    while pos < len(data):
-        opt_type = data[pos]
+    items = tlv_items(data, base_offset, "option", "message", pad1=True, overrun_at=1)
+    for opt_type, body, body_offset in items:
         if opt_type == OptionType.PAD1:
             options.append(Pad1())
-            pos += 1
             continue
-        if pos + 2 > len(data):
-            raise DecodeError("option header truncated", base_offset + pos)
-        end = pos + 2 + data[pos + 1]
-        if end > len(data):
-            raise DecodeError(
-                f"option type {opt_type} length {data[pos + 1]} overruns the message",
-                base_offset + pos + 1,
-            )
-        body = data[pos + 2 : end]
         opt_cls = OPTION_CLASSES.get(opt_type)
         if opt_cls is None:
             options.append(UnknownOption(type_number=opt_type, data=body))
         else:
-            options.append(opt_cls.decode_body(body, base_offset + pos + 2))
-        pos = end
+            options.append(opt_cls.decode_body(body, body_offset))
     return tuple(options)
 
 

@@ -11,6 +11,7 @@ byte-exact. The Access Network Identifier (RFC 6757) and its sub-options are in
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import ClassVar, Self
@@ -55,12 +56,39 @@ def _check(ok: bool, what: str) -> None:
         raise ValueError(what)
 
 
+def tlv_items(
+    data: bytes, base_offset: int, what: str, container: str, *, pad1: bool, overrun_at: int
+) -> Iterator[tuple[int, bytes, int]]:
+    """``(type, body, offset of body)`` of each Type-Length-Value item of ``data``.
+
+    Options and ANI sub-options share this framing (RFC 6275 section 6.2, RFC 6757
+    section 3.1). With ``pad1`` a zero type octet is a lone Pad1 with an empty body.
+    An item overrunning ``data`` (the ``container``) is reported at its octet ``overrun_at``.
+    """
+    pos = 0
+    while pos < len(data):
+        item_type = data[pos]
+        if pad1 and item_type == OptionType.PAD1:
+            yield item_type, b"", base_offset + pos + 1
+            pos += 1
+            continue
+        if pos + 2 > len(data):
+            raise DecodeError(f"{what} header truncated", base_offset + pos)
+        end = pos + 2 + data[pos + 1]
+        if end > len(data):
+            raise DecodeError(
+                f"{what} type {item_type} length {data[pos + 1]} overruns the {container}",
+                base_offset + pos + overrun_at,
+            )
+        yield item_type, data[pos + 2 : end], base_offset + pos + 2
+        pos = end
+
+
 @dataclass(frozen=True, kw_only=True)
-class MobilityOption:
-    """Base of every option. ``ALIGN = (x, y)`` means the type octet sits at xn+y."""
+class TlvItem:
+    """Base of a Type-Length-Value item (an option or an ANI sub-option): its body codec."""
 
     TYPE: ClassVar[int] = -1
-    ALIGN: ClassVar[tuple[int, int]] = (1, 0)
 
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
@@ -68,6 +96,13 @@ class MobilityOption:
 
     def encode_body(self) -> bytes:
         raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobilityOption(TlvItem):
+    """Base of every option. ``ALIGN = (x, y)`` means the type octet sits at xn+y."""
+
+    ALIGN: ClassVar[tuple[int, int]] = (1, 0)
 
     @property
     def option_type(self) -> int:

@@ -174,6 +174,15 @@ def parse_export(text: str, package: str = "mag-ap") -> UciDocument:
     return UciDocument(package, sections)
 
 
+def _ubus_index(entry: Mapping[str, Any], package: str) -> int:
+    """A section's ``.index``; anything not a number is a UciError (found by make fuzz)."""
+    raw = entry.get(".index", 0)
+    try:
+        return int(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise UciError(package, f"ubus uci get answered a section .index {raw!r}") from None
+
+
 def parse_ubus(answer: Mapping[str, Any], package: str = "mag-ap") -> UciDocument:
     """Read ``ubus call uci get '{"config": CONFIG}'``: sections by ``.index``, lists as arrays."""
     values = answer.get("values")
@@ -181,7 +190,7 @@ def parse_ubus(answer: Mapping[str, Any], package: str = "mag-ap") -> UciDocumen
         raise UciError(package, "ubus uci get answered no 'values' object")
     raw = sorted(
         (s for s in values.values() if isinstance(s, Mapping)),
-        key=lambda s: int(s.get(".index", 0)),
+        key=lambda s: _ubus_index(s, package),
     )
     counts: dict[str, int] = {}
     sections: list[UciSection] = []

@@ -135,6 +135,8 @@ class ControlServer:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return self._error(f"request is not JSON: {exc}")
+        except RecursionError:  # json recurses per nested array/object (found by make fuzz)
+            return self._error("request is not JSON: nested too deeply")
         if not isinstance(request, dict):
             return self._error("request must be a JSON object")
         cmd = request.get("cmd")

@@ -21,3 +21,13 @@ class DatagramQueue(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError) and not self.queue.full():
             self.queue.put_nowait(exc)
+
+    async def next_before(self, deadline_at: float) -> bytes | OSError | None:
+        """The next datagram or ICMP error queued before ``deadline_at`` (loop time); None after."""
+        remaining_s = deadline_at - asyncio.get_running_loop().time()
+        if remaining_s <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self.queue.get(), remaining_s)
+        except TimeoutError:
+            return None

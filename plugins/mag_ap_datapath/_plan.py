@@ -26,7 +26,6 @@ range, a table range, the link name prefix, the address protocol number.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Network
@@ -484,6 +483,8 @@ def assign_slots(
 def link_name(prefix: str, key: TunnelKey, local: str) -> str:
     """``<prefix><8 hex>``: a digest of what the tunnel is, so a restart finds the same name."""
     text = f"{key.kind}|{local}|{key.peer}|{key.okey}|{key.ikey}"
+    import hashlib  # here: hashlib maps libcrypto, and a MAG without tunnels never names one
+
     return prefix + hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 

@@ -117,12 +117,8 @@ class DnsLmaDiscovery:
                 transport.sendto(query)
                 deadline_at = loop.time() + self.settings.timeout_s
                 while True:
-                    remaining_s = deadline_at - loop.time()
-                    try:
-                        if remaining_s <= 0:
-                            raise TimeoutError
-                        item = await asyncio.wait_for(answers.queue.get(), remaining_s)
-                    except TimeoutError:
+                    item = await answers.next_before(deadline_at)
+                    if item is None:
                         self.counters["timeouts"] += 1
                         break
                     if isinstance(item, OSError):

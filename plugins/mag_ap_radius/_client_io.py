@@ -186,13 +186,8 @@ class RadiusPolicy:
         loop = asyncio.get_running_loop()
         deadline_at = loop.time() + self.settings.timeout_s
         while True:
-            remaining_s = deadline_at - loop.time()
-            if remaining_s <= 0:
-                self.counters["timeouts"] += 1
-                return "timeout"
-            try:
-                item = await asyncio.wait_for(replies.queue.get(), remaining_s)
-            except TimeoutError:
+            item = await replies.next_before(deadline_at)
+            if item is None:
                 self.counters["timeouts"] += 1
                 return "timeout"
             if isinstance(item, OSError):

@@ -6,8 +6,11 @@ drain datagrams and actions. PBAs are built with the codec, PBUs decoded with it
 
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mag_ap.core.mag import MagProtocol
@@ -32,6 +35,7 @@ from mag_ap.mh import (
     decode_message,
     encode_message,
 )
+from mag_ap.plugins import DEFAULT_PLUGINS
 
 LMA = IPv6Address("2001:db8:ffff::1")
 OTHER_LMA = IPv6Address("2001:db8:eeee::1")
@@ -196,3 +200,25 @@ class Harness:
 
 
 # --- sanity of the harness and of the contract -----------------------------------
+
+
+# Plugins a real MAG daemon runs without root or a device: the core, policy and identity.
+ROOTLESS_PLUGINS = ("mag_ap_localpolicy", "mag_ap_macnai", "mag_ap_nulldatapath")
+
+
+def rootless_mag_config(tmp_path: Path, daemon_extra: str = "") -> Path:
+    """Config of a real MAG daemon (IPv4 transport on a random 127/16 net, no root needed).
+
+    Control socket ``tmp_path/mag.sock``; ``daemon_extra`` adds ``[daemon]`` lines.
+    """
+    net = f"127.{random.randint(32, 250)}.{random.randint(1, 250)}"
+    off = [name for name in DEFAULT_PLUGINS if name not in ROOTLESS_PLUGINS]
+    config = tmp_path / "mag.toml"
+    config.write_text(
+        f'[daemon]\nrole = "mag"\ntransport = "ipv4"\ncontrol_socket = "{tmp_path / "mag.sock"}"\n'
+        f'state_dir = "{tmp_path / "state"}"\n{daemon_extra}'
+        f'[mag]\nown_address = "{net}.2"\n'
+        f"[plugins]\ndisabled = {json.dumps(off)}\n"
+        f'[plugin.localpolicy]\nlma_address = "{net}.1"\n'
+    )
+    return config

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import socket
 import stat
 import subprocess
@@ -12,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mag_ap.plugins import DEFAULT_PLUGINS
 from mag_ap.runtime.control import ControlServer, Request, Response
 from mag_ap.runtime.status_port import StatusPort, token_path
 from tests.conftest import ROOT
+from tests.unit.mag_harness import rootless_mag_config
 
 
 async def _status(request: Request) -> Response:
@@ -66,20 +65,11 @@ def test_token_holders_get_the_status_and_others_an_error(tmp_path: Path) -> Non
 
 def test_a_taken_status_port_refuses_the_start_with_the_key(tmp_path: Path) -> None:
     """A real MAG daemon (IPv4 transport, no root needed) whose status port is taken."""
-    keep = ("mag_ap_localpolicy", "mag_ap_macnai", "mag_ap_nulldatapath")
-    net = f"127.{random.randint(32, 250)}.{random.randint(1, 250)}"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = tmp_path / "mag.toml"
-        config.write_text(
-            f'[daemon]\nrole = "mag"\ntransport = "ipv4"\n'
-            f'control_socket = "{tmp_path / "c.sock"}"\nstate_dir = "{tmp_path / "s"}"\n'
-            f'status_port = {port}\n[mag]\nown_address = "{net}.2"\n'
-            f"[plugins]\ndisabled = {json.dumps([p for p in DEFAULT_PLUGINS if p not in keep])}\n"
-            f'[plugin.localpolicy]\nlma_address = "{net}.1"\n'
-        )
+        config = rootless_mag_config(tmp_path, f"status_port = {port}\n")
         out = subprocess.run(
             [sys.executable, "-m", "mag_ap", "run", "-c", str(config)],
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
@@ -87,4 +77,4 @@ def test_a_taken_status_port_refuses_the_start_with_the_key(tmp_path: Path) -> N
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "daemon.status_port" in out.stderr
-    assert not (tmp_path / "c.sock").exists()  # torn down again
+    assert not (tmp_path / "mag.sock").exists()  # torn down again

@@ -7,10 +7,8 @@ datagrams themselves (``<PRI>mag-ap[pid]: message``, PRI = facility * 8 + severi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import random
 import re
 import socket
 import subprocess
@@ -21,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mag_ap.plugins import DEFAULT_PLUGINS
 from mag_ap.runtime.daemon import setup_logging
 from mag_ap.runtime.syslog_log import MAX_LINE, SyslogHandler, severity
 from tests.conftest import ROOT
+from tests.unit.mag_harness import rootless_mag_config
 
 _LINE = re.compile(rb"^<(\d+)>mag-ap\[(\d+)\]: (.*)$", re.S)
 LEVEL = {7: "debug", 6: "info", 4: "warning", 3: "err", 2: "crit"}
@@ -117,19 +115,8 @@ def test_without_a_receiver_lines_go_to_stderr(
 
 def test_the_daemon_logs_info_as_info(tmp_path: Path, receiver: Receiver) -> None:
     """A real MAG daemon (IPv4 transport, no root needed) logs `ready` and `stopping` at info."""
-    net = f"127.{random.randint(32, 250)}.{random.randint(1, 250)}"
-    sock = tmp_path / "mag.sock"
-    config = tmp_path / "mag.toml"
-    # plugins that need root or a device stay off: the core, policy and identity log enough
-    keep = ("mag_ap_localpolicy", "mag_ap_macnai", "mag_ap_nulldatapath")
-    off = [name for name in DEFAULT_PLUGINS if name not in keep]
-    config.write_text(
-        f'[daemon]\nrole = "mag"\ntransport = "ipv4"\ncontrol_socket = "{sock}"\n'
-        f'state_dir = "{tmp_path / "state"}"\nlog_target = "syslog"\n'
-        f'syslog_socket = "{receiver.path}"\n'
-        f'[mag]\nown_address = "{net}.2"\n'
-        f"[plugins]\ndisabled = {json.dumps(list(off))}\n"
-        f'[plugin.localpolicy]\nlma_address = "{net}.1"\n'
+    config = rootless_mag_config(
+        tmp_path, f'log_target = "syslog"\nsyslog_socket = "{receiver.path}"\n'
     )
     daemon = subprocess.Popen(
         [sys.executable, "-m", "mag_ap", "run", "-c", str(config)],

@@ -354,9 +354,14 @@ class DatapathLab(Closing):
             argv[1:1] = ["-s", str(size)]
         if dont_fragment:
             argv[1:1] = ["-M", "do"]
-        proc = subprocess.run(
-            src.exec_argv(argv), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        try:
+            proc = subprocess.run(
+                src.exec_argv(argv), capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            # Not through in time (ping's own -W bounds each reply; the rest is process
+            # start, seconds in a loaded TCG guest): a failed attempt, not a crash.
+            return PingResult(count, 0, None, f"ping did not finish within {timeout_s} s: {exc}")
         out = proc.stdout + proc.stderr
         m = _PING_RE.search(out)
         sent, received = (int(m.group(1)), int(m.group(2))) if m else (count, 0)
@@ -387,10 +392,14 @@ class DatapathLab(Closing):
             int(m.group(1)), int(m.group(2)), float(rtt.group(2)) if rtt else None, out
         )
 
-    def wait_ping(self, src: Host, dst: str, timeout_s: float = 10.0) -> None:
-        """Poll until one ping gets through (neighbour discovery, route install)."""
+    def wait_ping(self, src: Host, dst: str, timeout_s: float = 30.0) -> None:
+        """Poll until one ping gets through (neighbour discovery, route install).
+
+        Each attempt may take 10 s: starting ``ip netns exec ping`` alone took over
+        3 s in the TCG guest under a 10 ms ping flood on a loaded host.
+        """
         wait_for(
-            lambda: self.ping(src, dst, count=1, timeout_s=3).received == 1,
+            lambda: self.ping(src, dst, count=1, timeout_s=10).received == 1,
             timeout_s,
             f"ping {dst} from {src.name}",
             interval_s=0.1,

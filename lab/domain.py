@@ -63,19 +63,38 @@ class Daemon:
         """Start the daemon and wait until its control socket answers."""
         self.config.write_text(self.config_text)
         sub = "run" if self.role == "mag" else "lma"
-        self.proc = self.host.spawn([*mag_ap_command(), sub, "-c", str(self.config)], self.log)
+        # faulthandler: a start that runs out of time is aborted with every thread's stack
+        # in the log, so the error says where the daemon was (imports, a provider, ...).
+        self.proc = self.host.spawn(
+            [*mag_ap_command(), sub, "-c", str(self.config)],
+            self.log,
+            env={"PYTHONFAULTHANDLER": "1"},
+        )
         self.starts += 1
+        last: list[str] = ["no answer yet"]
 
         def answers() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.role} exited {self.proc.returncode}:\n{self.log_text()}")
             try:
-                return bool(self.request({"cmd": "status"}).get("ok"))
-            except (NoDaemonError, OSError):
+                answer = self.request({"cmd": "status"})
+            except (NoDaemonError, OSError) as exc:
+                last[0] = repr(exc)
                 return False
+            last[0] = f"answer {str(answer)[:500]}"
+            return bool(answer.get("ok"))
 
-        wait_for(answers, timeout_s, f"{self.host.name} control socket")
+        try:
+            wait_for(answers, timeout_s, f"{self.host.name} control socket")
+        except TimeoutError as exc:
+            self.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+            raise TimeoutError(
+                f"{exc} (last: {last[0]}); {self.role} log with its stacks:\n"
+                f"{self.log_text()[-6000:]}"
+            ) from None
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM (graceful stop) and the exit status."""

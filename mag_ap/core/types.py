@@ -196,7 +196,9 @@ Action = (
 class SansIOEndpoint(Protocol):
     """What the runtime driver needs of the MAG and of the LMA protocol objects."""
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None: ...
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None: ...
 
     def datagrams_to_send(self, now: float) -> list[Datagram]: ...
 

@@ -36,8 +36,12 @@ class FakeEndpoint:
         self.explode = False
         self.echo = True
         self.on_timer: Callable[[float], None] | None = None
+        self.arrivals: list[float | None] = []
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None:
+        self.arrivals.append(received_at)
         if self.explode:
             raise RuntimeError("endpoint bug")
         self.received.append((data, src, now))

@@ -32,6 +32,9 @@ ActionSink = Callable[[Action], Awaitable[None]]
 LogSink = Callable[[LogEvent], None]
 Predicate = Callable[[E, float], bool]
 
+#: Older kernel receive times mean a wall-clock step, not a queue (4 MiB drain in far less).
+MAX_RECEIVE_AGE_S = 30.0
+
 
 def wall_clock_offset_s() -> float:
     """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
@@ -56,6 +59,7 @@ class Driver(Generic[E]):
         action_sink: ActionSink,
         action_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         log_sink: LogSink = log_event,
     ) -> None:
         self.endpoint = endpoint
@@ -64,6 +68,7 @@ class Driver(Generic[E]):
         self._log_sink = log_sink
         self.action_timeout_s = action_timeout_s
         self._clock = clock
+        self._wall_clock = wall_clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer = OneTimer(self._on_timer)
         self._actions: asyncio.Queue[Action] = asyncio.Queue()
@@ -117,11 +122,28 @@ class Driver(Generic[E]):
 
     # --- events -----------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, src: Address, dst: Address | None = None) -> None:
-        """Socket callback: hand the bytes to the endpoint (it decodes and counts bad ones)."""
+    def datagram_received(
+        self,
+        data: bytes,
+        src: Address,
+        dst: Address | None = None,
+        received_unix: float | None = None,
+    ) -> None:
+        """Socket callback: hand the bytes to the endpoint (it decodes and counts bad ones).
+
+        ``received_unix`` is the kernel's receive time (wall clock): its age, taken on
+        the wall clock, moves it onto the protocol clock, so a datagram that waited in
+        the receive buffer behind a burst is seen as arrived when it arrived.
+        """
         del dst  # sockets are bound to our own address; kept for the callback signature
+        now = self.now()
+        received_at: float | None = None
+        if received_unix is not None:
+            age = self._wall_clock() - received_unix
+            if 0.0 <= age <= MAX_RECEIVE_AGE_S:  # else the wall clock stepped: use now
+                received_at = now - age
         try:
-            self.endpoint.receive_datagram(data, src, self.now())
+            self.endpoint.receive_datagram(data, src, now, received_at=received_at)
         except Exception:
             self.counters["endpoint_errors"] += 1
             log.exception("endpoint failed on a datagram from %s", src)

@@ -4,7 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench ipk demo clean
+.PHONY: all setup lint typecheck test test-unit test-netns test-vm bench ipk apk demo clean
 
 all: test
 
@@ -44,6 +44,12 @@ bench: setup
 IPK_DIR ?= build/ipk
 ipk: setup
 	$(PY) -m openwrt.tools.ipk -o $(IPK_DIR)
+
+# apk v3 packages of the same feed for OpenWrt 25.x and master (adb format, unsigned,
+# byte-reproducible), built without apk-tools.
+APK_DIR ?= build/apk
+apk: setup
+	$(PY) -m openwrt.tools.apk -o $(APK_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import attach_latency, capacity, footprint, lma_rate, mass_attach
+from . import attach_latency, capacity, footprint, lma_rate, mass_attach, ubus_status
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
-ORDER = ("lma_rate", "attach_latency", "mass_attach", "footprint", "capacity")
+ORDER = (
+    "lma_rate", "attach_latency", "mass_attach", "footprint", "capacity", "ubus_status",
+)  # fmt: skip
 
 
 def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], BenchResult]]:
@@ -48,6 +50,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             refresh_before_s=20 if quick else 60,
             attach_budget_s=args.capacity_attach_budget_s,
         ),
+        "ubus_status": lambda: ubus_status.run(workdir / "ubus_status", n=50 if quick else 200),
     }
 
 

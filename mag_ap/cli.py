@@ -310,10 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     def _cmd_uci_to_toml(args: argparse.Namespace) -> int:
         from .openwrt.uci_cli import uci_to_toml
 
-        return uci_to_toml(args.file, check_plugins=args.plugins)
+        return uci_to_toml(
+            args.config, export=args.export, uci=args.uci, check_plugins=args.plugins
+        )
 
-    uci = sub.add_parser("uci-to-toml", help="OpenWrt UCI file -> TOML config on stdout")
-    uci.add_argument("file", metavar="FILE", help="e.g. /etc/config/mag-ap, or - for stdin")
+    uci = sub.add_parser(
+        "uci-to-toml", help="OpenWrt UCI config (read with `uci export`) -> TOML on stdout"
+    )
+    uci.add_argument("config", metavar="CONFIG", nargs="?", default="mag-ap",
+                     help="the uci config name (default mag-ap)")  # fmt: skip
+    uci.add_argument(
+        "--export", metavar="FILE", help="read saved `uci export` output (- for stdin), no uci"
+    )
+    uci.add_argument("--uci", default="uci", help="the uci program (default: uci on PATH)")
     uci.add_argument(
         "--no-plugins",
         dest="plugins",

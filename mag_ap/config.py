@@ -42,11 +42,13 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "LOG_TARGETS",
     "MAX_LIFETIME_S",
     "MISSING",
     "Config",
     "ConfigError",
     "LogFormat",
+    "LogTarget",
     "PluginsConfig",
     "Role",
     "StaticAttachment",
@@ -65,6 +67,7 @@ __all__ = [
 Role = Literal["mag", "lma"]
 Transport = Literal["ipv6", "ipv4"]
 LogFormat = Literal["text", "json"]
+LogTarget = Literal["stderr", "syslog"]
 
 MAX_LIFETIME_S: Final = 0xFFFF * 4  # the Lifetime field counts 4-second units (RFC 6275 6.1.7)
 DEFAULT_CONTROL_SOCKET: Final[Mapping[str, str]] = MappingProxyType(
@@ -73,6 +76,8 @@ DEFAULT_CONTROL_SOCKET: Final[Mapping[str, str]] = MappingProxyType(
 DEFAULT_STATE_DIR: Final = "/var/lib/mag-ap"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("text", "json")
+LOG_TARGETS: Final = ("stderr", "syslog")
+DEFAULT_SYSLOG_SOCKET: Final = "/dev/log"
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -124,6 +129,13 @@ class Config:
     control_socket: str
     log_level: str = "info"
     log_format: LogFormat = "text"
+    # syslog: one datagram a line to syslog_socket with the record's level (OpenWrt's logd
+    # keeps facility.level; stderr under procd is logged as daemon.err whatever the level)
+    log_target: LogTarget = "stderr"
+    syslog_socket: str = DEFAULT_SYSLOG_SOCKET
+    # 127.0.0.1 TCP port answering one status line per connection (0: off), for
+    # OpenWrt's shell rpcd plugin: see mag_ap.runtime.status_port
+    status_port: int = 0
     state_dir: str = DEFAULT_STATE_DIR
     transport: Transport = "ipv6"  # family used to reach the LMA (MAG) or the MAGs (LMA)
     plugins: PluginsConfig = PluginsConfig()
@@ -587,6 +599,9 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
     control_socket = _parse_daemon_path(daemon, "control_socket", DEFAULT_CONTROL_SOCKET[role])
     log_level = daemon.get_str("log_level", "info", choices=LOG_LEVELS)
     log_format = cast(LogFormat, daemon.get_str("log_format", "text", choices=LOG_FORMATS))
+    log_target = cast(LogTarget, daemon.get_str("log_target", "stderr", choices=LOG_TARGETS))
+    syslog_socket = _parse_daemon_path(daemon, "syslog_socket", DEFAULT_SYSLOG_SOCKET)
+    status_port = daemon.get_int("status_port", 0, min=0, max=65535)
     state_dir = _parse_daemon_path(daemon, "state_dir", DEFAULT_STATE_DIR)
     transport = cast(Transport, daemon.get_str("transport", "ipv6", choices=("ipv6", "ipv4")))
     daemon.finish()
@@ -618,6 +633,9 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
         control_socket=control_socket,
         log_level=log_level,
         log_format=log_format,
+        log_target=log_target,
+        syslog_socket=syslog_socket,
+        status_port=status_port,
         state_dir=state_dir,
         transport=transport,
         plugins=plugins,

@@ -1,9 +1,25 @@
 """OpenWrt UCI (``/etc/config/mag-ap``) -> the TOML configuration :mod:`mag_ap.config` reads.
 
-Pure: text in, dict / TOML text out. The procd init script runs
-``mag-ap uci-to-toml /etc/config/mag-ap > /var/run/mag-ap.toml``; every error
-names the UCI option (``mag-ap.main.lifetime_s: must be a multiple of 4``),
-including the errors :func:`mag_ap.config.parse_config` finds in the result.
+Pure: text in, dict / TOML text out. uci itself parses ``/etc/config/mag-ap``
+(comments, escapes, ``;``, empty values, repeated options: uci's rules, not a
+second reader's); this module reads only what uci prints, ``uci export``
+(:func:`parse_export`) or ``ubus call uci get`` (:func:`parse_ubus`), and gives
+the values their types. The procd init script runs ``mag-ap uci-to-toml >
+/var/run/mag-ap.toml``; every error names the UCI option
+(``mag-ap.main.lifetime_s: must be a multiple of 4``), including the errors
+:func:`mag_ap.config.parse_config` finds in the result.
+
+Uncommitted changes: the service sees the configuration as ``uci`` shows it,
+committed values plus changes staged with ``uci set`` (under /tmp/.uci), which
+is what ``config_load`` gives every OpenWrt init script; a ``uci commit``
+triggers the reload. The init script, mag-ap-setup and this translation all
+read through uci, so they never disagree.
+
+OpenWrt defaults differ from the TOML ones where the platform asks for it:
+``state_dir`` is ``/etc/mag-ap`` (flash: /var is RAM, and the RFC 5847 restart
+counter must survive a reboot), ``log_target`` is ``syslog`` (logd keeps the
+levels; procd would log stderr as daemon.err) and ``status_port`` is 5439 on
+127.0.0.1 (``ubus call mag-ap status`` through a shell rpcd plugin and busybox nc).
 
 UCI values are text; the schema below gives each known option its TOML type.
 Section types (the full schema is documented in openwrt/README.md):
@@ -33,6 +49,7 @@ from typing import Any, Final, Literal
 from ..config import Config, ConfigError, parse_config
 
 __all__ = [
+    "OPENWRT_DEFAULTS",
     "OPENWRT_ONLY",
     "PLUGIN_SCHEMAS",
     "SCHEMAS",
@@ -40,7 +57,8 @@ __all__ = [
     "UciDocument",
     "UciError",
     "UciSection",
-    "parse_uci",
+    "parse_export",
+    "parse_ubus",
     "to_toml",
     "translate",
     "uci_to_config",
@@ -86,148 +104,102 @@ class UciDocument:
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
-_PACKAGE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# `uci export` prints one statement per line: ``package NAME``, ``config TYPE ['NAME']``,
+# ``<TAB>option NAME 'VALUE'``, ``<TAB>list NAME 'VALUE'``; a value is single-quoted with
+# ``'`` written as ``'\''`` and may span lines. Names are quoted by some versions only.
+_QUOTED = r"'(?:[^']|'\\'')*'"
+_WORD = rf"(?:{_QUOTED}|[^\s']+)"
+_STATEMENT = re.compile(
+    rf"[ \t]*(?P<kw>package|config|option|list)(?P<args>(?:[ \t]+{_WORD})*)[ \t]*(?:\n|$)"
+)
+_ARG = re.compile(rf"[ \t]+({_WORD})")
+_SKIP = re.compile(r"[ \t]*(?:#[^\n]*)?\n")  # blank lines; whole-line comments of hand copies
 
 
-def _tokens(text: str, where: str) -> list[tuple[int, list[str]]]:
-    """Shell-like words per statement (quotes, backslashes, comments), with line numbers."""
-    statements: list[tuple[int, list[str]]] = []
-    words: list[str] = []
-    word: list[str] | None = None
-    line = start = 1
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in " \t\r\n":
-            if word is not None:
-                words.append("".join(word))
-                word = None
-            if ch == "\n" and words:
-                statements.append((start, words))
-                words = []
-            if ch == "\n":
-                line += 1
-            i += 1
-            continue
-        if ch == "#" and word is None:
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if word is None:
-            word = []
-            if not words:
-                start = line
-        if ch == "'":
-            end = text.find("'", i + 1)
-            if end < 0:
-                raise UciError(f"{where}:{line}", "unterminated single quote")
-            chunk = text[i + 1 : end]
-            line += chunk.count("\n")
-            word.append(chunk)
-            i = end + 1
-        elif ch == '"':
-            i += 1
-            while True:
-                if i >= n:
-                    raise UciError(f"{where}:{line}", "unterminated double quote")
-                c = text[i]
-                if c == '"':
-                    i += 1
-                    break
-                if c == "\\" and i + 1 < n:
-                    nxt = text[i + 1]
-                    if nxt == "\n":
-                        line += 1
-                    elif nxt in '"\\$`':
-                        word.append(nxt)
-                    else:
-                        word.append("\\" + nxt)
-                    i += 2
-                    continue
-                if c == "\n":
-                    line += 1
-                word.append(c)
-                i += 1
-        elif ch == "\\" and i + 1 < n:
-            if text[i + 1] == "\n":
-                line += 1
-            else:
-                word.append(text[i + 1])
-            i += 2
-        else:
-            word.append(ch)
-            i += 1
-    if word is not None:
-        words.append("".join(word))
-    if words:
-        statements.append((start, words))
-    return statements
+def _unquote(word: str) -> str:
+    if word.startswith("'"):
+        return word[1:-1].replace("'\\''", "'")
+    return word
 
 
-def parse_uci(text: str, package: str = "mag-ap", where: str | None = None) -> UciDocument:
-    """Parse ``/etc/config`` syntax (and ``uci export`` output, with its ``package`` line)."""
-    where = where or package
+def parse_export(text: str, package: str = "mag-ap") -> UciDocument:
+    """Read what ``uci export CONFIG`` prints (uci has already parsed the file).
+
+    This is not a reader of hand-written files: uci resolves comments, escapes,
+    ``;``, empty values and repeated options, and prints one normal form, which
+    is all this accepts. A line in any other form is an error naming the line.
+    """
     sections: list[UciSection] = []
     counts: dict[str, int] = {}
     current: UciSection | None = None
-    for line, words in _tokens(text, where):
-        keyword, args = words[0], words[1:]
-        at = f"{where}:{line}"
+    pos, line = 0, 1
+    while pos < len(text):
+        skip = _SKIP.match(text, pos)
+        if skip:
+            pos, line = skip.end(), line + 1
+            continue
+        match = _STATEMENT.match(text, pos)
+        if match is None:
+            bad = text[pos:].split("\n", 1)[0]
+            raise UciError(f"uci export {package}:{line}", f"not uci export output: {bad!r}")
+        keyword = match["kw"]
+        args = [_unquote(a) for a in _ARG.findall(match["args"])]
+        at = f"uci export {package}:{line}"
+        start, pos, line = line, match.end(), line + match.group(0).count("\n")
         if keyword == "package":
-            if len(args) != 1 or not _PACKAGE.fullmatch(args[0]):
+            if len(args) != 1:
                 raise UciError(at, "'package' takes one name")
             package = args[0]
         elif keyword == "config":
             if not 1 <= len(args) <= 2:
                 raise UciError(at, "'config' takes a type and an optional name")
             kind, name = args[0], (args[1] if len(args) == 2 else None)
-            for word in (kind, name):
-                if word is not None and not _NAME.fullmatch(word):
-                    raise UciError(at, f"{word!r} is not a valid name (letters, digits, '_')")
             index = counts.get(kind, 0)
             counts[kind] = index + 1
-            current = UciSection(kind, name or None, index, line)
+            current = UciSection(kind, name or None, index, start)
             sections.append(current)
-        elif keyword in ("option", "list"):
-            if current is None:
-                raise UciError(at, f"'{keyword}' before any 'config' section")
-            if len(args) != 2:
-                raise UciError(at, f"'{keyword}' takes a name and one value (quote spaces)")
-            name, value = args
-            if not _NAME.fullmatch(name):
-                raise UciError(at, f"{name!r} is not a valid option name")
-            where_opt = f"{current.ref(package)}.{name}"
-            old = current.values.get(name)
-            if keyword == "option":
-                if isinstance(old, list):
-                    raise UciError(where_opt, "is a list here and an option elsewhere")
-                current.values[name] = value  # like uci: the last one wins
-            else:
-                if isinstance(old, str):
-                    raise UciError(where_opt, "is an option here and a list elsewhere")
-                current.values.setdefault(name, [])
-                listed = current.values[name]
-                assert isinstance(listed, list)
-                listed.append(value)
         else:
-            raise UciError(at, f"unknown keyword {keyword!r} (config, option, list, package)")
-    # named sections: a later one with the same name merges into the first, as uci does
-    merged: dict[str, UciSection] = {}
-    out: list[UciSection] = []
-    for section in sections:
-        if section.name is not None and section.name in merged:
-            first = merged[section.name]
-            if first.type != section.type:
-                raise UciError(
-                    section.ref(package),
-                    f"declared as '{first.type}' and as '{section.type}'",
-                )
-            first.values.update(section.values)
-            continue
-        if section.name is not None:
-            merged[section.name] = section
-        out.append(section)
-    return UciDocument(package, out)
+            if current is None or len(args) != 2:
+                raise UciError(at, f"'{keyword}' outside a section or without one value")
+            name, value = args
+            if keyword == "option":
+                current.values[name] = value
+            else:
+                listed = current.values.setdefault(name, [])
+                if isinstance(listed, list):
+                    listed.append(value)
+                else:  # uci prints a merged list as one; tolerate it anyway
+                    current.values[name] = [listed, value]
+    return UciDocument(package, sections)
+
+
+def parse_ubus(answer: Mapping[str, Any], package: str = "mag-ap") -> UciDocument:
+    """Read ``ubus call uci get '{"config": CONFIG}'``: sections by ``.index``, lists as arrays."""
+    values = answer.get("values")
+    if not isinstance(values, Mapping):
+        raise UciError(package, "ubus uci get answered no 'values' object")
+    raw = sorted(
+        (s for s in values.values() if isinstance(s, Mapping)),
+        key=lambda s: int(s.get(".index", 0)),
+    )
+    counts: dict[str, int] = {}
+    sections: list[UciSection] = []
+    for entry in raw:
+        kind = str(entry.get(".type", ""))
+        index = counts.get(kind, 0)
+        counts[kind] = index + 1
+        name = None if entry.get(".anonymous") else str(entry.get(".name"))
+        section = UciSection(kind, name, index, 0)
+        for key, value in entry.items():
+            if key.startswith("."):
+                continue
+            if isinstance(value, list):
+                section.values[key] = [str(v) for v in value]
+            else:
+                section.values[key] = str(value)
+        sections.append(section)
+    return UciDocument(package, sections)
 
 
 # --- the schema -------------------------------------------------------------------
@@ -235,6 +207,15 @@ def parse_uci(text: str, package: str = "mag-ap", where: str | None = None) -> U
 # OpenWrt-only options of the daemon section: used by the init script and the
 # uci-defaults script, never passed to the daemon.
 OPENWRT_ONLY: Final = ("enabled", "access_interface", "uplink_interface", "firewall_zone")
+
+# [daemon] defaults on OpenWrt (see the module docstring): flash for the restart
+# counter, syslog for levels. An explicit option wins.
+# The status port serves the shell rpcd plugin (mag_ap.runtime.status_port).
+OPENWRT_DEFAULTS: Final[Mapping[str, str | int]] = {
+    "state_dir": "/etc/mag-ap",
+    "log_target": "syslog",
+    "status_port": 5439,
+}
 
 _F: Final[Kind] = "float"
 _I: Final[Kind] = "int"
@@ -247,6 +228,9 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "control_socket": _S,
         "log_level": _S,
         "log_format": _S,
+        "log_target": _S,
+        "syslog_socket": _S,
+        "status_port": _I,
         "state_dir": _S,
         "transport": _S,
         **dict.fromkeys(OPENWRT_ONLY, _S),
@@ -308,6 +292,10 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
 PLUGIN_SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
     "localpolicy": {"lma_address": _S},
     "macnai": {"realm": _S, "format": _S},
+    # what mag-ap-setup writes: a hex secret could look like a number, '0' like an integer
+    "radacct": {"address": _S, "port": _I, "secret": _S, "detach_on_stop": _B, "enabled": _B},
+    "hostapd": {"identity": _B, "enabled": _B},
+    "datapath": {"access_interface": _S, "transport_interface": _S, "enabled": _B},
 }
 SINGLE: Final = ("daemon", "mag", "lma", "plugins")
 KNOWN_TYPES: Final = (*SINGLE, "plugin", "profile", "static_attach", "plugin_table")
@@ -399,7 +387,9 @@ def _section_values(
         if key in skip:
             continue
         where = f"{ref}.{key}"
-        kind: Kind = "infer" if schema is None else schema.get(key, "str")
+        # a plugin's options outside its schema are typed by their look, as without one
+        fallback: Kind = "infer" if section.type == "plugin" else "str"
+        kind: Kind = "infer" if schema is None else schema.get(key, fallback)
         values[key] = _convert(kind, raw, where)
         origins[key] = where
     return values, origins
@@ -439,6 +429,8 @@ def translate(doc: UciDocument) -> Translation:
     daemon = daemons[0]
     table: dict[str, Any] = {}
     put(table, "daemon", daemon, skip=OPENWRT_ONLY)
+    for key, value in OPENWRT_DEFAULTS.items():
+        table.setdefault(key, value)
     data["daemon"] = table
     for key in OPENWRT_ONLY:
         if key in daemon.values:
@@ -538,12 +530,12 @@ def _schema_for(section: UciSection) -> Mapping[str, Kind] | None:
 
 
 def uci_to_config(
-    text: str, package: str = "mag-ap", where: str | None = None
+    doc: UciDocument,
 ) -> tuple[Translation, Config]:
-    """Parse, translate and validate the core sections; a ConfigError is re-raised as UciError."""
-    tr = translate(parse_uci(text, package, where))
+    """Translate and validate the core sections; a ConfigError is re-raised as UciError."""
+    tr = translate(doc)
     try:
-        config = parse_config(tr.data, where or package)
+        config = parse_config(tr.data, doc.package)
     except ConfigError as exc:
         raise UciError(tr.uci_path(exc.key_path), exc.reason) from None
     return tr, config

@@ -94,13 +94,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``ts level msg key=value ...``: readable in logread, still greppable."""
+    """``ts level msg key=value ...``: readable, still greppable.
+
+    With ``stamp=False`` (syslog) only ``msg key=value ...``: logd adds the
+    time and the datagram carries the level.
+    """
+
+    def __init__(self, stamp: bool = True) -> None:
+        super().__init__()
+        self.stamp = stamp
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         fields = getattr(record, "fields", None) or {}
         tail = "".join(f" {k}={_text_value(v)}" for k, v in fields.items())
-        line = f"{ts} {record.levelname.lower():<7} {record.getMessage()}{tail}"
+        line = f"{record.getMessage()}{tail}"
+        if self.stamp:
+            ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            line = f"{ts} {record.levelname.lower():<7} {line}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -111,10 +121,23 @@ def _text_value(value: object) -> str:
     return json.dumps(text) if (not text or " " in text or '"' in text) else text
 
 
-def setup_logging(level: str, fmt: str) -> None:
-    """Structured logs to stderr, on the root logger: plugins (``mag_ap_*``) log there too."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+def setup_logging(
+    level: str, fmt: str, target: str = "stderr", syslog_socket: str = "/dev/log"
+) -> None:
+    """Structured logs on the root logger (plugins, ``mag_ap_*``, log there too).
+
+    ``target`` is ``stderr`` or ``syslog`` (datagrams at the record's level, for
+    OpenWrt's logd: see :mod:`mag_ap.runtime.syslog_log`).
+    """
+    handler: logging.Handler
+    if target == "syslog":
+        from .syslog_log import SyslogHandler
+
+        handler = SyslogHandler(syslog_socket)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(stamp=False))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -136,7 +159,11 @@ def _log_event(event: LogEvent) -> None:
 
 
 def bump_restart_counter(state_dir: str | os.PathLike[str], role: str) -> int:
-    """Read the persisted counter, add one (mod 2**32), write it back atomically."""
+    """Read the persisted counter, add one (mod 2**32), write it back atomically.
+
+    Called once per daemon start: on OpenWrt ``state_dir`` is on flash (/etc/mag-ap),
+    so this is the only write there, synced so a power cut keeps the new value.
+    """
     directory = Path(state_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{role}.restart_counter"
@@ -149,7 +176,10 @@ def bump_restart_counter(state_dir: str | os.PathLike[str], role: str) -> int:
         _log("warning", "restart counter file is garbled; starting again", path=str(path))
     value = (previous + 1) % (1 << 32)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{value}\n")
+    with tmp.open("w") as out:
+        out.write(f"{value}\n")
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
     return value
 
@@ -203,6 +233,7 @@ class _Daemon:
         self.sock: MhSocket | None = None
         self.driver: Driver[Any] | None = None
         self.control: ControlServer | None = None
+        self.status_port: Any = None  # a StatusPort when [daemon] status_port is set
         self.datapath: _Provider | None = None
         self.address_services: list[_Provider] = []
         self.providers: list[_Provider] = []  # start order; stop is the reverse
@@ -294,6 +325,21 @@ class _Daemon:
                     "or give this one another daemon.control_socket",
                     key_path="daemon.control_socket",
                 ) from exc
+            if config.status_port:
+                from .status_port import StatusPort, token_path
+
+                self.status_port = StatusPort(
+                    config.status_port, self.control, token_path(config.control_socket)
+                )
+                try:
+                    await self.status_port.start()
+                except OSError as exc:
+                    raise StartupError(
+                        f"cannot listen on 127.0.0.1:{config.status_port}: "
+                        f"{exc.strerror or exc}. Fix: free that port or set another "
+                        "daemon.status_port (0: off)",
+                        key_path="daemon.status_port",
+                    ) from exc
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
                 self.signals.append(sig)
@@ -339,6 +385,8 @@ class _Daemon:
                 await asyncio.wait_for(provider.stop(), PROVIDER_TIMEOUT_S)
             except Exception as exc:
                 _log("error", "provider stop failed", provider=provider.name, error=repr(exc))
+        if self.status_port is not None:
+            await self.status_port.close()
         if self.control is not None:
             await self.control.close()
         close_quietly(self.sock)
@@ -702,7 +750,7 @@ def _run(daemon_cls: type[_Daemon], config: Config) -> int:
     from ..config import ConfigError
     from ..plugins import PluginError
 
-    setup_logging(config.log_level, config.log_format)
+    setup_logging(config.log_level, config.log_format, config.log_target, config.syslog_socket)
 
     async def main() -> int:
         return await daemon_cls(config).run()

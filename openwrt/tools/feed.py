@@ -150,6 +150,8 @@ MAIN_FILES: Final[tuple[tuple[str, str, int], ...]] = (
     ("mag-ap.setup", "/usr/libexec/mag-ap-setup", 0o755),
     ("mag-ap.rpcd", "/usr/libexec/rpcd/mag-ap", 0o755),
     ("mag-ap.acl.json", "/usr/share/rpcd/acl.d/mag-ap.json", 0o644),
+    # sysupgrade keeps the RFC 5847 restart counter (state_dir /etc/mag-ap)
+    ("mag-ap.keep", "/lib/upgrade/keep.d/mag-ap", 0o644),
 )
 CONFFILES: Final[Mapping[str, tuple[str, ...]]] = {MAIN: ("/etc/config/mag-ap",)}
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tarfile
@@ -26,6 +27,16 @@ import pytest
 
 from mag_ap.plugins import DEFAULT_PLUGINS
 from openwrt.tools import feed, ipk
+from tests.conftest import require_tool
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody uses right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
 
 VOLATILE = (("runtime", "uptime_s"), ("runtime", "control"))
 
@@ -60,6 +71,19 @@ class Installed:
             env={**self.env, **(extra or {})}, cwd=self.base, timeout=60,
         )  # fmt: skip
 
+    def rpcd(self, *args: str, stdin: str = "", extra: dict[str, str] | None = None) -> Any:
+        """The rpcd exec plugin under busybox ash, with busybox's nc (as on OpenWrt)."""
+        busybox = require_tool("busybox")
+        tools = self.base / "busybox-bin"
+        tools.mkdir(exist_ok=True)
+        if not (tools / "nc").exists():
+            (tools / "nc").symlink_to(busybox)
+        env = {**self.env, "PATH": f"{tools}:{os.environ['PATH']}", **(extra or {})}
+        return subprocess.run(
+            [busybox, "sh", str(self.root / "usr/libexec/rpcd/mag-ap"), *args], input=stdin,
+            check=False, capture_output=True, text=True, env=env, cwd=self.base, timeout=60,
+        )  # fmt: skip
+
     def mag_ap(self, *args: str) -> Any:
         return self.run(str(self.root / "usr/bin/mag-ap"), *args)
 
@@ -76,10 +100,11 @@ def test_installed_layout_runs_the_daemon_and_answers_status(installed: Installe
     uci.write_text(
         f"config daemon 'daemon'\n\toption role 'mag'\n\toption transport 'ipv4'\n"
         f"\toption control_socket '{base}/mag.sock'\n\toption state_dir '{base}/state'\n"
+        f"\toption log_target 'stderr'\n\toption status_port '{free_port()}'\n"
         f"config mag 'main'\n\toption own_address '{net}.2'\n"
         f"config plugin 'localpolicy'\n\toption lma_address '{net}.1'\n"
     )
-    out = installed.mag_ap("uci-to-toml", str(uci))
+    out = installed.mag_ap("uci-to-toml", "--export", str(uci))
     assert out.returncode == 0, out.stderr
     toml = base / "run.toml"
     toml.write_text(out.stdout)
@@ -114,11 +139,9 @@ def test_installed_layout_runs_the_daemon_and_answers_status(installed: Installe
         )
         print(f"\nRSS of the MAG daemon from the installed layout: {rss_kib / 1024:.1f} MiB")
 
-        rpcd = str(installed.root / "usr/libexec/rpcd/mag-ap")
-        listed = installed.run(rpcd, "list")
+        listed = installed.rpcd("list")
         assert json.loads(listed.stdout) == {"status": {"lma": True}}
-        called = installed.run(rpcd, "call", "status", stdin="{}",
-                               extra={"MAG_AP_CONFIG": str(toml)})  # fmt: skip
+        called = installed.rpcd("call", "status", stdin="{}", extra={"MAG_AP_CONFIG": str(toml)})
         assert called.returncode == 0, called.stderr
         ubus = json.loads(called.stdout)
         assert _strip(ubus) == _strip(cli)  # `ubus call mag-ap status` == `mag-ap status --json`
@@ -136,17 +159,16 @@ def test_installed_layout_runs_the_daemon_and_answers_status(installed: Installe
 
 def test_rpcd_plugin_without_a_daemon_answers_an_error_object(installed: Installed) -> None:
     toml = installed.base / "run.toml"
+    port = free_port()
     toml.write_text(
         f'[daemon]\nrole = "mag"\ncontrol_socket = "{installed.base}/none.sock"\n'
-        '[mag]\nown_address = "2001:db8::1"\n'
+        f'status_port = {port}\n[mag]\nown_address = "2001:db8::1"\n'
     )
-    rpcd = str(installed.root / "usr/libexec/rpcd/mag-ap")
-    out = installed.run(rpcd, "call", "status", extra={"MAG_AP_CONFIG": str(toml)})
+    out = installed.rpcd("call", "status", extra={"MAG_AP_CONFIG": str(toml)})
     assert out.returncode == 0
     reply = json.loads(out.stdout)
-    assert reply == {
-        "ok": False,
-        "error": f"no daemon at {installed.base}/none.sock (is it running?)",
-    }
-    bad = installed.run(rpcd, "call", "frobnicate")
+    assert reply == {"ok": False, "error": f"no daemon at 127.0.0.1:{port} (is it running?)"}
+    out = installed.rpcd("call", "status", extra={"MAG_AP_CONFIG": str(installed.base / "x")})
+    assert json.loads(out.stdout)["error"].startswith("no status_port in ")
+    bad = installed.rpcd("call", "frobnicate")
     assert bad.returncode == 2

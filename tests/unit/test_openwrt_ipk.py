@@ -84,7 +84,7 @@ def test_data_unpacks_to_exactly_the_expected_files(built: dict[str, bytes]) -> 
             assert info.mtime == EPOCH and info.uid == 0 and info.gid == 0
             if info.isfile():
                 assert not name.endswith((".pyc", ".pyo")) and "__pycache__" not in name
-                assert name.startswith(("./usr/lib/mag-ap/", "./usr/", "./etc/"))
+                assert name.startswith(("./usr/lib/mag-ap/", "./usr/", "./etc/", "./lib/upgrade/"))
                 assert content is not None
         for module in pkg.modules:
             top = Path(module).name
@@ -98,6 +98,7 @@ def test_data_unpacks_to_exactly_the_expected_files(built: dict[str, bytes]) -> 
         "./usr/libexec/mag-ap-setup": 0o755,
         "./usr/libexec/rpcd/mag-ap": 0o755,
         "./usr/share/rpcd/acl.d/mag-ap.json": 0o644,
+        "./lib/upgrade/keep.d/mag-ap": 0o644,
     }
     for name, mode in expected_fixed.items():
         assert main[name][0].mode == mode, name

@@ -38,12 +38,13 @@ config daemon 'daemon'
 	option transport 'ipv4'
 	option control_socket '$root/mag.sock'
 	option state_dir '$root/state'
+	option log_target 'stderr'
 config mag 'main'
 	option own_address '127.0.0.2'
 config plugin 'localpolicy'
 	option lma_address '127.0.0.1'
 UCI
-"$py" -S "$root/usr/bin/mag-ap" uci-to-toml "$root/etc/config/mag-ap" >"$root/run.toml"
+"$py" -S "$root/usr/bin/mag-ap" uci-to-toml --export "$root/etc/config/mag-ap" >"$root/run.toml"
 "$py" -S "$root/usr/bin/mag-ap" run -c "$root/run.toml" >"$share/daemon.log" 2>&1 &
 pid=$!
 i=0

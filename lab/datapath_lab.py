@@ -17,7 +17,7 @@ with the ``[plugin.datapath]`` datapath) plus two namespaces:
   binding's default router, which the MAG datapath answers for on the access link.
 
 Used by tests/netns/test_datapath_seg6.py and, with another encapsulation,
-by the VM tier (tests/e2e_datapath.py holds the shared scenarios).
+by the VM tier (lab/e2e_datapath.py holds the shared scenarios).
 ``close()`` removes every namespace and process, also after a failure.
 """
 

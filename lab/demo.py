@@ -43,6 +43,7 @@ from mag_ap import __version__
 from .demo_lab import MN_IF, MN_MAC, DemoLab, PingRun
 from .demo_report import PingLog, Timeline, parse_ping
 from .domain import Daemon, mag_ap_command
+from .topology import wait_for
 
 CN6 = "2001:db8:c0::2"
 CN4 = "198.51.100.2"
@@ -143,14 +144,10 @@ class Demo:
         self, condition: Callable[[], Any], timeout_s: float, what: str, logs: str = "mag1"
     ) -> Any:
         """Poll until ``condition()`` is truthy; else fail naming ``what`` and a log."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise DemoError(f"{what} within {timeout_s:g} s; {self._log_for(logs)}")
-            time.sleep(0.01)
+        try:
+            return wait_for(condition, timeout_s, what, interval_s=0.01)
+        except TimeoutError:
+            raise DemoError(f"{what} within {timeout_s:g} s; {self._log_for(logs)}") from None
 
     def _log_for(self, who: str) -> str:
         lab = self.lab

@@ -26,11 +26,9 @@ Every namespace and process goes away with ``close()`` (the Lab's teardown).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -39,7 +37,8 @@ from typing import Any, ClassVar
 
 from .datapath_lab import DatapathLab
 from .domain import Daemon
-from .topology import Host, wait_for
+from .hostapd_lab import AccessPoint, Station
+from .topology import Host, require_tool
 
 __all__ = [
     "AP_MAC",
@@ -55,6 +54,7 @@ MN_MAC = "02:00:00:00:aa:01"
 MN_IF = "wlan0"
 EAP_IDENTITY = "alice@example.net"
 EAP_PASSWORD = "alice-secret"
+HOSTAPD_CTRL = "hostapd"  # hostapd's control directory in each MAG's directory
 UDHCPC_HOOK = """#!/bin/sh
 # udhcpc hook of the demo's mobile node: IPv4 only, never resolv.conf.
 echo "$(date +%s.%N) $1 ip=$ip mask=${mask:-$subnet} router=$router server=$serverid \
@@ -68,13 +68,6 @@ case "$1" in
 esac
 exit 0
 """
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} is not installed (scripts/setup.sh installs it)")
-    return found
 
 
 @dataclass
@@ -120,8 +113,8 @@ class DemoLab:
     identity: str = EAP_IDENTITY
     password: str = EAP_PASSWORD
     dp: DatapathLab = field(init=False)
-    hostapd: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
-    supplicant: subprocess.Popen[bytes] | None = None
+    access_points: dict[int, AccessPoint] = field(default_factory=dict)
+    supplicant: Station = field(init=False)
     udhcpc: subprocess.Popen[bytes] | None = None
     mn_at: int = 1  # the bridge (access point) the MN's radio port is on
 
@@ -154,7 +147,7 @@ class DemoLab:
         return self.workdir / f"mag{i}"
 
     def hostapd_ctrl_dir(self, i: int) -> Path:
-        return self.mag_dir(i) / "hostapd"
+        return self.mag_dir(i) / HOSTAPD_CTRL
 
     @property
     def dhcp_events(self) -> Path:
@@ -162,21 +155,21 @@ class DemoLab:
 
     @property
     def supplicant_ctrl(self) -> Path:
-        return self.workdir / "mn" / "wpa"
+        return self.supplicant.ctrl_dir
 
     @property
     def supplicant_log(self) -> Path:
-        return self.workdir / "mn" / "wpa_supplicant.log"
+        return self.supplicant.log
 
     def hostapd_log(self, i: int) -> Path:
-        return self.mag_dir(i) / "hostapd.log"
+        return self.access_points[i].log
 
     # --- building -------------------------------------------------------------------
 
     def build(self) -> None:
         """Domain and CN (DatapathLab's), then radio bridges, access links and the MN."""
         for tool in self.TOOLS:
-            _tool(tool)
+            require_tool(tool)
         d = self.dp.domain
         d.build()
         lab = d.lab
@@ -220,6 +213,15 @@ class DemoLab:
             mag.ip("link", "set", "access", "up")
             self.mag_dir(i).mkdir(parents=True, exist_ok=True)
             self.mag(i).config_text += self._access_sections(i)
+            self.access_points[i] = AccessPoint(
+                mag,
+                "access",
+                self.mag_dir(i),
+                users={self.identity: self.password},
+                peap=False,
+                ctrl_dir_name=HOSTAPD_CTRL,
+                log_option="-t",
+            )
 
         mn = lab.add_host("mn")
         (self.workdir / "mn").mkdir(parents=True, exist_ok=True)
@@ -235,6 +237,15 @@ class DemoLab:
             mn.sysctl(f"net.ipv6.conf.{MN_IF}.{key}", value)
         mn.ip("link", "set", MN_IF, "up")
         radio.ip("link", "set", "sta", "master", "br1")
+        self.supplicant = Station(
+            mn,
+            MN_IF,
+            self.workdir / "mn",
+            self.identity,
+            self.password,
+            options=("-t",),
+            stem="wpa",
+        )
         self.mn_at = 1
 
     def _access_sections(self, i: int) -> str:
@@ -260,73 +271,27 @@ class DemoLab:
             "add_link_local = false\n"
         )
 
-    def _write_hostapd_config(self, i: int) -> Path:
-        directory = self.mag_dir(i)
-        users = directory / "eap_users"
-        users.write_text(f'"{self.identity}" MD5 "{self.password}"\n')
-        conf = directory / "hostapd.conf"
-        conf.write_text(
-            "interface=access\ndriver=wired\n"
-            f"ctrl_interface={self.hostapd_ctrl_dir(i)}\n"
-            f"ieee8021x=1\neapol_version=2\neap_server=1\neap_user_file={users}\n"
-            "logger_stdout=-1\nlogger_stdout_level=1\n"
-        )
-        return conf
-
     def start(self) -> None:
         """hostapd on both access points, then the LMA and MAG daemons."""
-        for i in (1, 2):
-            conf = self._write_hostapd_config(i)
-            self.hostapd[i] = self.host(f"mag{i}").spawn(
-                ["hostapd", "-t", str(conf)], self.hostapd_log(i)
-            )
-        for i in (1, 2):
-            pong = functools.partial(self._hostapd_pong, i)
-            wait_for(pong, 10, f"hostapd on mag{i} answering PING")
+        for ap in self.access_points.values():
+            ap.start()
         self.dp.start()
 
-    def _hostapd_pong(self, i: int) -> bool:
-        proc = self.hostapd[i]
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"hostapd on mag{i} exited {proc.returncode}: "
-                + self.hostapd_log(i).read_text(errors="replace")[-2000:]
-            )
-        return "PONG" in self.hostapd_cli(i, "ping")
-
     def hostapd_cli(self, i: int, *args: str) -> str:
-        return self.host(f"mag{i}").run(
-            "hostapd_cli", "-p", str(self.hostapd_ctrl_dir(i)), "-i", "access", *args, check=False
-        )
+        return self.access_points[i].cli(*args, check=False)
 
     def stations_at(self, i: int) -> dict[str, str]:
         """MAC -> flags of every station hostapd on AP ``i`` knows (hostapd_cli all_sta)."""
-        found: dict[str, str] = {}
-        current = None
-        for line in self.hostapd_cli(i, "all_sta").splitlines():
-            if re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", line.strip().lower()):
-                current = line.strip().lower()
-                found[current] = ""
-            elif line.startswith("flags=") and current:
-                found[current] = line.split("=", 1)[1].strip()
-        return found
+        return self.access_points[i].stations()
 
     def authorized_at(self, i: int) -> set[str]:
         """MACs hostapd on AP ``i`` lists as authorized."""
-        return {mac for mac, flags in self.stations_at(i).items() if "[AUTHORIZED]" in flags}
+        return self.access_points[i].authorized()
 
     # --- the mobile node --------------------------------------------------------------
 
     def start_supplicant(self) -> None:
-        conf = self.workdir / "mn" / "wpa_supplicant.conf"
-        conf.write_text(
-            f"ctrl_interface={self.supplicant_ctrl}\nap_scan=0\n"
-            f'network={{\n  key_mgmt=IEEE8021X\n  eap=MD5\n  identity="{self.identity}"\n'
-            f'  password="{self.password}"\n  eapol_flags=0\n}}\n'
-        )
-        self.supplicant = self.mn.spawn(
-            ["wpa_supplicant", "-t", "-Dwired", f"-i{MN_IF}", f"-c{conf}"], self.supplicant_log
-        )
+        self.supplicant.start()
 
     def supplicant_pae_state(self) -> str:
         """The supplicant PAE state (``wpa_cli status``): CONNECTING, AUTHENTICATED..."""
@@ -349,18 +314,14 @@ class DemoLab:
 
     def eap_successes(self) -> list[float]:
         """Wall-clock times (``-t``) of every CTRL-EVENT-EAP-SUCCESS of the supplicant."""
-        text = (
-            self.supplicant_log.read_text(errors="replace") if self.supplicant_log.exists() else ""
-        )
+        text = self.supplicant.log_text()
         return [
             float(m.group(1))
             for m in re.finditer(r"^(\d+\.\d+): .*CTRL-EVENT-EAP-SUCCESS", text, re.MULTILINE)
         ]
 
     def wpa_cli(self, *args: str, check: bool = True) -> str:
-        return self.mn.run(
-            "wpa_cli", "-p", str(self.supplicant_ctrl), "-i", MN_IF, *args, check=check
-        )
+        return self.supplicant.cli(*args, check=check)
 
     def start_udhcpc(self) -> None:
         hook = self.workdir / "mn" / "udhcpc-hook.sh"

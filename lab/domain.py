@@ -10,11 +10,12 @@ the demo; ``close()`` leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from mag_ap.runtime.control import NoDaemonError, request
 
-from .topology import Host, Lab, wait_for
+from .topology import Host, Lab, LabError, require_tool, wait_for
 
 
 def mag_ap_command() -> list[str]:
@@ -54,6 +55,10 @@ class Daemon:
     @property
     def log(self) -> Path:
         return self.workdir / "daemon.log"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
 
     def start(self, timeout_s: float = 20.0) -> None:
         """Start the daemon and wait until its control socket answers."""
@@ -88,6 +93,22 @@ class Daemon:
     def request(self, payload: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         return request(self.socket, payload, timeout_s=timeout_s)
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``mag-ap ARGS -s <control socket>``: the operator's way in, through the real CLI."""
+        out = subprocess.run(
+            [*mag_ap_command(), *args, "-s", str(self.socket)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if check and out.returncode != 0:
+            raise RuntimeError(
+                f"mag-ap {' '.join(args)}: exit {out.returncode}: {out.stderr}\n"
+                f"--- {self.role} log ---\n{self.log_text()}"
+            )
+        return out
+
     def status(self) -> dict[str, Any]:
         answer = self.request({"cmd": "status"})
         if not answer.get("ok"):
@@ -117,6 +138,7 @@ class Domain:
     lma_extra: str = ""  # extra TOML lines for [lma]
     mag_extra: str = ""  # extra TOML lines for [mag]
     profile_extra: str = ""  # extra TOML lines for [plugin.localpolicy.default]
+    log_formats: dict[str, str] = field(default_factory=dict)  # role -> "text"; default "json"
     lab: Lab = field(default_factory=Lab)
     lma: Daemon | None = None
     mag: list[Daemon] = field(default_factory=list)
@@ -199,7 +221,7 @@ class Domain:
         return (
             f'[daemon]\nrole = "{role}"\ncontrol_socket = "{directory / "control.sock"}"\n'
             f'state_dir = "{directory / "state"}"\ntransport = "{self.transport}"\n'
-            'log_level = "debug"\nlog_format = "json"\n'
+            f'log_level = "debug"\nlog_format = "{self.log_formats.get(role, "json")}"\n'
         )
 
     def start(self) -> None:
@@ -221,8 +243,7 @@ class Domain:
 
     def capture(self, host: str, ifname: str, path: Path) -> subprocess.Popen[bytes]:
         """tshark writing the MH traffic of one interface to ``path`` (stopped on close)."""
-        if shutil.which("tshark") is None:
-            raise RuntimeError("tshark is not installed (scripts/setup.sh installs it)")
+        require_tool("tshark")
         filt = "udp port 5436" if self.transport == "ipv4" else "ip6 proto 135"
         log = path.with_suffix(".log")
         proc = self.lab.hosts[host].spawn(
@@ -234,6 +255,90 @@ class Domain:
         return proc
 
 
+@contextlib.contextmanager
+def domain_of_one(
+    workdir: Path,
+    transport: str = "ipv6",
+    *,
+    lma_extra: str = "",
+    mag_extra: str = "",
+    profile_extra: str = "",
+    **log_formats: str,
+) -> Iterator[Domain]:
+    """An LMA and one MAG over one veth, built (daemons not started), closed however
+    the body ends; an LMA entry goes at once (MinDelayBeforeBCEDelete 0).
+
+    ``log_formats``: ``lma="text"``, ``mag="json"``. Raises when a namespace of it
+    is left behind.
+    """
+    domain = Domain(
+        workdir,
+        mags=1,
+        transport=transport,
+        lma_extra="min_delay_before_bce_delete_s = 0\n" + lma_extra,
+        mag_extra=mag_extra,
+        profile_extra=profile_extra,
+        log_formats=log_formats,
+    )
+    try:
+        domain.build()
+        yield domain
+    finally:
+        domain.close()
+        left = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=False
+        ).stdout
+        if domain.lab.prefix + "-" in left:
+            raise LabError(f"namespaces left behind: {left}")
+
+
+def start_checked(domain: Domain) -> tuple[Daemon, Daemon]:
+    """``check-config`` passes for both configs; the LMA, then the MAGs, start and log ready.
+
+    Returns the LMA and the first MAG.
+    """
+    assert domain.lma is not None
+    daemons = [domain.lma, *domain.mag]
+    for daemon in daemons:
+        daemon.config.write_text(daemon.config_text)
+        out = subprocess.run(
+            [*mag_ap_command(), "check-config", "-c", str(daemon.config)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if out.returncode != 0 or out.stdout.strip() != "ok":
+            raise LabError(f"check-config {daemon.config}: {out.stdout}{out.stderr}")
+    for daemon in daemons:
+        daemon.start()
+        if "ready" not in daemon.log_text():
+            raise LabError(f"{daemon.role} answers but never logged ready:\n{daemon.log_text()}")
+    return domain.lma, domain.mag[0]
+
+
+def cli_status(daemon: Daemon) -> dict[str, Any]:
+    """``mag-ap status --json`` (the operator's view, through the CLI)."""
+    answer: dict[str, Any] = json.loads(daemon.cli("status", "--json").stdout)
+    if answer.get("ok") is not True:
+        raise LabError(f"status refused: {answer}")
+    return answer
+
+
+def cli_bindings(daemon: Daemon) -> list[dict[str, Any]]:
+    """The binding rows of ``mag-ap status --json``."""
+    rows: list[dict[str, Any]] = cli_status(daemon)["status"]["bindings"]
+    return rows
+
+
+def one(rows: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] | None:
+    """The row whose ``key`` is ``value``, None if there is none; two are an error."""
+    found = [row for row in rows if row.get(key) == value]
+    if len(found) > 1:
+        raise LabError(f"{len(found)} rows with {key} = {value}: {rows}")
+    return found[0] if found else None
+
+
 def lma_binding_view(binding: dict[str, Any]) -> tuple[Any, ...]:
     """The part of a binding both ends must agree on (MN-ID, HNP, IPv4 HoA)."""
     return (binding["mn_id"], binding.get("hnp"), binding.get("ipv4_hoa"))
@@ -243,4 +348,14 @@ def as_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, default=str)
 
 
-__all__ = ["Daemon", "Domain", "lma_binding_view", "mag_ap_command"]
+__all__ = [
+    "Daemon",
+    "Domain",
+    "cli_bindings",
+    "cli_status",
+    "domain_of_one",
+    "lma_binding_view",
+    "mag_ap_command",
+    "one",
+    "start_checked",
+]

@@ -8,23 +8,37 @@ other users of the machine are never touched. Needs root and iproute2.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class LabError(RuntimeError):
     """A lab command failed; the message carries the command and its stderr."""
 
 
-def _run(argv: Sequence[str], check: bool = True, timeout_s: float = 30.0) -> str:
+def require_tool(name: str) -> str:
+    """Path of a program the lab needs; a missing one is an error (tests fail, never skip)."""
+    path = shutil.which(name)
+    if path is None:
+        raise LabError(f"{name} is not installed: run 'make setup' (scripts/setup.sh installs it)")
+    return path
+
+
+def run(argv: Sequence[str], check: bool = True, timeout_s: float = 30.0) -> str:
     proc = subprocess.run(
         list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
     )
@@ -46,10 +60,10 @@ class Host:
 
     def run(self, *argv: str, check: bool = True, timeout_s: float = 30.0) -> str:
         """Run a command inside the namespace and return its stdout."""
-        return _run(self.exec_argv(argv), check=check, timeout_s=timeout_s)
+        return run(self.exec_argv(argv), check=check, timeout_s=timeout_s)
 
     def ip(self, *args: str, check: bool = True) -> str:
-        return _run(["ip", "-n", self.netns, *args], check=check)
+        return run(["ip", "-n", self.netns, *args], check=check)
 
     def spawn(
         self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
@@ -78,7 +92,7 @@ class Lab:
 
     prefix: str = field(default_factory=lambda: f"ma{secrets.token_hex(3)}")
     hosts: dict[str, Host] = field(default_factory=dict)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def __enter__(self) -> Lab:
         return self
@@ -93,7 +107,7 @@ class Lab:
 
     def add_host(self, name: str) -> Host:
         netns = f"{self.prefix}-{name}"
-        _run(["ip", "netns", "add", netns])
+        run(["ip", "netns", "add", netns])
         host = Host(self, name, netns)
         self.hosts[name] = host
         host.ip("link", "set", "lo", "up")
@@ -104,9 +118,9 @@ class Lab:
     def link(self, a: Host, a_if: str, b: Host, b_if: str) -> None:
         """A veth pair between two hosts, both ends up."""
         tmp = f"{self.prefix}{secrets.token_hex(2)}"
-        _run(["ip", "link", "add", tmp, "type", "veth", "peer", "name", tmp + "p"])
-        _run(["ip", "link", "set", tmp, "netns", a.netns, "name", a_if])
-        _run(["ip", "link", "set", tmp + "p", "netns", b.netns, "name", b_if])
+        run(["ip", "link", "add", tmp, "type", "veth", "peer", "name", tmp + "p"])
+        run(["ip", "link", "set", tmp, "netns", a.netns, "name", a_if])
+        run(["ip", "link", "set", tmp + "p", "netns", b.netns, "name", b_if])
         a.ip("link", "set", a_if, "up")
         b.ip("link", "set", b_if, "up")
 
@@ -127,20 +141,61 @@ class Lab:
         self.processes.clear()
         for host in self.hosts.values():
             # Kill anything left in the namespace (e.g. daemons started by tests).
-            pids = _run(["ip", "netns", "pids", host.netns], check=False).split()
+            pids = run(["ip", "netns", "pids", host.netns], check=False).split()
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
-            _run(["ip", "netns", "delete", host.netns], check=False)
+            run(["ip", "netns", "delete", host.netns], check=False)
         self.hosts.clear()
 
 
 def wait_for(
-    condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.02
-) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
+    condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.02
+) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    Fails with ``what`` after ``timeout_s``: the one way tests, bench and demo wait.
+    """
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+    return value
+
+
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.01,
+) -> None:
+    """:func:`wait_for` on a running event loop; ``condition`` may be a coroutine function."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(interval_s)
+
+
+def hold(
+    condition: Callable[[], bool], duration_s: float, what: str, interval_s: float = 0.05
+) -> None:
+    """Check ``condition`` throughout ``duration_s``; fail the moment it stops holding.
+
+    For the negative claims ("the binding stays while the station is idle"): the
+    duration is the scenario's, and every poll is an observation, not a pause.
+    """
+    deadline = time.monotonic() + duration_s
+    while True:
+        if not condition():
+            raise AssertionError(f"{what} stopped holding before {duration_s} s")
+        if time.monotonic() >= deadline:
+            return
         time.sleep(interval_s)

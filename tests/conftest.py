@@ -6,11 +6,12 @@ CI must never pass by skipping.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from lab import topology
 
 # CI machines are small and busy (VM tier, namespaces): property tests judge
 # behaviour, never speed, so no per-example deadline and no "too slow" check.
@@ -30,7 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def require_tool(name: str) -> str:
     """Path of a required program; fails (never skips) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run 'make test' (scripts/setup.sh installs it)")
-    return path
+    try:
+        return topology.require_tool(name)
+    except topology.LabError as exc:
+        pytest.fail(str(exc))

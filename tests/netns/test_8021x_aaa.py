@@ -26,40 +26,30 @@ no new AP-STA-CONNECTED: the plugin acts on the EAP success).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.domain import Domain, lma_binding_view, mag_ap_command
-from lab.topology import Host, Lab, wait_for
-from mag_ap_hostapd import HostapdSettings
-from mag_ap_hostapd._watch_io import HostapdWatcher
-from tests.netns.eap_aaa_lab import (
+from lab.domain import Domain, lma_binding_view
+from lab.eap_aaa_lab import (
     ANONYMOUS,
     METHODS,
     EapRadius,
-    Supplicant,
     hostapd_events,
     hostapd_radius_lines,
+    supplicant,
 )
-from tests.netns.hostapd_lab import AccessPoint, ProviderThread
+from lab.hostapd_lab import AccessPoint, ProviderThread, Station
+from lab.topology import Host, Lab, wait_for
+from mag_ap_hostapd import HostapdSettings
+from mag_ap_hostapd._watch_io import HostapdWatcher
 
 NAI = "alice@example.net"
 PASSWORD = "alice-secret"
 AP_ADDR, AAA_ADDR = "198.51.100.1", "198.51.100.2"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
-    with Lab() as lab:
-        yield lab
 
 
 def _aaa(lab: Lab, ap_host: Host, tmp_path: Path, *, inner_name: bool = True) -> EapRadius:
@@ -96,9 +86,11 @@ def _watcher(ctrl_socket: str) -> HostapdWatcher:
 
 def _supplicant(
     host: Host, tmp_path: Path, radius: EapRadius, method: str, *, password: str = PASSWORD
-) -> Supplicant:
+) -> Station:
     """wpa_supplicant on the station's ``eth0``, as alice unless told another password."""
-    return Supplicant(host, "eth0", tmp_path, method, NAI, password, radius.ca)
+    return supplicant(
+        host, "eth0", tmp_path, method=method, identity=NAI, password=password, ca_cert=radius.ca
+    )
 
 
 def _sta_user_name(ap: AccessPoint, mac: str) -> str:
@@ -241,8 +233,7 @@ def _cli_status(domain: Domain, role: str) -> dict[str, Any]:
     """``mag-ap status --json`` (the operator's view, through the CLI)."""
     daemon = domain.lma if role == "lma" else domain.mag[0]
     assert daemon is not None
-    out = daemon.host.run(*mag_ap_command(), "status", "--json", "-s", str(daemon.socket))
-    answer: dict[str, Any] = json.loads(out)
+    answer: dict[str, Any] = json.loads(daemon.cli("status", "--json").stdout)
     return answer
 
 
@@ -257,8 +248,6 @@ def _hostapd_plugin(domain: Domain) -> dict[str, Any]:
 
 
 def test_daemons_bind_the_inner_nai_and_survive_a_hostapd_restart(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
     with Domain(tmp_path / "domain", mags=1) as domain:
         domain.build()
         lab = domain.lab

@@ -5,14 +5,13 @@ CN - LMA - MAG1/MAG2 - MN in namespaces, real ``mag-ap`` daemons with
 tunnel; tshark on the MAG-LMA link shows plain IPv6-in-IPv6 (next header 41)
 and IPv4-in-IPv6 (4) with no routing header; handover to MAG2; kill -9 and
 restart; a clean stop leaves no tagged object; bad configurations are refused
-with the key path. The shared scenarios live in tests/e2e_datapath.py (the VM
+with the key path. The shared scenarios live in lab/e2e_datapath.py (the VM
 tier runs them with real ip6tnl/ip6gre).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,17 +20,14 @@ from typing import Any
 
 import pytest
 
+from lab import e2e_datapath as e2e
 from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
 from lab.topology import wait_for
-from tests import e2e_datapath as e2e
 from tests.conftest import require_tool
 
 
 @pytest.fixture(autouse=True)
-def _root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root (ip netns, raw sockets): run make test as root")
-    require_tool("ip")
+def _tools() -> None:
     require_tool("ping")
 
 

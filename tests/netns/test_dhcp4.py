@@ -2,7 +2,7 @@
 
 Topology: a MAG namespace with a bridge ``br0`` (the access interface, as
 ``br-lan`` on OpenWrt) and one veth port per station namespace. The plugin's
-:class:`Dhcp4Service` runs there (``tests/netns/dhcp4_lab.py serve``); the only
+:class:`Dhcp4Service` runs there (``lab/dhcp4_lab.py serve``); the only
 stand-in is the MAG daemon itself: the test answers each ``attached`` event
 with the ``BindingUp`` the LMA would have produced, and adds the per-MN host
 route the datapath plugin would install (needed only for the ping). Every
@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lab.harness import HarnessProcess
 from lab.topology import Host, Lab, wait_for
-from tests.conftest import ROOT, require_tool
+from tests.conftest import require_tool
 
 ROUTER = "10.200.0.1"
 FIXED_MAC = "02:00:5e:10:00:01"
@@ -53,48 +51,34 @@ exit 0
 """
 
 
-@dataclass
-class Server:
+class Server(HarnessProcess):
     """The plugin's IO in the MAG namespace, bindings answered by the test."""
 
-    proc: subprocess.Popen[str]
-    events: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    auto_bind: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, lab: Lab, mag: Host, config: dict[str, Any], stderr_log: Path) -> None:
+        self.auto_bind: dict[str, str] = {}  # MACs bound as soon as they attach
+        super().__init__(
+            lab,
+            mag,
+            "lab.dhcp4_lab",
+            ["serve", json.dumps(config)],
+            stderr_log=stderr_log,
+            on_event=self._bind_on_attach,
+        )
 
-    def send(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        with self.lock:
-            self.proc.stdin.write(json.dumps(cmd) + "\n")
-            self.proc.stdin.flush()
+    def _bind_on_attach(self, event: dict[str, Any]) -> None:
+        if event["event"] == "attached" and event["mac"] in self.auto_bind:
+            self.bind(event["mac"])
 
     def bind(self, mac: str) -> None:
         self.send(op="up", mac=mac, hoa=HOA[mac], router=ROUTER, lifetime_s=3600)
 
-    def pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            event = json.loads(line)
-            self.seen.append(event)
-            if event["event"] == "attached" and event["mac"] in self.auto_bind:
-                self.bind(event["mac"])
-            self.events.put(event)
-
     def wait_event(self, kind: str, mac: str | None = None, timeout_s: float = 15) -> None:
-        wait_for(
-            lambda: any(e["event"] == kind and (mac is None or e.get("mac") == mac)
-                        for e in list(self.seen)),
-            timeout_s, f"{kind} event for {mac}",
-        )  # fmt: skip
+        fields = {} if mac is None else {"mac": mac}
+        wait_for(lambda: bool(self.events(kind, **fields)), timeout_s, f"{kind} event for {mac}")
 
     def status(self) -> dict[str, Any]:
-        before = len(self.seen)
         self.send(op="status")
-        wait_for(lambda: any(e["event"] == "status" for e in self.seen[before:]), 10, "status")
-        status: dict[str, Any] = next(e for e in self.seen[before:] if e["event"] == "status")[
-            "status"
-        ]
+        status: dict[str, Any] = self.expect("status", timeout_s=10)["status"]
         return status
 
 
@@ -136,15 +120,7 @@ def _start(lab: Lab, tmp: Path, extra: dict[str, Any] | None = None) -> Access:
         stations[name] = host
     config = {"interface": "br0", "lease_time_s": 600, "fixed_link_layer_address": FIXED_MAC,
               "dns_servers": ["192.0.2.53"], **(extra or {})}  # fmt: skip
-    proc = subprocess.Popen(
-        mag.exec_argv([sys.executable, "-m", "tests.netns.dhcp4_lab", "serve", json.dumps(config)]),
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=(tmp / "server.log").open("w"), text=True, start_new_session=True,
-    )  # fmt: skip
-    lab.processes.append(proc)  # type: ignore[arg-type]
-    server = Server(proc)
-    threading.Thread(target=server.pump, daemon=True).start()
-    server.wait_event("ready")
+    server = Server(lab, mag, config, tmp / "server.log")
     return Access(lab, mag, stations, server, tmp)
 
 
@@ -156,8 +132,7 @@ def access(tmp_path: Path) -> Iterator[Access]:
             yield acc
         finally:
             with contextlib.suppress(Exception):
-                assert acc.server.proc.stdin is not None
-                acc.server.proc.stdin.close()
+                acc.server.close_stdin()
             print((tmp_path / "server.log").read_text()[-3000:])
 
 
@@ -183,7 +158,7 @@ def test_udhcpc_gets_the_lma_address_mask_and_router_and_reaches_the_router(
     env = (access.tmp / "udhcpc-mn1.env.bound").read_text()
     assert "dns=192.0.2.53" in env and f"serverid={ROUTER}" in env and "lease=600" in env
     # the attach trigger came first, then the answer (nothing before the binding)
-    assert [e["event"] for e in access.server.seen[:3]] == ["ready", "attached", "applied"]
+    assert [e["event"] for e in access.server.log[:3]] == ["ready", "attached", "applied"]
     # default router on the access link: ARP answered with the fixed MAC (datapath stand-in:
     # the per-MN host route the netlink plugin installs)
     access.mag.ip("route", "add", HOA[MAC1].split("/")[0] + "/32", "dev", "br0")
@@ -206,7 +181,7 @@ def test_dhclient_lease_then_release_triggers_detach(access: Access) -> None:
     _check_lease(access, "mn1", MAC1)
     host.run("dhclient", "-r", "-4", *args, "eth0", timeout_s=20)
     access.server.wait_event("detached", MAC1)
-    detached = [e for e in access.server.seen if e["event"] == "detached"]
+    detached = [e for e in access.server.log if e["event"] == "detached"]
     assert detached == [{"event": "detached", "mac": MAC1, "reason": "dhcp release"}]
     assert access.server.status()["counters"]["release"] == 1
 
@@ -231,7 +206,7 @@ def test_second_client_on_the_link_gets_its_own_binding(access: Access) -> None:
     _udhcpc(access, "mn2")
     _check_lease(access, "mn1", MAC1)
     _check_lease(access, "mn2", MAC2)
-    attached = {e["mac"] for e in access.server.seen if e["event"] == "attached"}
+    attached = {e["mac"] for e in access.server.log if e["event"] == "attached"}
     assert attached == {MAC1, MAC2}
     assert len(access.server.status()["leases"]) == 2
 
@@ -245,7 +220,7 @@ def test_flood_of_random_macs_is_rate_limited_and_the_real_client_gets_its_lease
     access.server.wait_event("applied", MAC1)
     flood = access.stations["flood"]
     proc = flood.spawn(
-        [sys.executable, "-m", "tests.netns.dhcp4_lab", "flood", "eth0", "4000", "1000"],
+        [sys.executable, "-m", "lab.dhcp4_lab", "flood", "eth0", "4000", "1000"],
         access.tmp / "flood.log",
     )
     wait_for(lambda: access.server.status()["counters"]["rate_limited_global"] > 100, 20,
@@ -256,7 +231,7 @@ def test_flood_of_random_macs_is_rate_limited_and_the_real_client_gets_its_lease
     proc.wait(timeout=30)
     status = access.server.status()
     c = status["counters"]
-    attached = [e for e in access.server.seen if e["event"] == "attached"]
+    attached = [e for e in access.server.log if e["event"] == "attached"]
     # global bucket: burst 50 + 20/s over the flood's ~4 s (plus slack for its pacing)
     assert len(attached) <= 50 + 20 * 8
     assert c["rate_limited_global"] + len(attached) >= 3000  # the kernel may drop a few
@@ -271,8 +246,7 @@ def test_stop_removes_the_router_address_and_restores_the_mac(access: Access) ->
     access.server.wait_event("applied", MAC1)
     assert f"inet {ROUTER}/32" in access.mag.ip("-4", "-o", "addr", "show", "dev", "br0")
     assert FIXED_MAC in access.mag.ip("link", "show", "br0")
-    assert access.server.proc.stdin is not None
-    access.server.proc.stdin.close()  # end of commands: the service stops
+    access.server.close_stdin()  # end of commands: the service stops
     access.server.wait_event("stopped")
     assert ROUTER not in access.mag.ip("-4", "-o", "addr", "show", "dev", "br0")
     assert FIXED_MAC not in access.mag.ip("link", "show", "br0")

@@ -11,7 +11,6 @@ second address when the first LMA does not answer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from functools import partial
 from ipaddress import IPv4Address, IPv6Address
@@ -20,13 +19,12 @@ from typing import Any
 
 import pytest
 
-from lab.domain import mag_ap_command
+from lab.domain import Daemon
+from lab.radius_lab import run_in_netns
 from lab.topology import Host, Lab, wait_for
-from mag_ap.runtime.control import request
 from mag_ap_dns import parse_settings
 from mag_ap_dns._resolver_io import DnsLmaDiscovery
 from tests.conftest import require_tool
-from tests.netns.radius_lab import run_in_netns
 
 FQDN = "lma.example.net"
 DNS6 = "2001:db8:dd::53"
@@ -34,8 +32,6 @@ DNS6 = "2001:db8:dd::53"
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
     require_tool("dnsmasq")
     with Lab() as lab:
         host = lab.add_host("mag")
@@ -97,27 +93,14 @@ def test_resolves_respects_ttl_and_fails_over_between_dns_servers(lab: Lab, tmp_
     assert provider.counters["bad_answers"] == provider.counters["server_failures"] == 0
 
 
-def _daemon_configs(tmp_path: Path) -> tuple[Path, Path]:
-    lma = tmp_path / "lma.toml"
-    lma.write_text(
-        f"""
-[daemon]
-role = "lma"
-transport = "ipv4"
-control_socket = "{tmp_path}/lma.sock"
-state_dir = "{tmp_path}/state"
+def _daemons(host: Host, tmp_path: Path) -> tuple[Daemon, Daemon]:
+    """An LMA on 127.0.0.1 and a MAG that finds it through DNS, in one namespace."""
+    texts = {
+        "lma": """
 [lma]
 own_address = "127.0.0.1"
-"""
-    )
-    mag = tmp_path / "mag.toml"
-    mag.write_text(
-        f"""
-[daemon]
-role = "mag"
-transport = "ipv4"
-control_socket = "{tmp_path}/mag.sock"
-state_dir = "{tmp_path}/state"
+""",
+        "mag": f"""
 [mag]
 own_address = "127.0.0.2"
 initial_bindack_timeout_first_reg_s = 0.2
@@ -127,9 +110,18 @@ max_bindack_timeout_s = 0.4
 servers = ["127.0.0.53"]
 [plugin.localpolicy.default]
 lma_fqdn = "{FQDN}"
-"""
-    )
-    return lma, mag
+""",
+    }
+    daemons = []
+    for role, body in texts.items():
+        workdir = tmp_path / role
+        workdir.mkdir()
+        head = (
+            f'[daemon]\nrole = "{role}"\ntransport = "ipv4"\n'
+            f'control_socket = "{workdir / "control.sock"}"\nstate_dir = "{workdir / "state"}"\n'
+        )
+        daemons.append(Daemon(role, host, workdir, head + body))
+    return daemons[0], daemons[1]
 
 
 def test_the_mag_fails_over_to_the_next_address_of_the_lma(lab: Lab, tmp_path: Path) -> None:
@@ -142,14 +134,12 @@ def test_the_mag_fails_over_to_the_next_address_of_the_lma(lab: Lab, tmp_path: P
         DnsLmaDiscovery(parse_settings({"servers": ["127.0.0.53"]})).resolve(FQDN, "ipv4"),
     )
     assert set(order) == {IPv4Address("127.0.0.7"), IPv4Address("127.0.0.1")}
-    lma_toml, mag_toml = _daemon_configs(tmp_path)
-    for sub, conf, sock in (("lma", lma_toml, "lma.sock"), ("run", mag_toml, "mag.sock")):
-        host.spawn([*mag_ap_command(), sub, "-c", str(conf)], tmp_path / f"{sub}.log")
-        wait_for((tmp_path / sock).exists, 20, f"mag-ap {sub} control socket")
-    mag_sock = str(tmp_path / "mag.sock")
+    lma, mag = _daemons(host, tmp_path)
+    lma.start()
+    mag.start()
 
     def binding(mac: str) -> dict[str, Any] | None:
-        rows = request(mag_sock, {"cmd": "status"})["status"]["bindings"]
+        rows = mag.status()["bindings"]
         found = [r for r in rows if r["mac"] == mac and r["state"] == "bound"]
         return found[0] if found else None
 
@@ -161,7 +151,7 @@ def test_the_mag_fails_over_to_the_next_address_of_the_lma(lab: Lab, tmp_path: P
     dead_first = 0
     for i in range(1, 7):
         mac = f"02:00:00:00:00:0{i}"
-        ans = request(mag_sock, {"cmd": "attach", "mac": mac, "mn_id": f"mn{i}@example.net"})
+        ans = mag.request({"cmd": "attach", "mac": mac, "mn_id": f"mn{i}@example.net"})
         assert ans["ok"], ans
         wait_for(partial(is_bound, mac), 30, f"binding of {mac}")
         row = binding(mac)
@@ -170,5 +160,5 @@ def test_the_mag_fails_over_to_the_next_address_of_the_lma(lab: Lab, tmp_path: P
             dead_first += 1
             break
     assert dead_first == 1, "DNS never named the dead LMA first"
-    status = request(mag_sock, {"cmd": "status"})
+    status = mag.request({"cmd": "status"})
     assert status["runtime"]["mag"]["lma_failovers"] == 1

@@ -14,33 +14,24 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
-from lab.topology import Lab, wait_for
-from mag_ap_hostapd import HostapdSettings
-from mag_ap_hostapd._watch_io import HostapdWatcher
-from mag_ap_radacct import RadAcctSettings
-from mag_ap_radacct._listener_io import RadAcctListener
-from mag_ap_radius.packet import encode_request
-from tests.netns.hostapd_lab import (
+from lab.hostapd_lab import (
     AccessPoint,
     ProviderThread,
     Station,
     build,
     start_radius_server,
 )
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
-    with Lab() as lab:
-        yield lab
+from lab.topology import Lab, wait_for
+from mag_ap_hostapd import HostapdSettings
+from mag_ap_hostapd._watch_io import HostapdWatcher
+from mag_ap_radacct import RadAcctSettings
+from mag_ap_radacct._listener_io import RadAcctListener
+from mag_ap_radius.packet import encode_request
 
 
 def _watcher(ap: AccessPoint, reconnect_max_s: float = 30.0) -> HostapdWatcher:

@@ -4,7 +4,7 @@ Topology (every name carries the lab's unique prefix): the MAG namespace holds
 a Linux bridge ``br0`` with one veth port per mobile node; each MN namespace
 has ``eth0`` with accept_ra=1 and forwarding 0 (the kernel is the SLAAC
 client). The plugin's real IO runs in the MAG namespace through
-tests/netns/access_harness.py, and the test calls its ``apply(BindingUp)``
+lab/access_harness.py, and the test calls its ``apply(BindingUp)``
 directly: no LMA in this tier. tshark on MN2 proves the link-layer unicast;
 ``rdisc6`` (ndisc6) is an independent RS sender and RA printer.
 """
@@ -12,10 +12,6 @@ directly: no LMA in this tier. tshark on MN2 proves the link-layer unicast;
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from lab.harness import HarnessProcess
 from lab.topology import Host, Lab, wait_for
-from tests.conftest import ROOT, require_tool
+from tests.conftest import require_tool
 
 MAG_LL = "fe80::200:5eff:fe00:5213"
 MN1_MAC, MN2_MAC = "02:00:00:00:a0:01", "02:00:00:00:a0:02"
@@ -32,53 +29,11 @@ HNP1, HNP2 = "2001:db8:1:1::/64", "2001:db8:1:2::/64"
 MTU = 1400
 
 
-class Harness:
-    """The plugin IO running in the MAG namespace; commands in, events out."""
+class Harness(HarnessProcess):
+    """The RA and linkwatch IO running in the MAG namespace; commands in, events out."""
 
     def __init__(self, lab: Lab, mag: Host, ra: dict[str, Any], triggers: dict[str, Any]):
-        argv = mag.exec_argv(
-            [
-                sys.executable,
-                "-m",
-                "tests.netns.access_harness",
-                json.dumps(ra),
-                json.dumps(triggers),
-            ]
-        )
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        lab.processes.append(self.proc)  # type: ignore[arg-type]
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.expect("ready")
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-
-    def send(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, event: str, timeout_s: float = 20.0, **fields: Any) -> dict[str, Any]:
-        """The next event named ``event`` with ``fields`` (others are kept in ``seen``)."""
-        for item in self.seen:
-            if item["event"] == event and all(item.get(k) == v for k, v in fields.items()):
-                self.seen.remove(item)
-                return item
-        while True:
-            try:
-                item = self.events.get(timeout=timeout_s)
-            except queue.Empty:
-                raise AssertionError(f"no {event} {fields} within {timeout_s} s") from None
-            if item["event"] == event and all(item.get(k) == v for k, v in fields.items()):
-                return item
-            self.seen.append(item)
+        super().__init__(lab, mag, "lab.access_harness", [json.dumps(ra), json.dumps(triggers)])
 
     def status(self) -> dict[str, Any]:
         self.send(op="status")
@@ -264,11 +219,10 @@ def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
         access.mag.spawn(["ping", "-6", "-n", "-i", "0.2", f"{ll}%br0"], tmp_path / f"{ll}.log")
     # both stations answer: their neighbour entries stay alive past the timeout
     wait_for(lambda: h.status()["linkwatch"]["polls"] >= 12, 30, "6 s of neighbour polls")
-    assert [e for e in h.seen if e["event"] == "detached"] == []
-    assert h.events.empty()
+    assert h.events("detached") == []
     access.mn1.ip("link", "del", "eth0")  # MN1 leaves without a word
     event = h.expect("detached", timeout_s=30)
     assert (event["mac"], event["reason"]) == (MN1_MAC, "inactivity")
     status = h.status()["linkwatch"]
     assert status["inactivity_detaches"] == 1
-    assert [e for e in h.seen if e["event"] == "detached"] == []  # MN2 is still there
+    assert h.pending("detached") == []  # MN2 is still there

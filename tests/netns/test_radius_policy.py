@@ -14,7 +14,6 @@ the same PMIPv6 attributes that the plugin mapped.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
@@ -23,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from lab.radius_lab import FreeRadius, radclient, run_in_netns
 from lab.topology import Lab, wait_for
 from mag_ap.core.types import MobileNodeProfile
 from mag_ap_radius import RadiusServer, RadiusSettings
 from mag_ap_radius._client_io import RadiusPolicy
 from tests.conftest import require_tool
-from tests.netns.radius_lab import FreeRadius, radclient, run_in_netns
 
 SECRET = "lab-s3cret"
 MAC = "02:00:5e:00:00:01"
@@ -53,8 +52,6 @@ USERS = """\
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root")
     require_tool("freeradius")
     require_tool("radclient")
     with Lab() as lab:

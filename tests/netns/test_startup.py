@@ -6,7 +6,6 @@ Every namespace is created here with a unique prefix and removed also on failure
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -17,28 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_tool
-from tests.netns.test_daemons import _run, _wait_for
+from lab.topology import Lab, run, wait_for
+from tests.conftest import ROOT
 
 MAG_AP = str(Path(sys.executable).parent / "mag-ap")
-_serial = itertools.count()
 
 
 @contextlib.contextmanager
 def empty_netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.fail("tests/netns need root (network namespaces, raw sockets): run as root")
-    require_tool("ip")
-    name = f"ms{os.getpid() % 100000}{next(_serial)}-x"
-    _run(["ip", "netns", "add", name])
-    try:
-        _run(["ip", "-n", name, "link", "set", "lo", "up"])
-        yield name
-    finally:
-        for pid in _run(["ip", "netns", "pids", name], check=False).split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        _run(["ip", "netns", "delete", name], check=False)
+    """One namespace with only ``lo`` up (unique name, removed also on failure)."""
+    with Lab() as lab:
+        yield lab.add_host("x").netns
 
 
 def _config(tmp_path: Path, role: str, extra: str = "") -> Path:
@@ -71,7 +59,7 @@ def test_own_address_not_on_any_interface_names_key_address_and_fix(tmp_path: Pa
 
 def test_control_socket_of_a_live_daemon_is_refused_with_the_fix(tmp_path: Path) -> None:
     with empty_netns() as netns:
-        _run(["ip", "-n", netns, "addr", "add", "2001:db8:ffff::1/128", "dev", "lo", "nodad"])
+        run(["ip", "-n", netns, "addr", "add", "2001:db8:ffff::1/128", "dev", "lo", "nodad"])
         config = _config(tmp_path, "lma")
         first = subprocess.Popen(
             ["ip", "netns", "exec", netns, MAG_AP, "lma", "-c", str(config)],
@@ -81,7 +69,7 @@ def test_control_socket_of_a_live_daemon_is_refused_with_the_fix(tmp_path: Path)
         )
         try:
             sock = tmp_path / "lma.sock"
-            _wait_for(
+            wait_for(
                 lambda: (
                     subprocess.run(
                         [MAG_AP, "status", "-s", str(sock)], capture_output=True, check=False
@@ -143,7 +131,7 @@ def test_readme_example_runs_lma_and_mag_in_namespaces(tmp_path: Path) -> None:
             rows = answer["status"]["bindings"] if answer else []  # type: ignore[index]
             return any(r["mn_id"] == "printer@example.net" and r["state"] == "bound" for r in rows)
 
-        _wait_for(printer_bound, 60, "the example MAG to bind its static station")
+        wait_for(printer_bound, 60, "the example MAG to bind its static station")
         attach = subprocess.run(
             [MAG_AP, "attach", "02:00:00:00:00:01", "--mn-id", "alice@example.net",
              "--wait", "5", "-s", mag_sock],
@@ -155,10 +143,10 @@ def test_readme_example_runs_lma_and_mag_in_namespaces(tmp_path: Path) -> None:
             capture_output=True, text=True, check=False, timeout=30,
         )  # fmt: skip
         assert revoke.returncode == 0, revoke.stderr
-        assert prefix + "lma" in _run(["ip", "netns", "list"])
+        assert prefix + "lma" in run(["ip", "netns", "list"])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 143, output
     assert "namespaces" in output and "removed" in output
-    assert prefix not in _run(["ip", "netns", "list"], check=False)
+    assert prefix not in run(["ip", "netns", "list"], check=False)

@@ -12,58 +12,45 @@ with SIGTERM, and every de-registration must be accepted: the LMA's bindings rea
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bench.common import attach_request, parallel_pipelines
-from lab.domain import Domain
+from lab.domain import domain_of_one
 from lab.topology import wait_for
 
 N = 500
 CONNECTIONS = 4
 
 
-@pytest.fixture(autouse=True)
-def _root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("netns tests need root (ip netns, raw sockets): run make test as root")
-
-
 def test_burst_attach_and_sigterm_deregister_every_binding_without_156(tmp_path: Path) -> None:
-    d = Domain(tmp_path / "domain", mags=1, lma_extra="min_delay_before_bce_delete_s = 0.0\n")
-    try:
-        d.build()
-        d.start()
-        mag, lma = d.mag[0], d.lma
-        assert lma is not None
-        batches = [
-            [attach_request(i) for i in range(k, N, CONNECTIONS)] for k in range(CONNECTIONS)
-        ]
-        answers = parallel_pipelines(mag.socket, batches, timeout_s=120)
-        assert [a for a in answers if not a.get("ok")] == []
-        wait_for(lambda: len(lma.status()["bindings"]) == N, 180, f"{N} bindings at the LMA")
-        mag_counters = mag.counters()
-        assert mag_counters["timestamp_retries"] == 0, mag_counters
+    with domain_of_one(tmp_path / "domain") as d:
+        try:
+            d.start()
+            mag, lma = d.mag[0], d.lma
+            assert lma is not None
+            batches = [
+                [attach_request(i) for i in range(k, N, CONNECTIONS)] for k in range(CONNECTIONS)
+            ]
+            answers = parallel_pipelines(mag.socket, batches, timeout_s=120)
+            assert [a for a in answers if not a.get("ok")] == []
+            wait_for(lambda: len(lma.status()["bindings"]) == N, 180, f"{N} bindings at the LMA")
+            mag_counters = mag.counters()
+            assert mag_counters["timestamp_retries"] == 0, mag_counters
 
-        assert mag.stop(timeout_s=180) == 0
-        wait_for(lambda: not lma.status()["bindings"], 60, "the LMA's bindings to reach 0")
-        counters = lma.counters()
-        assert counters["pba_sent_rejected"] == {}, counters  # no 156 (nor anything) sent
-        assert counters["deregistrations"] == N
-        assert counters["registrations"] == N
-        mag_log = mag.log_text()
-        assert "TIMESTAMP_MISMATCH" not in mag_log  # no 156 received either
-        assert "de-registration done: accepted" in mag_log
-    except BaseException:
-        for daemon in [d.lma, *d.mag]:
-            if daemon is not None:
-                sys.stderr.write(f"--- {daemon.host.name} log ---\n{daemon.log_text()[-4000:]}\n")
-        raise
-    finally:
-        d.close()
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-        assert d.lab.prefix not in left.stdout
+            assert mag.stop(timeout_s=180) == 0
+            wait_for(lambda: not lma.status()["bindings"], 60, "the LMA's bindings to reach 0")
+            counters = lma.counters()
+            assert counters["pba_sent_rejected"] == {}, counters  # no 156 (nor anything) sent
+            assert counters["deregistrations"] == N
+            assert counters["registrations"] == N
+            mag_log = mag.log_text()
+            assert "TIMESTAMP_MISMATCH" not in mag_log  # no 156 received either
+            assert "de-registration done: accepted" in mag_log
+        except BaseException:
+            for daemon in [d.lma, *d.mag]:
+                if daemon is not None:
+                    sys.stderr.write(
+                        f"--- {daemon.host.name} log ---\n{daemon.log_text()[-4000:]}\n"
+                    )
+            raise

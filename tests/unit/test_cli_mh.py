@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.unit.test_mh_golden import MESSAGES, _hex
+from tests.unit.mh_vectors import MESSAGES, hex_bytes
 
 MAG_AP = Path(sys.executable).parent / "mag-ap"
 
@@ -29,7 +29,7 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("wire", [m[1] for m in MESSAGES], ids=[m[0] for m in MESSAGES])
 def test_decode_then_encode_gives_the_same_bytes(wire: str) -> None:
-    hex_in = _hex(wire).hex()
+    hex_in = hex_bytes(wire).hex()
     decoded = run("mh", "decode", hex_in)
     assert decoded.returncode == 0, decoded.stderr
     view = json.loads(decoded.stdout)
@@ -40,7 +40,7 @@ def test_decode_then_encode_gives_the_same_bytes(wire: str) -> None:
 
 
 def test_decode_shows_fields_in_operator_units() -> None:
-    full_pbu = _hex(MESSAGES[-1][1]).hex(":")  # pasted with colons, as tshark -x shows bytes
+    full_pbu = hex_bytes(MESSAGES[-1][1]).hex(":")  # pasted with colons, as tshark -x shows bytes
     out = run("mh", "decode", "-", stdin=full_pbu)
     assert out.returncode == 0, out.stderr
     view = json.loads(out.stdout)
@@ -74,7 +74,7 @@ def test_encode_from_a_hand_written_json_adds_the_padding() -> None:
     }
     out = run("mh", "encode", stdin=json.dumps(view))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == _hex(MESSAGES[-1][1]).hex()
+    assert out.stdout.strip() == hex_bytes(MESSAGES[-1][1]).hex()
 
 
 def test_decode_error_names_the_offset() -> None:

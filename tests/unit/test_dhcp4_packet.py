@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lab.pcap import write_pcap
 from mag_ap.wire import DecodeError
 from mag_ap_dhcp4._packet import (
     BOOTREPLY,
@@ -27,7 +28,6 @@ from mag_ap_dhcp4._packet import (
     make_reply,
 )
 from tests.conftest import require_tool
-from tests.pcap import write_pcap
 
 MAC = bytes.fromhex("020000000001")
 CHADDR = MAC + bytes(10)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+from lab.hostapd_lab import RecordingSink
 from mag_ap.stations import StationTable
 from mag_ap_hostapd import HostapdSettings
 from mag_ap_hostapd._ctrl_io import ControlSocket
 from mag_ap_hostapd._events import parse_sta
 from mag_ap_hostapd._watch_io import HostapdWatcher
-from tests.netns.hostapd_lab import RecordingSink
 
 MAC = "02:00:00:00:0a:01"
 PATH = "/run/hostapd/wlan0"

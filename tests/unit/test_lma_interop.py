@@ -12,7 +12,7 @@ from mag_ap.mh import (
     ProxyBindingAcknowledgement,
     Timestamp,
 )
-from tests.unit.test_lma_protocol import MN, Harness, hnp_of
+from tests.unit.lma_harness import MN, Harness, hnp_of
 
 
 def test_default_pba_carries_the_timestamp_and_the_assigned_prefix() -> None:

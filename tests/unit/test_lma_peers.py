@@ -26,7 +26,7 @@ from mag_ap.mh import (
     decode_message,
     encode_message,
 )
-from tests.unit.test_lma_protocol import ANY_IPV4, MAG1, MAG2, MN, Harness, hnp_of
+from tests.unit.lma_harness import ANY_IPV4, MAG1, MAG2, MN, Harness, hnp_of
 
 # --- heartbeats (RFC 5847) ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from mag_ap.mh import (
     RestartCounter,
     encode_message,
 )
-from tests.unit.test_mag_harness import (
+from tests.unit.mag_harness import (
     HNP,
     LMA,
     MAC2,

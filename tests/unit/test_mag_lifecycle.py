@@ -15,7 +15,7 @@ from mag_ap.mh import (
     IPv4HomeAddressRequest,
     ProxyBindingUpdate,
 )
-from tests.unit.test_mag_harness import HNP, HOA, LMA, MAC, MAC2, MN_ID, MN_ID2, Harness, pba_bytes
+from tests.unit.mag_harness import HNP, HOA, LMA, MAC, MAC2, MN_ID, MN_ID2, Harness, pba_bytes
 
 # --- refresh ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from mag_ap.mh import (
     ServiceSelection,
     Timestamp,
 )
-from tests.unit.test_mag_harness import (
+from tests.unit.mag_harness import (
     HNP,
     HOA,
     LMA,
@@ -415,7 +415,7 @@ def test_schedule_follows_the_settings() -> None:
 
 def test_sequence_number_wraps_from_65535_to_0() -> None:
     from mag_ap.core.mag import MagProtocol
-    from tests.unit.test_mag_harness import make_settings
+    from tests.unit.mag_harness import make_settings
 
     h = Harness(MagProtocol(make_settings(), initial_sequence=65534))
     h.attach(0.0)

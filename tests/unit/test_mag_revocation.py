@@ -15,7 +15,7 @@ from mag_ap.mh import (
     UpdateNotification,
     encode_message,
 )
-from tests.unit.test_mag_harness import (
+from tests.unit.mag_harness import (
     LMA,
     MAC,
     MAC2,

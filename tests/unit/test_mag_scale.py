@@ -14,6 +14,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
+from lab.simdomain import Domain
 from mag_ap.core.bul import BindingEvent, BindingUpdateListEntry
 from mag_ap.core.mag import MagProtocol
 from mag_ap.core.types import Address, LmaSettings, MagSettings, MobileNodeProfile
@@ -26,7 +27,6 @@ from mag_ap.mh.messages import (
     encode_message,
 )
 from mag_ap.mh.options import MobileNodeIdentifier, RestartCounter
-from tests.simdomain import Domain
 
 LMA_ADDR = IPv6Address("2001:db8:ff::1")
 OTHER_LMA = IPv6Address("2001:db8:ff::2")

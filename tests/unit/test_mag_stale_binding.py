@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mag_ap.core.types import BindingDown, BindingRejected
 from mag_ap.mh import BindingAckStatus
-from tests.unit.test_mag_harness import MAC, Harness
+from tests.unit.mag_harness import MAC, Harness
 
 
 def test_default_refresh_comes_shortly_before_the_lifetime_ends() -> None:

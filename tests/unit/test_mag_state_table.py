@@ -16,7 +16,7 @@ from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
 from mag_ap.core.types import BindingDown, BindingUp
 from mag_ap.mh import BindingAckStatus, HandoffIndicator, Heartbeat, RestartCounter, encode_message
-from tests.unit.test_mag_harness import MAC, Harness, make_profile, make_settings, pba_bytes
+from tests.unit.mag_harness import MAC, Harness, make_profile, make_settings, pba_bytes
 
 # --- the table --------------------------------------------------------------------
 

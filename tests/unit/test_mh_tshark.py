@@ -35,6 +35,7 @@ from time import strptime
 
 import pytest
 
+from lab.pcap import ipv6_packet, write_pcap
 from mag_ap.mh import (
     AccessNetworkIdentifier,
     AccessTechnologyType,
@@ -85,7 +86,6 @@ from mag_ap.mh import (
 )
 from mag_ap.mh.constants import IPPROTO_MH, LIFETIME_UNIT_S, MAX_LIFETIME_S
 from tests.conftest import require_tool
-from tests.pcap import ipv6_packet, write_pcap
 
 MAG = IPv6Address("2001:db8::a")
 LMA = IPv6Address("2001:db8::1:1")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
+from lab.simdomain import Domain
 from mag_ap.core.mn_id import mn_identifier_option, mn_key
 from mag_ap.core.types import BindingUp, MobileNodeProfile
 from mag_ap.mh import MNIdentifierSubtype, MobileNodeIdentifier, ProxyBindingUpdate, decode_message
 from mag_ap_macnai import MacNaiSettings, mac_nai
-from tests.simdomain import Domain
 
 
 def test_an_nai_stays_an_nai() -> None:

@@ -1,6 +1,6 @@
 """The shipped init script, uci-defaults and mag-ap-setup, run by busybox ash against stand-ins.
 
-procd, uci, ubus, logger and rc.common do not run here: tests/openwrt_shims.py
+procd, uci, ubus, logger and rc.common do not run here: lab/openwrt_shims.py
 has stand-ins (named so) that record what the scripts ask of them. The UCI
 translation the init script calls is the real ``mag-ap uci-to-toml``, which
 asks the uci stand-in for ``uci export mag-ap``.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.openwrt_shims import install_shims
 from mag_ap.config import load_config
 from tests.conftest import ROOT, require_tool
-from tests.openwrt_shims import install_shims
 
 FILES = ROOT / "openwrt/net/mag-ap/files"
 SCRIPTS = [FILES / "mag-ap.init", FILES / "mag-ap.setup", FILES / "mag-ap.uci-defaults",

@@ -1,6 +1,6 @@
 """The real MAG and LMA protocol objects talking to each other in memory.
 
-No sockets: ``tests/simdomain.py`` carries the datagrams and the clock, so
+No sockets: ``lab/simdomain.py`` carries the datagrams and the clock, so
 registration, refresh, handover, LMA restart, revocation and loss are all
 exercised end to end in milliseconds of real time.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 from typing import Any
 
+from lab.simdomain import Domain
 from mag_ap.core.mag import MagProtocol
 from mag_ap.core.types import (
     BindingDown,
@@ -21,7 +22,6 @@ from mag_ap.core.types import (
 )
 from mag_ap.lma.protocol import LmaProtocol
 from mag_ap.mh import HandoffIndicator
-from tests.simdomain import Domain
 
 LMA = "2001:db8:ff::1"
 MAG1 = "2001:db8:ff::11"

@@ -25,7 +25,7 @@ from mag_ap.mh import (
     ProxyBindingUpdate,
     Timestamp,
 )
-from tests.unit.test_mag_harness import (
+from tests.unit.mag_harness import (
     HNP,
     HOA,
     LMA,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from mag_ap import hookspecs
 from mag_ap.address_service import AddressServiceProvider
 from mag_ap.config import Config, ConfigError, PluginsConfig, parse_config_text
-from mag_ap.core.types import Action, BindingDown, MobileNodeProfile
+from mag_ap.core.types import Action, BindingDown
 from mag_ap.hookspecs import hookimpl
 from mag_ap.plugins import DEFAULT_PLUGINS, PluginError, PluginHost
 from mag_ap.providers import (
@@ -29,9 +29,9 @@ from mag_ap.providers import (
     TriggerSink,
 )
 from tests.conftest import ROOT
+from tests.unit.plugin_fixtures import LMA_ADDR, FixedPolicy
 
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'
-LMA_ADDR = IPv6Address("2001:db8::1")
 
 
 def config_of(tail: str = "") -> Config:
@@ -43,13 +43,6 @@ def host_for(tail: str = "", **kwargs: Any) -> PluginHost:
 
 
 # --- a third-party plugin and its providers ------------------------------------------
-
-
-class FixedPolicy:
-    name = "fixed"
-
-    async def profile_for(self, mn_id: str, mac: str) -> MobileNodeProfile | None:
-        return MobileNodeProfile(mn_id=mn_id, lma_address=LMA_ADDR, ipv4=False)
 
 
 class FixedIdentity:
@@ -197,7 +190,7 @@ def test_an_extra_plugin_is_imported_and_wins(
     (tmp_path / "acme_policy.py").write_text(
         textwrap.dedent(
             """
-            from tests.unit.test_plugins import FixedPolicy
+            from tests.unit.plugin_fixtures import FixedPolicy
             from mag_ap.hookspecs import hookimpl
 
             @hookimpl

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lab.pcap import write_pcap
 from mag_ap.mac import mac_bytes, mac_text
 from mag_ap.wire import DecodeError
 from mag_ap_ra._packet import (
@@ -42,7 +43,6 @@ from mag_ap_ra._packet import (
     multicast_mac,
 )
 from tests.conftest import require_tool
-from tests.pcap import write_pcap
 
 MAG_MAC = bytes.fromhex("0200000000aa")
 MN_MAC = bytes.fromhex("020000000001")

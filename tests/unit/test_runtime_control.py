@@ -113,8 +113,11 @@ def test_close_drops_idle_connections_and_removes_the_file(tmp_path: Path) -> No
         path = tmp_path / "ctl.sock"
         server = ControlServer(path, _handlers())
         await server.start()
-        _reader, writer = await asyncio.open_unix_connection(str(path))
-        await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        # An answered request: the server holds this connection, now idle.
+        writer.write(b'{"cmd": "status"}\n')
+        await writer.drain()
+        assert json.loads(await reader.readline())["ok"] is True
         await asyncio.wait_for(server.close(), 2.0)
         assert not path.exists()
         writer.close()

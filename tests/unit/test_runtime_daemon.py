@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lab.topology import until
 from mag_ap.config import Config, parse_config_text
 from mag_ap.runtime.control import request
 from mag_ap.runtime.daemon import (
@@ -75,14 +76,13 @@ def _with_daemons(tmp_path: Path, body: Callable[[Config, Config, Ask], Awaitabl
         return await asyncio.to_thread(request, cfg.control_socket, payload)
 
     async def ready(cfg: Config, task: asyncio.Task[int]) -> None:
-        for _ in range(500):
+        def socket_or_exit() -> bool:
             if task.done():
                 task.result()
                 raise AssertionError("daemon exited early")
-            if Path(cfg.control_socket).exists():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("daemon not ready")
+            return Path(cfg.control_socket).exists()
+
+        await until(socket_or_exit, 10, f"{cfg.role} control socket")
 
     async def main() -> None:
         lma = asyncio.create_task(LmaDaemon(lma_cfg).run())
@@ -110,11 +110,12 @@ def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
 def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
     async def body(lma: Config, mag: Config, ask: Ask) -> None:
         # The static station binds by itself.
-        for _ in range(200):
+        async def static_bound() -> bool:
             rows = _rows(await ask(mag, {"cmd": "status"}))
-            if rows and rows[0]["state"] == "bound":
-                break
-            await asyncio.sleep(0.01)
+            return bool(rows) and rows[0]["state"] == "bound"
+
+        await until(static_bound, 10, "the static station to bind")
+        rows = _rows(await ask(mag, {"cmd": "status"}))
         assert [r["mac"] for r in rows] == ["02:00:00:00:00:03"]
 
         # mn_id given, wait for the PBA.
@@ -158,12 +159,15 @@ def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
 
         # Revocation: the LMA tells the MAG, both forget the MN.
         assert (await ask(lma, {"cmd": "revoke", "mn_id": "020000000002@mag-ap.invalid"}))["ok"]
-        for _ in range(300):
-            macs = {r["mac"] for r in _rows(await ask(mag, {"cmd": "status"}))}
-            if "02:00:00:00:00:02" not in macs:
-                break
-            await asyncio.sleep(0.01)
-        assert macs == {"02:00:00:00:00:01", "02:00:00:00:00:03"}
+
+        async def macs() -> set[str]:
+            return {r["mac"] for r in _rows(await ask(mag, {"cmd": "status"}))}
+
+        async def revoked() -> bool:
+            return "02:00:00:00:00:02" not in await macs()
+
+        await until(revoked, 10, "the MAG to drop the revoked binding")
+        assert await macs() == {"02:00:00:00:00:01", "02:00:00:00:00:03"}
         gone = await ask(lma, {"cmd": "revoke", "mn_id": "nobody@x"})
         assert gone == {"ok": False, "error": "no binding for nobody@x"}
 
@@ -201,10 +205,7 @@ def test_a_second_daemon_on_the_same_socket_is_refused(tmp_path: Path) -> None:
 
     async def main() -> None:
         first = asyncio.create_task(LmaDaemon(lma_cfg).run())
-        for _ in range(500):
-            if Path(lma_cfg.control_socket).exists():
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: Path(lma_cfg.control_socket).exists(), 10, "the LMA control socket")
         from mag_ap.runtime.startup_errors import StartupError
 
         with pytest.raises(StartupError) as refused:

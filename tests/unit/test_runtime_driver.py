@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from lab.topology import until
 from mag_ap.core.types import Action, Address, Datagram, LogEvent, PeerRestarted
 from mag_ap.mh import checksum_ok, with_checksum
 from mag_ap.runtime.driver import Driver, wall_clock_offset_s
@@ -69,12 +70,14 @@ class FakeEndpoint:
         return {"received": len(self.received)}
 
 
+def shifted_clock() -> float:
+    """A protocol clock far from ``time.monotonic``: a test that reads the wall clock
+    instead of ``driver.now()`` arms timers hours late and fails."""
+    return time.monotonic() - 36_000.0
+
+
 async def _until(cond: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+    await until(cond, timeout_s, "the driver to get there", interval_s=0.005)
 
 
 def _collecting_sink() -> tuple[list[Action], Callable[[Action], Any]]:
@@ -94,8 +97,8 @@ def test_one_timer_rearmed_from_get_timer() -> None:
     async def main() -> None:
         ep = FakeEndpoint()
         _, sink = _collecting_sink()
-        driver = Driver(ep, send=lambda d: None, action_sink=sink)
-        ep.timer_at = time.monotonic() + 0.05
+        driver = Driver(ep, send=lambda d: None, action_sink=sink, clock=shifted_clock)
+        ep.timer_at = driver.now() + 0.05
         driver.start()
         first = driver.timer_deadline
         assert first == ep.timer_at
@@ -112,10 +115,10 @@ def test_one_timer_rearmed_from_get_timer() -> None:
 
         ep.on_timer = again
         await _until(lambda: len(ep.timer_calls) == 3)
-        assert ep.timer_calls[0] >= first + 0.05 - 0.002  # not early
-        await asyncio.sleep(0.05)
+        assert ep.timer_calls[0] >= first + 0.05 - 0.002  # not early, on the driver's clock
+        assert ep.timer_calls == sorted(ep.timer_calls)
+        assert driver.timer_deadline is None  # nothing armed: no fourth call can come
         assert len(ep.timer_calls) == 3
-        assert driver.timer_deadline is None
         assert driver.counters["timer_events"] == 3
         await driver.close()
 
@@ -126,8 +129,8 @@ def test_timer_in_the_past_fires_promptly() -> None:
     async def main() -> None:
         ep = FakeEndpoint()
         _, sink = _collecting_sink()
-        driver = Driver(ep, send=lambda d: None, action_sink=sink)
-        ep.timer_at = time.monotonic() - 10
+        driver = Driver(ep, send=lambda d: None, action_sink=sink, clock=shifted_clock)
+        ep.timer_at = driver.now() - 10
         driver.start()
         await _until(lambda: len(ep.timer_calls) == 1, 0.5)
         await driver.close()
@@ -146,7 +149,7 @@ def test_actions_are_applied_in_order_and_failures_do_not_stop_the_worker() -> N
             if action.reason == "boom":
                 raise OSError("datapath said no")
             if action.reason == "slow":
-                await asyncio.sleep(1)
+                await asyncio.Event().wait()  # never done: only the action timeout ends it
 
         driver = Driver(ep, send=lambda d: None, action_sink=sink, action_timeout_s=0.05)
         driver.start()
@@ -170,7 +173,7 @@ def test_wait_for_wakes_after_the_event_that_makes_it_true() -> None:
         driver = Driver(ep, send=lambda d: None, action_sink=sink)
         driver.start()
         waiter = asyncio.ensure_future(driver.wait_for(lambda e, now: len(e.received) > 0, 2.0))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop turn: the waiter registers its predicate
         assert not waiter.done()
         driver.datagram_received(MH, LOOPBACK)
         assert await waiter is True

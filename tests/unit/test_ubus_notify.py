@@ -16,6 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lab.hostapd_lab import RecordingSink
+from lab.topology import until
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
 from mag_ap_ubus import parse_settings, trigger_for
@@ -27,7 +29,6 @@ from mag_ap_ubus._notify import (
     parse_object,
 )
 from mag_ap_ubus._subscribe_io import UbusTrigger
-from tests.netns.hostapd_lab import RecordingSink
 
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'
 MAC = "02:00:00:00:00:01"
@@ -132,10 +133,11 @@ def test_trigger_against_a_mock_ubus_cli(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         task = asyncio.create_task(trigger.run(sink))
-        for _ in range(500):
-            if trigger.counters["unknown"] >= 1 and len(sink.calls) >= 4:
-                break
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: trigger.counters["unknown"] >= 1 and len(sink.calls) >= 4,
+            10,
+            "four station events and one unknown notification",
+        )
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -31,9 +31,9 @@ from typing import Any
 
 import pytest
 
+from lab import e2e_datapath as e2e
 from lab.datapath_lab import CN4, CN6, MN_MAC, DatapathLab
 from lab.topology import wait_for
-from tests import e2e_datapath as e2e
 
 OUT = Path(os.environ.get("GUEST_OUT", "/tmp")) / "datapath"
 FACTS = OUT / "facts.json"

@@ -1,6 +1,6 @@
 """REAL 802.1X with a REAL AAA server: hostapd (driver=wired) -> FreeRADIUS -> EAP.
 
-What this module adds to :mod:`tests.netns.hostapd_lab` (whose access point and
+What this module adds to :mod:`lab.hostapd_lab` (whose access point and
 provider runner it reuses):
 
 * :func:`make_certificates`: a throw-away CA and a server certificate signed by
@@ -15,24 +15,20 @@ provider runner it reuses):
   identity (the outer, often anonymous one) with it, and ``STA <mac>`` shows the
   inner name as ``dot1xAuthSessionUserName``. Without it, hostapd keeps the
   outer identity;
-* :class:`Supplicant`: ``wpa_supplicant -Dwired`` for one of :data:`METHODS`,
+* :func:`supplicant`: a wired :class:`Station` for one of :data:`METHODS`,
   with an anonymous outer identity for the tunnelled methods.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from lab.topology import Host, wait_for
-from tests.conftest import require_tool
-from tests.netns.radius_lab import RADIUSD_HEAD
+from .hostapd_lab import Station
+from .radius_lab import RADIUSD_HEAD
+from .topology import Host, require_tool, wait_for
 
 SECRET: Final = "aaa-lab-s3cret"
 USERS: Final = {
@@ -236,71 +232,31 @@ def hostapd_radius_lines(radius: str, own: str) -> str:
     )
 
 
-@dataclass
-class Supplicant:
-    """``wpa_supplicant -Dwired`` in a station namespace, for one of :data:`METHODS`."""
-
-    host: Host
-    ifname: str
-    workdir: Path
-    method: str
-    identity: str
-    password: str
-    ca_cert: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def ctrl(self) -> Path:
-        return self.workdir / f"wpa-{self.host.name}"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / f"wpa-{self.host.name}.log"
-
-    @property
-    def mac(self) -> str:
-        out = self.host.ip("-o", "link", "show", self.ifname)
-        return out.split("link/ether ", 1)[1].split()[0].lower()
-
-    def start(self) -> None:
-        require_tool("wpa_supplicant")
-        eap, phase2, tunnelled = METHODS[self.method]
-        lines = [
-            "key_mgmt=IEEE8021X",
-            f"eap={eap}",
-            f'identity="{self.identity}"',
-            f'password="{self.password}"',
-            "eapol_flags=0",
-        ]
-        if tunnelled:  # the outer identity travels in clear: keep it anonymous, check the server
-            lines += [f'anonymous_identity="{ANONYMOUS}"', f'ca_cert="{self.ca_cert}"']
-            lines.append(f'phase2="{phase2}"')
-        conf = self.workdir / f"wpa-{self.host.name}.conf"
-        body = "".join(f"  {line}\n" for line in lines)
-        conf.write_text(f"ctrl_interface={self.ctrl}\nap_scan=0\nnetwork={{\n{body}}}\n")
-        self.proc = self.host.spawn(
-            ["wpa_supplicant", "-t", "-Dwired", f"-i{self.ifname}", f"-c{conf}", "-d"], self.log
-        )
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def successes(self) -> int:
-        return self.log_text().count("CTRL-EVENT-EAP-SUCCESS")
-
-    def failures(self) -> int:
-        return self.log_text().count("CTRL-EVENT-EAP-FAILURE")
-
-    def cli(self, *args: str) -> str:
-        return self.host.run("wpa_cli", "-p", str(self.ctrl), "-i", self.ifname, *args)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(10)
-        self.proc = None
+def supplicant(
+    host: Host,
+    ifname: str,
+    workdir: Path,
+    *,
+    method: str,
+    identity: str,
+    password: str,
+    ca_cert: Path,
+) -> Station:
+    """A wired supplicant for one of :data:`METHODS`; tunnelled ones check the server."""
+    eap, phase2, tunnelled = METHODS[method]
+    return Station(
+        host,
+        ifname,
+        workdir,
+        identity,
+        password,
+        eap=eap,
+        phase2=phase2 if tunnelled else "",
+        anonymous_identity=ANONYMOUS if tunnelled else "",
+        ca_cert=ca_cert if tunnelled else None,
+        options=("-t", "-d"),
+        stem=f"wpa-{host.name}",
+    )
 
 
 def hostapd_events(log: Path, name: str, mac: str) -> int:

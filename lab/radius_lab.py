@@ -18,7 +18,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lab.topology import Host, wait_for
+from .topology import Host, wait_for
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000

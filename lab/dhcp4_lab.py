@@ -1,13 +1,13 @@
 """Helpers run inside a test namespace: the DHCPv4 plugin's IO, and a DISCOVER flood.
 
-``python -m tests.netns.dhcp4_lab serve CONFIG_JSON`` runs the plugin's real
+``python -m lab.dhcp4_lab serve CONFIG_JSON`` runs the plugin's real
 :class:`Dhcp4Service` (sockets on the access interface). It stands in for the
 MAG daemon only in how bindings arrive: the test writes JSON lines on stdin
 (``{"op": "up", "mac", "hoa", "router", "lifetime_s"}``, ``{"op": "down", "mac"}``,
 ``{"op": "status"}``) and reads events as JSON lines on stdout (``ready``,
 ``attached``, ``detached``, ``status``).
 
-``python -m tests.netns.dhcp4_lab flood IFNAME COUNT RATE_PER_S`` sends COUNT
+``python -m lab.dhcp4_lab flood IFNAME COUNT RATE_PER_S`` sends COUNT
 DHCPDISCOVERs from random MACs, paced, as Ethernet broadcasts, then exits.
 """
 
@@ -20,37 +20,25 @@ import socket
 import sys
 import time
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
-from typing import Any
 
 from mag_ap.core.types import BindingDown, BindingUp
 from mag_ap_dhcp4._io import Dhcp4Service
 from mag_ap_dhcp4._packet import DhcpMessage, MessageType, encode, encode_udp_frame
 from mag_ap_dhcp4._settings import parse_dhcp4
 
+from .harness import PrintSink, emit
+
 LMA = IPv6Address("2001:db8::1")
-
-
-def _emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
-class _Sink:
-    def station_attached(self, mac: str, mn_id: str | None = None) -> None:
-        _emit({"event": "attached", "mac": mac})
-
-    def station_detached(self, mac: str, reason: str = "trigger") -> None:
-        _emit({"event": "detached", "mac": mac, "reason": reason})
 
 
 async def _serve(config_json: str) -> None:
     service = Dhcp4Service(parse_dhcp4(json.loads(config_json)))
     await service.start()
-    runner = asyncio.ensure_future(service.run(_Sink()))
+    runner = asyncio.ensure_future(service.run(PrintSink()))
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    _emit({"event": "ready", "pid": os.getpid()})
+    emit(event="ready", pid=os.getpid())
     try:
         while line := await reader.readline():
             cmd = json.loads(line)
@@ -68,7 +56,7 @@ async def _serve(config_json: str) -> None:
                         lifetime_s=int(cmd.get("lifetime_s", 3600)),
                     )
                 )
-                _emit({"event": "applied", "mac": cmd["mac"]})
+                emit(event="applied", mac=cmd["mac"])
             elif cmd["op"] == "down":
                 await service.apply(
                     BindingDown(
@@ -80,13 +68,13 @@ async def _serve(config_json: str) -> None:
                         reason="test",
                     )
                 )
-                _emit({"event": "applied", "mac": cmd["mac"]})
+                emit(event="applied", mac=cmd["mac"])
             elif cmd["op"] == "status":
-                _emit({"event": "status", "status": service.status()})
+                emit(event="status", status=service.status())
     finally:
         runner.cancel()
         await service.stop()
-        _emit({"event": "stopped"})
+        emit(event="stopped")
 
 
 def _flood(ifname: str, count: int, rate_per_s: float) -> None:

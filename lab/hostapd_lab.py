@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -20,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lab.topology import Host, Lab, wait_for
-from tests.conftest import require_tool
+from .topology import Host, Lab, require_tool, wait_for
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -116,58 +116,75 @@ class ProviderThread:
 
 @dataclass
 class AccessPoint:
-    """hostapd in the ``ap`` namespace, serving ``ifname``."""
+    """hostapd (driver=wired, 802.1X) in ``host``, serving ``ifname``; files in ``workdir``."""
 
     host: Host
     ifname: str
     workdir: Path
     extra: str = ""
+    users: dict[str, str] = field(default_factory=lambda: dict(EAP_USERS))
+    peap: bool = True  # PEAP (MSCHAPv2 inside) besides MD5: needs a server certificate
+    ctrl_dir_name: str = "ctrl"
+    log_option: str = "-d"  # "-t": timestamps without debug output (the demo's)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def ctrl_dir(self) -> Path:
-        return self.workdir / "ctrl"
+        return self.workdir / self.ctrl_dir_name
 
     @property
     def ctrl_socket(self) -> str:
         return str(self.ctrl_dir / self.ifname)
 
+    @property
+    def log(self) -> Path:
+        return self.workdir / "hostapd.log"
+
     def write_config(self) -> Path:
         users = self.workdir / "eap_users"
-        users.write_text(
-            "".join(
-                f'"{u}" MD5,PEAP "{p}"\n"{u}" MSCHAPV2 "{p}" [2]\n' for u, p in EAP_USERS.items()
-            )
-        )
-        cert, key = self.workdir / "server.pem", self.workdir / "server.key"
-        if not cert.exists():  # PEAP needs a server certificate; the supplicant does not check it
-            subprocess.run(
-                [require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                 "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=mag-ap-lab"],
-                check=True, capture_output=True, timeout=60,
-            )  # fmt: skip
+        if self.peap:
+            lines = [
+                f'"{u}" MD5,PEAP "{p}"\n"{u}" MSCHAPV2 "{p}" [2]\n' for u, p in self.users.items()
+            ]
+        else:
+            lines = [f'"{u}" MD5 "{p}"\n' for u, p in self.users.items()]
+        users.write_text("".join(lines))
+        certificate = ""
+        if self.peap:  # PEAP needs a server certificate; the supplicant does not check it
+            cert, key = self.workdir / "server.pem", self.workdir / "server.key"
+            if not cert.exists():
+                openssl = require_tool("openssl")
+                subprocess.run(
+                    [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                     "-out", str(cert), "-days", "2", "-subj", "/CN=mag-ap-lab"],
+                    check=True, capture_output=True, timeout=60,
+                )  # fmt: skip
+            certificate = f"server_cert={cert}\nprivate_key={key}\n"
         conf = self.workdir / "hostapd.conf"
         internal = int("auth_server_addr" not in self.extra)  # else EAP goes to a RADIUS server
         conf.write_text(
             f"interface={self.ifname}\ndriver=wired\nctrl_interface={self.ctrl_dir}\n"
             f"ieee8021x=1\neap_server={internal}\neap_user_file={users}\neapol_version=2\n"
-            f"server_cert={cert}\nprivate_key={key}\n"
-            f"logger_stdout=-1\nlogger_stdout_level=1\n{self.extra}"
+            f"{certificate}logger_stdout=-1\nlogger_stdout_level=1\n{self.extra}"
         )
         return conf
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start hostapd and wait until it answers PING on its control socket."""
         require_tool("hostapd")
         conf = self.write_config()
-        self.proc = self.host.spawn(["hostapd", "-d", str(conf)], self.workdir / "hostapd.log")
-        wait_for(self._pong, 10, "hostapd answering PING")
+        self.proc = self.host.spawn(["hostapd", self.log_option, str(conf)], self.log)
+        wait_for(self._pong, timeout_s, f"hostapd on {self.host.name} answering PING")
 
     def _pong(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(
+                f"hostapd on {self.host.name} exited {self.proc.returncode}: "
+                + self.log.read_text(errors="replace")[-2000:]
+            )
         if not Path(self.ctrl_socket).exists():
             return False
-        return "PONG" in self.host.run(
-            "hostapd_cli", "-p", str(self.ctrl_dir), "-i", self.ifname, "ping", check=False
-        )
+        return "PONG" in self.cli("ping", check=False)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop hostapd: SIGTERM deauthenticates everyone, SIGKILL is a crash (no event)."""
@@ -177,25 +194,31 @@ class AccessPoint:
         self.proc.wait(10)
         self.proc = None
 
-    def cli(self, *args: str) -> str:
-        return self.host.run("hostapd_cli", "-p", str(self.ctrl_dir), "-i", self.ifname, *args)
+    def cli(self, *args: str, check: bool = True) -> str:
+        return self.host.run(
+            "hostapd_cli", "-p", str(self.ctrl_dir), "-i", self.ifname, *args, check=check
+        )
+
+    def stations(self) -> dict[str, str]:
+        """MAC -> flags of every station hostapd knows (hostapd_cli all_sta)."""
+        found: dict[str, str] = {}
+        current = None
+        for line in self.cli("all_sta", check=False).splitlines():
+            if re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", line.strip().lower()):
+                current = line.strip().lower()
+                found[current] = ""
+            elif line.startswith("flags=") and current:
+                found[current] = line.split("=", 1)[1].strip()
+        return found
 
     def authorized(self) -> set[str]:
         """MACs hostapd lists as authorized (hostapd_cli all_sta: the independent view)."""
-        out = self.cli("all_sta")
-        macs: set[str] = set()
-        current = None
-        for line in out.splitlines():
-            if len(line) == 17 and line.count(":") == 5:
-                current = line.lower()
-            elif line.startswith("flags=") and "[AUTHORIZED]" in line and current:
-                macs.add(current)
-        return macs
+        return {mac for mac, flags in self.stations().items() if "[AUTHORIZED]" in flags}
 
 
 @dataclass
 class Station:
-    """wpa_supplicant -Dwired in its own namespace."""
+    """``wpa_supplicant -Dwired`` on ``ifname`` of ``host``; files ``<stem>*`` in ``workdir``."""
 
     host: Host
     ifname: str
@@ -203,38 +226,78 @@ class Station:
     identity: str
     password: str
     eap: str = "MD5"
+    phase2: str = ""  # inner method of a tunnelled EAP; PEAP alone means MSCHAPv2 inside
+    anonymous_identity: str = ""  # outer identity of a tunnelled method
+    ca_cert: Path | None = None  # given: the supplicant checks the server's certificate
+    options: tuple[str, ...] = ("-d",)  # logging: "-d" debug, "-t" timestamps
+    stem: str = ""  # file names; default ``sup-<host>``
     proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.stem = self.stem or f"sup-{self.host.name}"
+        if self.eap == "PEAP" and not self.phase2:
+            self.phase2 = "auth=MSCHAPV2"
 
     @property
     def mac(self) -> str:
         out = self.host.ip("-o", "link", "show", self.ifname)
         return out.split("link/ether ", 1)[1].split()[0].lower()
 
+    @property
+    def ctrl_dir(self) -> Path:
+        return self.workdir / self.stem
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.stem}.log"
+
     def start(self) -> None:
         require_tool("wpa_supplicant")
-        conf = self.workdir / f"sup-{self.host.name}.conf"
-        phase2 = '  phase2="auth=MSCHAPV2"\n' if self.eap == "PEAP" else ""
-        conf.write_text(
-            f"ctrl_interface={self.workdir}/sup-{self.host.name}\nap_scan=0\n"
-            f'network={{\n  key_mgmt=IEEE8021X\n  eap={self.eap}\n  identity="{self.identity}"\n'
-            f'  password="{self.password}"\n{phase2}  eapol_flags=0\n}}\n'
-        )
+        lines = [
+            "key_mgmt=IEEE8021X",
+            f"eap={self.eap}",
+            f'identity="{self.identity}"',
+            f'password="{self.password}"',
+            "eapol_flags=0",
+        ]
+        if self.anonymous_identity:  # the outer identity travels in clear: keep it anonymous
+            lines.append(f'anonymous_identity="{self.anonymous_identity}"')
+        if self.ca_cert is not None:
+            lines.append(f'ca_cert="{self.ca_cert}"')
+        if self.phase2:
+            lines.append(f'phase2="{self.phase2}"')
+        conf = self.workdir / f"{self.stem}.conf"
+        body = "".join(f"  {line}\n" for line in lines)
+        conf.write_text(f"ctrl_interface={self.ctrl_dir}\nap_scan=0\nnetwork={{\n{body}}}\n")
         self.proc = self.host.spawn(
-            ["wpa_supplicant", "-Dwired", f"-i{self.ifname}", f"-c{conf}", "-d"],
-            self.workdir / f"sup-{self.host.name}.log",
+            ["wpa_supplicant", *self.options, "-Dwired", f"-i{self.ifname}", f"-c{conf}"],
+            self.log,
         )
 
     def stop(self) -> None:
-        assert self.proc is not None
+        if self.proc is None:
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(10)
         self.proc = None
 
-    def logoff(self) -> None:
-        self.host.run(
-            "wpa_cli", "-p", f"{self.workdir}/sup-{self.host.name}", "-i", self.ifname, "logoff"
+    def cli(self, *args: str, check: bool = True) -> str:
+        return self.host.run(
+            "wpa_cli", "-p", str(self.ctrl_dir), "-i", self.ifname, *args, check=check
         )
+
+    def logoff(self) -> None:
+        self.cli("logoff")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def successes(self) -> int:
+        return self.log_text().count("CTRL-EVENT-EAP-SUCCESS")
+
+    def failures(self) -> int:
+        return self.log_text().count("CTRL-EVENT-EAP-FAILURE")
 
 
 def build(lab: Lab, workdir: Path, extra: str = "") -> AccessPoint:

@@ -15,8 +15,8 @@ import os
 import signal
 from typing import Any
 
-from lab.datapath_lab import CN4, CN6, DatapathLab, PingResult
-from lab.topology import wait_for
+from .datapath_lab import CN4, CN6, DatapathLab, PingResult
+from .topology import wait_for
 
 
 def netlink_status(lab: DatapathLab, daemon: str) -> dict[str, Any]:

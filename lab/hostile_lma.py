@@ -1,6 +1,6 @@
 """A hostile LMA for tests: a raw protocol-135 responder that grants what it is told.
 
-Run inside a namespace: ``python -m tests.netns.hostile_lma LMA_ADDRESS GRANTS_JSON``.
+Run inside a namespace: ``python -m lab.hostile_lma LMA_ADDRESS GRANTS_JSON``.
 GRANTS_JSON maps an MN-ID to the values its accepted PBA carries (``hnp``:
 "prefix/len", ``hoa``: "address/len", ``router``: "address"); a de-registration is
 acknowledged with lifetime 0. Every PBU is answered once, on the wire, with the

@@ -20,19 +20,9 @@ from mag_ap.core.types import BindingDown, BindingUp
 from mag_ap_linkwatch import AccessWatch, parse_linkwatch_config
 from mag_ap_ra import RaService, RsTrigger, parse_ra_config
 
+from .harness import PrintSink, emit
+
 LMA = IPv6Address("2001:db8::1")
-
-
-def emit(**fields: Any) -> None:
-    print(json.dumps(fields), flush=True)
-
-
-class PrintSink:
-    def station_attached(self, mac: str, mn_id: str | None = None) -> None:
-        emit(event="attached", mac=mac)
-
-    def station_detached(self, mac: str, reason: str = "trigger") -> None:
-        emit(event="detached", mac=mac, reason=reason)
 
 
 async def main(ra_section: dict[str, Any], triggers_section: dict[str, Any]) -> None:

@@ -92,13 +92,13 @@ def _timestamp_outside_window(lma: LmaProtocol, pbu: _Pbu) -> bool:
     if pbu.timestamp is None:
         return True  # TimestampBasedApproachInUse and no Timestamp option (section 5.5)
     return timestamp_outside_window(
-        pbu.timestamp,
+        pbu.timestamp.unix_time_s,
         lma.unix_time_s(pbu.received_at),
         lma.settings.timestamp_validity_window_s,
     )
 
 
-def timestamp_outside_window(stamp: Timestamp, arrival_unix_s: float, window_s: float) -> bool:
+def timestamp_outside_window(stamp_unix_s: float, arrival_unix_s: float, window_s: float) -> bool:
     """RFC 5213 section 5.5: the PBU's time against ours *when it arrived*.
 
     The arrival time, not the time we got round to it: a burst of PBUs that waited in
@@ -106,7 +106,7 @@ def timestamp_outside_window(stamp: Timestamp, arrival_unix_s: float, window_s: 
     refusing it makes the MAG retry into the same queue. Every PBU path (the table
     here and any fast path) must judge with this function.
     """
-    return abs(stamp.unix_time_s - arrival_unix_s) > window_s
+    return abs(stamp_unix_s - arrival_unix_s) > window_s
 
 
 def _timestamp_older(lma: LmaProtocol, pbu: _Pbu) -> bool:

@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import attach_latency, capacity, footprint, lma_rate, mass_attach, ubus_status
+from . import attach_latency, capacity, footprint, lma_rate, mass_attach, scaling, ubus_status
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
-    "lma_rate", "attach_latency", "mass_attach", "footprint", "capacity", "ubus_status",
+    "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
+    "ubus_status",
 )  # fmt: skip
 
 
@@ -35,6 +36,10 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
     return {
         "lma_rate": lambda: lma_rate.run(
             workdir / "lma_rate", n=2000 if quick else 20_000, count=2000 if quick else 15_000
+        ),
+        "scaling": lambda: scaling.run(
+            sizes=(1000,) if quick else scaling.SIZES,
+            lma_sizes=(1000,) if quick else scaling.LMA_SIZES,
         ),
         "attach_latency": lambda: attach_latency.run(
             workdir / "attach_latency", n=50 if quick else args.attaches
@@ -168,6 +173,11 @@ def render(report: dict[str, Any]) -> str:
             )
         if bench.get("error"):
             lines.append(f"error: {name}: {bench['error']}")
+    curves = report["benchmarks"].get("scaling", {}).get("metrics", {}).get("table")
+    if curves:
+        lines.append("")
+        lines.append("scaling (in process):")
+        lines.extend(curves)
     lines.append(f"overall: {report.get('verdict', '?')} in {report.get('duration_s')} s")
     return "\n".join(lines)
 

@@ -58,6 +58,41 @@ def pbu_bytes(
     return encode_message(msg)
 
 
+class PbuTemplates:
+    """``pbu_bytes`` at a fraction of the cost: one encoded PBU per MN-ID length, patched.
+
+    The generator must outrun the LMA on a shared 2-core machine; encoding every
+    PBU with the general codec cost it ~50 us each. Sequence, MN-ID, link-layer
+    identifier and timestamp sit at fixed offsets for a given MN-ID length.
+    """
+
+    def __init__(self) -> None:
+        self._by_length: dict[int, tuple[bytes, int, int, int]] = {}
+
+    def _template(self, length: int) -> tuple[bytes, int, int, int]:
+        found = self._by_length.get(length)
+        if found is None:
+            i = next(k for k in range(10**length) if len(mn_id_of(k)) == length)
+            ident = mn_id_of(i).encode()
+            base = pbu_bytes(i, 0.0, sequence=0)
+            lli = i.to_bytes(6, "big")
+            mn_at = base.index(ident)
+            lli_at = base.index(b"\x19\x08\x00\x00" + lli) + 4  # type 25, length 8
+            ts_at = base.index(b"\x1b\x08") + 2  # Timestamp: type 27, length 8
+            found = self._by_length[length] = (base, mn_at, lli_at, ts_at)
+        return found
+
+    def pbu(self, i: int, unix_time_s: float, *, sequence: int | None = None) -> bytes:
+        ident = mn_id_of(i).encode()
+        base, mn_at, lli_at, ts_at = self._template(len(ident))
+        out = bytearray(base)
+        out[6:8] = ((i if sequence is None else sequence) & 0xFFFF).to_bytes(2, "big")
+        out[mn_at : mn_at + len(ident)] = ident
+        out[lli_at : lli_at + 6] = i.to_bytes(6, "big")
+        out[ts_at : ts_at + 8] = round(unix_time_s * 65536).to_bytes(8, "big")
+        return bytes(out)
+
+
 def generate(
     dst: str,
     count: int,
@@ -82,6 +117,7 @@ def generate(
     t0 = time.monotonic()
     stop_at = t0 + budget_s
     last_sweep = t0
+    templates = PbuTemplates()
     with sock:
         while (next_i < end_i or outstanding) and time.monotonic() < stop_at:
             while len(outstanding) < window and next_i < end_i:
@@ -89,7 +125,7 @@ def generate(
                 if seq in outstanding:  # window wrapped onto a lost one: give it up
                     break
                 try:
-                    sock.sendto(pbu_bytes(next_i, time.time()), target)
+                    sock.sendto(templates.pbu(next_i, time.time()), target)
                 except BlockingIOError:
                     break
                 except OSError:

@@ -16,11 +16,23 @@ from collections import deque
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
 
+_BITMAP_MAX_SLOTS = 1 << 24  # slots below this: "in use" is one byte each, grown as used
+
 
 class IndexPool:
     """Slots ``0..size-1`` handed out to MN ids, stable per MN, O(1) per operation."""
 
-    __slots__ = ("_cursor", "_free", "_in_use", "_last_owner", "_remembered", "reserved", "size")
+    __slots__ = (
+        "_busy",
+        "_busy_set",
+        "_count",
+        "_cursor",
+        "_free",
+        "_last_owner",
+        "_remembered",
+        "reserved",
+        "size",
+    )
 
     def __init__(self, size: int, reserved: Iterable[int] = ()) -> None:
         if size < 0:
@@ -29,21 +41,48 @@ class IndexPool:
         self.reserved = frozenset(i for i in reserved if 0 <= i < size)
         self._cursor = 0  # slots >= cursor were never handed out by allocate()
         self._free: deque[int] = deque()  # released slots, oldest first (may hold stale ones)
-        self._in_use: dict[int, str] = {}  # slot -> MN holding it now
-        self._last_owner: dict[int, str] = {}  # slot -> MN that held it last (or holds it)
+        # Which slots are held now: a byte per slot (grown as slots are used), a set
+        # beyond _BITMAP_MAX_SLOTS. The holder is always the slot's last owner.
+        self._busy = bytearray()
+        self._busy_set: set[int] = set()
+        self._count = 0
+        self._last_owner: dict[int, str] = {}  # slot -> MN that holds it or held it last
         self._remembered: dict[str, int] = {}  # MN -> its slot (held now or last held)
 
     @property
     def in_use(self) -> int:
-        return len(self._in_use)
+        return self._count
 
     @property
     def available(self) -> int:
-        return self.size - len(self.reserved) - len(self._in_use)
+        return self.size - len(self.reserved) - self._count
+
+    def _held(self, index: int) -> bool:
+        if index < _BITMAP_MAX_SLOTS:
+            return index < len(self._busy) and self._busy[index] == 1
+        return index in self._busy_set
+
+    def _set_held(self, index: int, held: bool) -> None:
+        if self._held(index) == held:
+            return
+        self._count += 1 if held else -1
+        if index >= _BITMAP_MAX_SLOTS:
+            if held:
+                self._busy_set.add(index)
+            else:
+                self._busy_set.discard(index)
+            return
+        busy = self._busy
+        if index >= len(busy):  # grow by half again (at least to the index): amortised O(1)
+            grown = max(index + 1, len(busy) + len(busy) // 2, 1024)
+            busy.extend(bytes(min(grown, _BITMAP_MAX_SLOTS) - len(busy)))
+        busy[index] = held
 
     def owner(self, index: int) -> str | None:
         """The MN holding ``index`` now, if any."""
-        return self._in_use.get(index)
+        if not 0 <= index < self.size or not self._held(index):
+            return None
+        return self._last_owner.get(index)
 
     def remembered(self, mn_id: str) -> int | None:
         """The slot this MN holds or held last (what it gets again on allocate)."""
@@ -52,9 +91,11 @@ class IndexPool:
     def allocate(self, mn_id: str) -> int | None:
         """This MN's slot: its remembered one if still free, else a fresh one; None if full."""
         index = self._remembered.get(mn_id)
-        if index is not None and self._in_use.get(index, mn_id) == mn_id:
-            self._in_use[index] = mn_id
-            return index
+        if index is not None:
+            holder = self.owner(index)
+            if holder is None or holder == mn_id:
+                self._take(mn_id, index)
+                return index
         while self._cursor < self.size:
             index = self._cursor
             self._cursor += 1
@@ -63,7 +104,7 @@ class IndexPool:
                 return index
         while self._free:
             index = self._free.popleft()
-            if index not in self._in_use:
+            if not self._held(index):
                 self._take(mn_id, index)
                 return index
         return None
@@ -72,7 +113,7 @@ class IndexPool:
         """Take a specific slot (an MN asking for a given prefix/address); False if not free."""
         if not 0 <= index < self.size or index in self.reserved:
             return False
-        holder = self._in_use.get(index)
+        holder = self.owner(index)
         if holder is not None:
             return holder == mn_id
         self._take(mn_id, index)
@@ -80,23 +121,24 @@ class IndexPool:
 
     def release(self, mn_id: str, index: int) -> None:
         """Give the slot back; the MN keeps it as its preferred slot until someone needs it."""
-        if self._in_use.get(index) == mn_id:
-            del self._in_use[index]
+        if self.owner(index) == mn_id:
+            self._set_held(index, False)
             self._free.append(index)
 
     def _take(self, mn_id: str, index: int) -> None:
         previous = self._last_owner.get(index)
         if previous is not None and previous != mn_id and self._remembered.get(previous) == index:
             del self._remembered[previous]  # the slot moves on: its old owner gets a new one
-        self._in_use[index] = mn_id
-        self._last_owner[index] = mn_id
-        self._remembered[mn_id] = index
+        self._set_held(index, True)
+        if previous != mn_id:
+            self._last_owner[index] = mn_id
+            self._remembered[mn_id] = index
 
 
 class HnpPool:
     """Home Network Prefixes of ``prefix_length`` carved out of ``network`` (RFC 5213 5.3.2)."""
 
-    __slots__ = ("_base", "_shift", "network", "pool", "prefix_length")
+    __slots__ = ("_base", "_network_mask", "_shift", "network", "pool", "prefix_length")
 
     def __init__(self, network: IPv6Network, prefix_length: int) -> None:
         if not network.prefixlen <= prefix_length <= 128:
@@ -105,20 +147,41 @@ class HnpPool:
         self.prefix_length = prefix_length
         self._shift = 128 - prefix_length
         self._base = int(network.network_address)
+        self._network_mask = int(network.netmask)
         self.pool = IndexPool(1 << (prefix_length - network.prefixlen))
 
     def prefix(self, index: int) -> IPv6Network:
-        return IPv6Network((self._base + (index << self._shift), self.prefix_length))
+        return IPv6Network((self.address(index), self.prefix_length))
+
+    def address(self, index: int) -> int:
+        """The prefix of slot ``index`` as an integer (its network address)."""
+        return self._base + (index << self._shift)
 
     def index_of(self, prefix: IPv6Network) -> int | None:
         """Slot of ``prefix``, or None when it is not one of this pool's prefixes."""
-        if prefix.prefixlen != self.prefix_length or not prefix.subnet_of(self.network):
+        if prefix.prefixlen != self.prefix_length:
             return None
-        return (int(prefix.network_address) - self._base) >> self._shift
+        return self.index_of_address(int(prefix.network_address))
+
+    def index_of_address(self, address: int) -> int | None:
+        """Slot of the pool prefix whose network address is ``address`` (an integer)."""
+        if address & self._network_mask != self._base:
+            return None
+        return (address - self._base) >> self._shift
 
     def allocate(self, mn_id: str) -> IPv6Network | None:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.prefix(index)
+
+    def allocate_address(self, mn_id: str) -> int | None:
+        """:meth:`allocate` as the prefix's integer network address (no object made)."""
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self._base + (index << self._shift)
+
+    def holds(self, mn_id: str, address: int) -> bool:
+        """Does ``mn_id`` hold the prefix with this integer network address now?"""
+        index = self.index_of_address(address)
+        return index is not None and self.pool.owner(index) == mn_id
 
     def claim(self, mn_id: str, prefix: IPv6Network) -> bool:
         index = self.index_of(prefix)
@@ -165,6 +228,16 @@ class IPv4HoaPool:
     def allocate(self, mn_id: str) -> IPv4Interface | None:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.address(index)
+
+    def allocate_address(self, mn_id: str) -> int | None:
+        """:meth:`allocate` as the address's integer (no object made)."""
+        index = self.pool.allocate(mn_id)
+        return None if index is None else self._base + index
+
+    def holds(self, mn_id: str, address: int) -> bool:
+        """Does ``mn_id`` hold this (integer) address now?"""
+        index = address - self._base
+        return 0 <= index < self.pool.size and self.pool.owner(index) == mn_id
 
     def claim(self, mn_id: str, address: IPv4Address) -> bool:
         index = self.index_of(address)

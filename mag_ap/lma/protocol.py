@@ -70,7 +70,9 @@ from ..mh.options import (
     Timestamp,
 )
 from ..wire import DecodeError
+from . import fastpath
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .fastpath import FastPbuPath
 from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
 from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
 from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
@@ -112,7 +114,9 @@ COUNTER_NAMES = (
 class LmaProtocol:
     """Binding cache, pools, heartbeats and revocation of the reference LMA, without IO."""
 
-    def __init__(self, settings: LmaSettings, *, wall_clock_offset_s: float = 0.0) -> None:
+    def __init__(
+        self, settings: LmaSettings, *, wall_clock_offset_s: float = 0.0, fast_path: bool = True
+    ) -> None:
         self.settings = settings
         self.wall_clock_offset_s = wall_clock_offset_s  # unix time = now + offset
         self._max_lifetime_s = min(MAX_LIFETIME_S, max(0, settings.max_lifetime_s))
@@ -139,6 +143,7 @@ class LmaProtocol:
             BindingRevocationIndication: self._on_bri,
             UnknownMessage: self._on_unknown_type,
         }
+        self._fast = FastPbuPath(self) if fast_path and fastpath.supports(settings) else None
 
     # --- SansIOEndpoint ------------------------------------------------------------
 
@@ -151,6 +156,10 @@ class LmaProtocol:
         time on the protocol clock), ``now`` when we read it: a PBU's timestamp is
         judged at arrival (RFC 5213 section 5.5), not after it waited in our queue.
         """
+        arrived = now if received_at is None else min(received_at, now)
+        fast = self._fast
+        if fast is not None and fast.handle(data, src, now, arrived):
+            return  # an accepted PBU of the common shape (see fastpath.py)
         try:
             msg = decode_message(data)
         except DecodeError as exc:
@@ -175,7 +184,7 @@ class LmaProtocol:
             )
             return
         if isinstance(msg, ProxyBindingUpdate):
-            self._on_pbu(msg, src, now, now if received_at is None else min(received_at, now))
+            self._on_pbu(msg, src, now, arrived)
             return
         handler(msg, src, now)
 
@@ -301,6 +310,8 @@ class LmaProtocol:
         if pbu.mn_option is not None:
             pbu.mn_id = mn_key(pbu.mn_option)
             pbu.entry = self._cache.get(pbu.mn_id)
+            if pbu.entry is not None:
+                pbu.mn_id = pbu.entry.mn_id  # one string per MN in the cache and the pools
         for check, status in PBU_CHECKS:
             if check(self, pbu):
                 self._reject(pbu, status)

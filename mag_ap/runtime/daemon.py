@@ -288,18 +288,23 @@ class _Daemon:
             ) from exc
         endpoint = self.make_endpoint(self.restart_counter)
         loop = asyncio.get_running_loop()
-        # Each provider gets PROVIDER_TIMEOUT_S inside the sink; the whole sink a bit more.
+        # Each provider gets PROVIDER_TIMEOUT_S inside the sink: no second timer per action.
         self.driver = Driver(
             endpoint,
             send=self._send,
             action_sink=self._apply_action,
-            action_timeout_s=PROVIDER_TIMEOUT_S * (len(self.providers) + 1),
+            action_timeout_s=None,  # _apply_action bounds every provider call itself
             log_sink=_log_event,
         )
         driver = self.driver
         try:
             try:
-                self.sock = open_mh_socket(config.own_address, driver.datagram_received, loop)
+                self.sock = open_mh_socket(
+                    config.own_address,
+                    driver.datagram_received,
+                    loop,
+                    on_batch=driver.datagrams_received,
+                )
             except OSError as exc:
                 raise mh_socket_error(
                     exc, role=self.role, address=config.own_address, source=config.source
@@ -404,15 +409,23 @@ class _Daemon:
             _log_event(action)
             return
         if isinstance(action, BindingRejected | PeerRestarted):
-            level = "warning"
-        elif isinstance(action, BindingUp) and action.refresh:
-            level = "debug"  # 40,000 bindings refresh every few minutes: not for the AP's log
+            level = logging.WARNING
+        elif (isinstance(action, BindingUp) and action.refresh) or isinstance(
+            action, MobileRouteUp | MobileRouteDown
+        ):
+            # 40,000 bindings refresh every few minutes, an LMA registers thousands a
+            # second: not for the log at info (counters and status show them).
+            level = logging.DEBUG
         else:
-            level = "info"
-        _log(level, _ACTION_MESSAGES.get(type(action), "action"), **_action_fields(action))
+            level = logging.INFO
+        if log.isEnabledFor(level):
+            message = _ACTION_MESSAGES.get(type(action), "action")
+            log.log(level, message, extra={"fields": _action_fields(action)})
         for provider in consumers(action, self.datapath, self.address_services):
             try:
-                await asyncio.wait_for(provider.apply(action), PROVIDER_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: no task per provider and action
+                async with asyncio.timeout(PROVIDER_TIMEOUT_S):
+                    await provider.apply(action)
             except Exception as exc:
                 _log(
                     "error",

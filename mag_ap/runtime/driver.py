@@ -36,6 +36,17 @@ Predicate = Callable[[E, float], bool]
 MAX_RECEIVE_AGE_S = 30.0
 
 
+def _on_protocol_clock(
+    received_unix: float | None, now: float, wall_minus_protocol: float
+) -> float | None:
+    """A kernel receive time (Unix seconds) on the protocol clock; None if there is none
+    or it cannot be one (in the future, or older than a queue can be: the wall clock stepped)."""
+    if received_unix is None:
+        return None
+    received_at = received_unix - wall_minus_protocol
+    return received_at if 0.0 <= now - received_at <= MAX_RECEIVE_AGE_S else None
+
+
 def wall_clock_offset_s() -> float:
     """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
     return time.time() - time.monotonic()
@@ -57,7 +68,7 @@ class Driver(Generic[E]):
         *,
         send: SendFn,
         action_sink: ActionSink,
-        action_timeout_s: float = 5.0,
+        action_timeout_s: float | None = 5.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         log_sink: LogSink = log_event,
@@ -137,16 +148,29 @@ class Driver(Generic[E]):
         """
         del dst  # sockets are bound to our own address; kept for the callback signature
         now = self.now()
-        received_at: float | None = None
-        if received_unix is not None:
-            age = self._wall_clock() - received_unix
-            if 0.0 <= age <= MAX_RECEIVE_AGE_S:  # else the wall clock stepped: use now
-                received_at = now - age
+        received_at = _on_protocol_clock(received_unix, now, self._wall_clock() - now)
         try:
             self.endpoint.receive_datagram(data, src, now, received_at=received_at)
         except Exception:
             self.counters["endpoint_errors"] += 1
             log.exception("endpoint failed on a datagram from %s", src)
+        self._after_event()
+
+    def datagrams_received(
+        self, batch: list[tuple[bytes, Address, Address | None, float | None]]
+    ) -> None:
+        """Socket callback for one wake-up's datagrams: one after-event pass for them all."""
+        endpoint = self.endpoint
+        clock = self._clock
+        wall_minus_protocol = self._wall_clock() - clock()  # once per batch: cheap
+        for data, src, _dst, received_unix in batch:
+            now = clock()
+            received_at = _on_protocol_clock(received_unix, now, wall_minus_protocol)
+            try:
+                endpoint.receive_datagram(data, src, now, received_at=received_at)
+            except Exception:
+                self.counters["endpoint_errors"] += 1
+                log.exception("endpoint failed on a datagram from %s", src)
         self._after_event()
 
     def call(self, fn: Callable[[E, float], T]) -> T:
@@ -244,16 +268,19 @@ class Driver(Generic[E]):
         while True:
             action = await self._actions.get()
             try:
-                # asyncio.timeout keeps a stop's cancellation (wait_for can lose it on 3.11)
-                async with asyncio.timeout(self.action_timeout_s):
+                if self.action_timeout_s is None:  # the sink bounds its own work
                     await self._action_sink(action)
+                else:
+                    # asyncio.timeout keeps a stop's cancellation (wait_for can lose it on 3.11)
+                    async with asyncio.timeout(self.action_timeout_s):
+                        await self._action_sink(action)
                 self.counters["actions_applied"] += 1
             except TimeoutError:
                 self.counters["action_timeouts"] += 1
                 log.error(
                     "applying %s timed out after %.1f s",
                     type(action).__name__,
-                    self.action_timeout_s,
+                    self.action_timeout_s or 0.0,
                     extra={"fields": {"action": type(action).__name__}},
                 )
             except Exception as exc:

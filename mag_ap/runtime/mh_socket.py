@@ -32,7 +32,7 @@ import socket
 import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..core.types import Address
 from ..mh import checksum_ok, with_checksum
@@ -49,6 +49,13 @@ _MH_CHECKSUM_OFFSET = 4
 #: kernel receive time as Unix seconds when known).
 ReceiveCallback = Callable[[bytes, Address, Address | None, float | None], None]
 _Read = tuple[bytes, Address, Address | None, float | None]
+#: Called instead, when given, with every datagram of one wake-up (at most MAX_BATCH).
+BatchCallback = Callable[[list[_Read]], None]
+
+K = TypeVar("K")
+
+MAX_BATCH = 64  # datagrams read per wake-up before the loop runs other work again
+_ADDRESS_CACHE_MAX = 4096  # peers' parsed addresses and sockaddrs kept (a handful of MAGs)
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
 _SO_TIMESTAMPNS_NEW = 64  # Linux >= 5.1 on 32-bit time_t ABIs: always 64-bit fields
@@ -85,9 +92,18 @@ class _BaseMhSocket:
 
     family: int = socket.AF_UNSPEC
 
-    def __init__(self, own_address: Address, on_datagram: ReceiveCallback) -> None:
+    def __init__(
+        self,
+        own_address: Address,
+        on_datagram: ReceiveCallback,
+        on_batch: BatchCallback | None = None,
+    ) -> None:
         self.own_address = own_address
         self._on_datagram = on_datagram
+        self._on_batch = on_batch
+        # Parsing and printing addresses cost more than the syscalls: remember them per peer.
+        self._addresses: dict[object, Address] = {}
+        self._sockaddrs: dict[Address, tuple[str, int]] = {}
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.counters: dict[str, int] = {
@@ -134,6 +150,9 @@ class _BaseMhSocket:
         self._sock = None
 
     def _readable(self) -> None:
+        if self._on_batch is not None:
+            self._read_batch()
+            return
         # Drain everything queued: one wake-up may stand for many datagrams.
         sock = self._sock
         while sock is not None:
@@ -150,6 +169,48 @@ class _BaseMhSocket:
             self.counters["rx_datagrams"] += 1
             self._on_datagram(data, src, dst, received_unix)
             sock = self._sock  # the callback may have closed us
+
+    def _read_batch(self) -> None:
+        """Up to MAX_BATCH datagrams, handed over at once; the loop calls again while more wait.
+
+        The owner then does its after-event work (send, re-arm, drain actions)
+        once per batch, and a flood cannot starve the loop's other tasks.
+        """
+        sock = self._sock
+        if sock is None or self._on_batch is None:
+            return
+        batch: list[_Read] = []
+        read_one = self._read_one
+        for _ in range(MAX_BATCH):
+            try:
+                got = read_one(sock)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP-induced ECONNREFUSED on UDP: not fatal
+                log.debug("receive error: %s", exc, extra={"fields": {"errno": exc.errno}})
+                break
+            if got is not None:
+                batch.append(got)
+        if batch:
+            self.counters["rx_datagrams"] += len(batch)
+            self._on_batch(batch)
+
+    def _address(self, key: K, parse: Callable[[K], Address]) -> Address:
+        """The parsed address for a raw one (cached, bounded)."""
+        found = self._addresses.get(key)
+        if found is None:
+            if len(self._addresses) >= _ADDRESS_CACHE_MAX:
+                self._addresses.clear()
+            found = self._addresses[key] = parse(key)
+        return found
+
+    def _sockaddr(self, peer: Address, port: int) -> tuple[str, int]:
+        found = self._sockaddrs.get(peer)
+        if found is None:
+            if len(self._sockaddrs) >= _ADDRESS_CACHE_MAX:
+                self._sockaddrs.clear()
+            found = self._sockaddrs[peer] = (str(peer), port)
+        return found
 
     def send(self, data: bytes, peer: Address) -> bool:
         """Send one MH; a failure is counted and logged, never raised (timers retransmit)."""
@@ -199,8 +260,9 @@ class RawMhSocket(_BaseMhSocket):
         on_datagram: ReceiveCallback,
         *,
         kernel_checksum: bool = True,
+        on_batch: BatchCallback | None = None,
     ) -> None:
-        super().__init__(own_address, on_datagram)
+        super().__init__(own_address, on_datagram, on_batch)
         self.kernel_checksum = kernel_checksum  # False only for tests sending bad checksums
 
     def _make_socket(self) -> socket.socket:
@@ -227,16 +289,19 @@ class RawMhSocket(_BaseMhSocket):
                 and kind == socket.IPV6_PKTINFO
                 and len(payload) >= _PKTINFO_LEN
             ):
-                dst = IPv6Address(payload[:16])
+                dst = self._address(payload[:16], IPv6Address)
             elif (at := _receive_time(level, kind, payload)) is not None:
                 received_unix = at
-        host = str(addr[0]).split("%", 1)[0]
-        return data, ip_address(host), dst, received_unix
+        return data, self._address(addr[0], _parse_host), dst, received_unix
 
     def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
         if not isinstance(peer, IPv6Address):
             raise OSError(errno.EAFNOSUPPORT, f"raw MH socket cannot send to IPv4 {peer}")
-        sock.sendto(data, (str(peer), 0))
+        sock.sendto(data, self._sockaddr(peer, 0))
+
+
+def _parse_host(host: str) -> Address:
+    return ip_address(host.split("%", 1)[0])
 
 
 def _mapped(addr: IPv4Address) -> IPv6Address:
@@ -255,8 +320,9 @@ class UdpMhSocket(_BaseMhSocket):
         *,
         port: int = PMIP6_CNTL_PORT,
         peer_port: int = PMIP6_CNTL_PORT,
+        on_batch: BatchCallback | None = None,
     ) -> None:
-        super().__init__(own_address, on_datagram)
+        super().__init__(own_address, on_datagram, on_batch)
         self.port = port
         self.peer_port = peer_port
 
@@ -277,7 +343,8 @@ class UdpMhSocket(_BaseMhSocket):
         for level, kind, payload in ancdata:
             if (at := _receive_time(level, kind, payload)) is not None:
                 received_unix = at
-        src = IPv4Address(addr[0])
+        src = self._address(addr[0], IPv4Address)
+        assert isinstance(src, IPv4Address)
         own = self.own_address
         assert isinstance(own, IPv4Address)
         has_checksum = len(data) >= 6 and data[4:6] != b"\x00\x00"
@@ -294,18 +361,21 @@ class UdpMhSocket(_BaseMhSocket):
         assert isinstance(own, IPv4Address)
         if len(data) >= 6:
             data = with_checksum(_mapped(own), _mapped(peer), data)
-        sock.sendto(data, (str(peer), self.peer_port))
+        sock.sendto(data, self._sockaddr(peer, self.peer_port))
 
 
 def open_mh_socket(
-    own_address: Address, on_datagram: ReceiveCallback, loop: asyncio.AbstractEventLoop
+    own_address: Address,
+    on_datagram: ReceiveCallback,
+    loop: asyncio.AbstractEventLoop,
+    on_batch: BatchCallback | None = None,
 ) -> MhSocket:
     """The socket for the transport family of ``own_address``, bound and registered."""
     sock: MhSocket
     if isinstance(own_address, IPv6Address):
-        sock = RawMhSocket(own_address, on_datagram)
+        sock = RawMhSocket(own_address, on_datagram, on_batch=on_batch)
     else:
-        sock = UdpMhSocket(own_address, on_datagram)
+        sock = UdpMhSocket(own_address, on_datagram, on_batch=on_batch)
     sock.open(loop)
     return sock
 

@@ -13,7 +13,7 @@ from collections import deque
 from typing import Final
 
 from mag_ap.config import Config
-from mag_ap.core.types import Action, BindingUp, LogEvent
+from mag_ap.core.types import Action, LogEvent
 from mag_ap.hookspecs import hookimpl
 
 __all__ = ["RECORD_LIMIT", "NullDatapath"]
@@ -39,10 +39,10 @@ class NullDatapath:
     async def apply(self, action: Action) -> None:
         self.applied += 1
         self.actions.append(action)
-        if isinstance(action, BindingUp) and action.refresh:
-            log.debug("null datapath: would apply %s", action)
-        elif not isinstance(action, LogEvent):
-            log.info("null datapath: would apply %s", action)
+        if isinstance(action, LogEvent):
+            return
+        # Per-binding lines at debug: the daemon already logs each binding once, at info.
+        log.debug("null datapath: would apply %s", action)
 
     async def stop(self) -> None:
         self.running = False

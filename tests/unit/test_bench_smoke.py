@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import bench
-from bench import lma_rate, shutdown_grace
+from bench import lma_loadgen, lma_rate, shutdown_grace
 from bench.common import check, percentile, summary
 
 
@@ -21,6 +21,16 @@ def test_in_process_lma_rate_runs_with_a_tiny_n() -> None:
         assert out[phase]["accepted"] == 20
         assert out[phase]["rejected"] == 0
     assert out["bindings_in_cache"] == 20
+
+
+def test_load_generator_templates_match_the_codec() -> None:
+    templates = lma_loadgen.PbuTemplates()
+    for i in (0, 7, 9, 10, 99, 100, 12_345, 65_536, 99_999, 1_000_000):
+        for sequence in (None, 0, 65_535):
+            unix_s = 1_700_000_000.0 + i / 7
+            assert templates.pbu(i, unix_s, sequence=sequence) == lma_loadgen.pbu_bytes(
+                i, unix_s, sequence=sequence
+            )
 
 
 def test_result_records_targets_and_serialises() -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import Any
 
+import pytest
+
 from mag_ap.core.mag import MagProtocol
 from mag_ap.core.types import Address, LmaSettings, MagSettings, MobileNodeProfile
 from mag_ap.lma.protocol import LmaProtocol
@@ -218,3 +220,43 @@ def test_pbu_timestamp_is_the_time_it_leaves_not_the_start_of_the_event() -> Non
     stamp = pbu.find(Timestamp)
     assert stamp is not None
     assert abs(stamp.unix_time_s - (UNIX_AT_ZERO + T0 + 1.5)) < 1e-4
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+@pytest.mark.parametrize(
+    ("arrived_after_s", "read_after_s", "accepted"),
+    [(0.01, 2.0, True), (0.5, 0.5, False)],  # late read of a timely PBU; a late PBU
+)
+def test_both_lma_paths_judge_the_timestamp_at_arrival(
+    monkeypatch: pytest.MonkeyPatch,
+    fast_path: bool,
+    arrived_after_s: float,
+    read_after_s: float,
+    accepted: bool,
+) -> None:
+    from mag_ap.lma import fastpath
+
+    used: list[bool] = []
+    handle = fastpath.FastPbuPath.handle
+
+    def spy(self: fastpath.FastPbuPath, *args: Any) -> bool:
+        result = handle(self, *args)
+        used.append(result)
+        return result
+
+    monkeypatch.setattr(fastpath.FastPbuPath, "handle", spy)
+    mag = MagProtocol(MagSettings(own_address=MAG_ADDR), wall_clock_offset_s=UNIX_AT_ZERO)
+    lma = LmaProtocol(
+        LmaSettings(own_address=LMA_ADDR), wall_clock_offset_s=UNIX_AT_ZERO, fast_path=fast_path
+    )
+    for i in (1, 2):
+        profile = MobileNodeProfile(mn_id=f"mn{i}@ts", lma_address=LMA_ADDR)
+        mag.attach(f"02:00:00:00:00:0{i}", profile, T0)
+    first, second = mag.datagrams_to_send(T0)
+    lma.receive_datagram(first.data, MAG_ADDR, T0)  # the MAG becomes a known peer
+    lma.datagrams_to_send(T0)
+    used.clear()
+    lma.receive_datagram(second.data, MAG_ADDR, T0 + read_after_s, received_at=T0 + arrived_after_s)
+    (pba,) = lma.datagrams_to_send(T0 + read_after_s)
+    assert _status(pba.data) == (0 if accepted else TIMESTAMP_MISMATCH)
+    assert used == ([accepted] if fast_path else [])  # the fast path took the timely one

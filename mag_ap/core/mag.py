@@ -14,7 +14,6 @@ heartbeat, retransmit, timers, sequence, gre_keys, mn_id).
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Network
@@ -26,7 +25,7 @@ from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
 from mag_ap.core.pba_checks import Grant, PbaRequest, Refusal, check_pba
 from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
-from mag_ap.core.pbu import build_pbu, wire_lifetime_s
+from mag_ap.core.pbu import build_pbu, timestamp_value_offset, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
 from mag_ap.core.timers import Scheduled, TimerHeap
@@ -57,7 +56,6 @@ from mag_ap.mh.messages import (
     Heartbeat,
     MobilityMessage,
     ProxyBindingAcknowledgement,
-    ProxyBindingUpdate,
     UnknownMessage,
     decode_message,
     encode_message,
@@ -169,17 +167,6 @@ def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] 
     return best
 
 
-def _stamped(pbu: ProxyBindingUpdate, unix_time_s: float) -> ProxyBindingUpdate:
-    """``pbu`` with its Timestamp option set to ``unix_time_s`` (never earlier than built)."""
-    options = tuple(
-        Timestamp.at_unix_time(max(unix_time_s, opt.unix_time_s))
-        if isinstance(opt, Timestamp)
-        else opt
-        for opt in pbu.options
-    )
-    return dataclasses.replace(pbu, options=options)
-
-
 def _json(value: object) -> object:
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -220,10 +207,6 @@ class MagProtocol:
         self._hoa_owner: dict[IPv4Address, str] = {}
         self._no_timestamp_warned: set[Address] = set()
         self._datagrams: list[Datagram] = []
-        # PBUs whose Timestamp is written when they leave: (index in _datagrams, PBU,
-        # seconds to add to the drain's ``now``). One event may build thousands of them
-        # (shutdown); stamped at the event's start, the last would leave already late.
-        self._unstamped: list[tuple[int, ProxyBindingUpdate, float]] = []
         self._actions: deque[Action] = deque()
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._steps = {
@@ -334,11 +317,6 @@ class MagProtocol:
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:
         out, self._datagrams = self._datagrams, []
-        for index, pbu, shift_s in self._unstamped:
-            out[index] = Datagram(
-                data=encode_message(_stamped(pbu, now + shift_s)), peer=out[index].peer
-            )
-        self._unstamped.clear()
         return out
 
     def next_action(self) -> Action | None:
@@ -541,9 +519,16 @@ class MagProtocol:
         tx.record_send(sequence, now)
         if timestamp_unix_s is None:
             self._send(pbu, entry.lma)
-        else:  # encoded when drained, with the time it leaves (see _unstamped)
-            self._unstamped.append((len(self._datagrams), pbu, timestamp_unix_s - now))
-            self._datagrams.append(Datagram(data=b"", peer=entry.lma))
+        else:  # the runtime rewrites the Timestamp as the PBU leaves (Datagram.at_departure)
+            data = encode_message(pbu)
+            self._datagrams.append(
+                Datagram(
+                    data=data,
+                    peer=entry.lma,
+                    timestamp_at=timestamp_value_offset(data),
+                    unix_offset_s=timestamp_unix_s - now,
+                )
+            )
         self._count("pbu_sent")
 
     def _close(self, entry: BindingUpdateListEntry, now: float) -> None:

@@ -218,8 +218,15 @@ class Driver(Generic[E]):
         try:
             self.counters["events"] += 1
             now = self.now()
-            for datagram in self.endpoint.datagrams_to_send(now):
-                self._send(datagram)
+            clock = self._clock
+            for built in self.endpoint.datagrams_to_send(now):
+                # A Timestamp is written as the datagram leaves, not when it was built.
+                out = (
+                    built
+                    if built.timestamp_at < 0
+                    else Datagram(built.at_departure(clock()), built.peer)
+                )
+                self._send(out)
                 self.counters["datagrams_sent"] += 1
             while (action := self.endpoint.next_action()) is not None:
                 if isinstance(action, LogEvent):

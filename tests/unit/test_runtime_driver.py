@@ -388,3 +388,19 @@ def test_receive_time_is_moved_onto_the_protocol_clock_by_its_age() -> None:
     driver.datagram_received(MH, LOOPBACK)
     assert ep.arrivals == [500.0 - 0.25, None, None, None]
     assert [r[2] for r in ep.received] == [500.0] * 4
+
+
+def test_timestamp_is_written_as_the_datagram_leaves() -> None:
+    """The endpoint built the datagram at 500.0; the driver sends it at 501.25 with that time."""
+    ep = FakeEndpoint()
+    clock = [500.0]
+    sent: list[Datagram] = []
+    value = (1_000 << 16).to_bytes(8, "big")
+    ep.outbox.append(Datagram(b"\x3b\x01" + value + b"\xaa", LOOPBACK, 2, 1_000.0 - 500.0))
+    ep.outbox.append(Datagram(MH, LOOPBACK))
+    driver = Driver(ep, send=sent.append, action_sink=_collecting_sink()[1], clock=lambda: clock[0])
+    clock[0] = 501.25
+    driver.call(lambda e, now: None)
+    assert sent[0].data == b"\x3b\x01" + round(1_001.25 * 65536).to_bytes(8, "big") + b"\xaa"
+    assert sent[0].timestamp_at == -1
+    assert sent[1] == Datagram(MH, LOOPBACK)

@@ -14,6 +14,7 @@ as the runtime does with the kernel's receive timestamp.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
@@ -69,7 +70,7 @@ class QueuedDomain:
             pass
         for dgram in node.endpoint.datagrams_to_send(at):
             peer = self.nodes[dgram.peer]
-            peer.inbox.append((at + LINK_S, node.address, dgram.data))
+            peer.inbox.append((at + LINK_S, node.address, dgram.at_departure(at)))
             if node is self.nodes[LMA_ADDR] and _status(dgram.data) == TIMESTAMP_MISMATCH:
                 self.pbas_156_received += 1
 
@@ -207,7 +208,8 @@ def test_corrections_replace_and_never_add_up() -> None:
 
 def test_pbu_timestamp_is_the_time_it_leaves_not_the_start_of_the_event() -> None:
     """Measured: a SIGTERM event building 2,000 de-registrations sent them all stamped with
-    the event's start, already past the window when they left; the drain stamps them."""
+    the event's start, already past the window when they left; the runtime stamps each
+    as it leaves (``Datagram.at_departure``), everything else of the bytes unchanged."""
     from mag_ap.mh.messages import ProxyBindingUpdate, decode_message
     from mag_ap.mh.options import Timestamp
 
@@ -215,11 +217,14 @@ def test_pbu_timestamp_is_the_time_it_leaves_not_the_start_of_the_event() -> Non
     profile = MobileNodeProfile(mn_id="mn@ts.example", lma_address=LMA_ADDR)
     mag.attach("02:00:00:00:00:01", profile, T0)
     (dgram,) = mag.datagrams_to_send(T0 + 1.5)
-    pbu = decode_message(dgram.data)
+    pbu = decode_message(dgram.at_departure(T0 + 1.5))
     assert isinstance(pbu, ProxyBindingUpdate)
     stamp = pbu.find(Timestamp)
     assert stamp is not None
     assert abs(stamp.unix_time_s - (UNIX_AT_ZERO + T0 + 1.5)) < 1e-4
+    built = decode_message(dgram.data)  # as built: the event's time
+    assert built.find(Timestamp).unix_time_s == UNIX_AT_ZERO + T0  # type: ignore[union-attr]
+    assert dataclasses.replace(pbu, options=built.options) == built  # only the stamp differs
 
 
 @pytest.mark.parametrize("fast_path", [True, False])

@@ -21,13 +21,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import attach_latency, capacity, footprint, lma_rate, mass_attach, scaling, ubus_status
+from . import (
+    attach_latency,
+    capacity,
+    footprint,
+    lma_rate,
+    mass_attach,
+    openwrt_startup,
+    scaling,
+    ubus_status,
+)
 from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status",
+    "ubus_status", "openwrt_startup",
 )  # fmt: skip
 
 
@@ -48,6 +57,9 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             workdir / "mass_attach", n=100 if quick else 1000, connections=args.connections
         ),
         "footprint": lambda: footprint.run(workdir / "footprint", starts=3 if quick else 7),
+        "openwrt_startup": lambda: openwrt_startup.run(
+            workdir / "openwrt_startup", starts=3 if quick else 7
+        ),
         "capacity": lambda: capacity.run(
             workdir / "capacity",
             n=1000 if quick else args.capacity_n,

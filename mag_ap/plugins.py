@@ -24,6 +24,7 @@ import pluggy
 from . import hookspecs
 from .address_service import AddressServiceProvider
 from .config import Config, ConfigError, PluginsConfig
+from .packages import missing_hint, package_of_plugin
 from .providers import (
     DatapathProvider,
     IdentityChain,
@@ -96,6 +97,7 @@ class PluginHost:
         self._pm.add_hookspecs(hookspecs)
         self._config: Config | None = None
         self._disabled: tuple[str, ...] = ()
+        self._missing: list[str] = []  # default plugins whose package is not installed
 
     # --- loading -------------------------------------------------------------
 
@@ -131,6 +133,11 @@ class PluginHost:
                 continue
             try:
                 module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:  # its package is not installed: fine until configured
+                    host._missing.append(name)
+                    continue
+                raise PluginError(f"default plugin {name!r}: {missing_hint(exc)}") from exc
             except Exception as exc:
                 raise PluginError(f"default plugin {name!r} failed to load: {exc}") from exc
             host.register(module, name)
@@ -140,6 +147,8 @@ class PluginHost:
                 raise ConfigError(key_path, f"{name!r} is already a default plugin")
             try:
                 module = importlib.import_module(name)
+            except ImportError as exc:
+                raise ConfigError(key_path, f"plugin {name!r}: {missing_hint(exc)}") from exc
             except Exception as exc:
                 raise ConfigError(key_path, f"cannot import {name!r}: {exc}") from exc
             host.register(module, name)
@@ -209,9 +218,17 @@ class PluginHost:
         """
         claimed = {name for names in self._pm.hook.mag_config_sections() for name in names}
         parked = {section_name(name) for name in self._disabled}
+        missing = {section_name(name): name for name in self._missing}
         for name in config.plugin_sections:
             if name in claimed or name in parked:
                 continue
+            if name in missing:
+                raise ConfigError(
+                    f"plugin.{name}",
+                    f"plugin {missing[name]} is not installed: install the OpenWrt package "
+                    f"{package_of_plugin(missing[name])}",
+                    source=config.source,
+                )
             owners = ", ".join(sorted(claimed)) or "none"
             raise ConfigError(
                 f"plugin.{name}",

@@ -23,6 +23,7 @@ APT_PACKAGES=(
     kmod            # depmod for that kernel's modules; modprobe inside the guest
     freeradius      # real AAA server for the RADIUS policy tests (RFC 6572 dictionary)
     freeradius-utils # radclient: an independent RADIUS client to cross-check the plugin
+    binutils        # strip: make ipk models stripped OpenWrt binaries for the footprint report
     dnsmasq-base    # real DNS server in a namespace for LMA discovery (binary only, no service)
 )
 

@@ -782,6 +782,11 @@ def _run(daemon_cls: type[_Daemon], config: Config) -> int:
     except PermissionError as exc:
         _log("error", f"permission denied: {exc} (raw MH sockets need root/CAP_NET_RAW)")
         return 1
+    except ImportError as exc:  # a package missing on the device: name it, no traceback
+        from ..packages import missing_hint
+
+        _log("error", missing_hint(exc))
+        return 1
     except OSError as exc:
         _log("error", f"cannot start: {exc}")
         return 1

@@ -37,12 +37,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-from .feed import LICENSE, ROOT, FeedPackage, feed_packages, package_version
-from .ipk import source_date_epoch
+from .feed import ROOT, FeedPackage, feed_packages, package_version
+from .ipk import compile_payload, release_packages, source_date_epoch
+from .releases import Release, interpreter, release
 
 MAGIC: Final = 0x2E424441  # "ADB."
 SCHEMA_PACKAGE: Final = 0x676B6370  # "pckg"
@@ -164,14 +166,17 @@ class Tree:
     dirs: dict[str, list[tuple[str, bytes, int]]]
 
 
-def package_tree(pkg: FeedPackage) -> Tree:
+def package_tree(pkg: FeedPackage, compiled: Mapping[str, bytes] | None = None) -> Tree:
+    """``compiled``: a ``.py``'s destination -> its ``.pyc``, shipped in its place."""
     dirs: dict[str, list[tuple[str, bytes, int]]] = {"": []}
     for item in pkg.files:
-        path = PurePosixPath(item.dest.lstrip("/"))
+        pyc = compiled.get(item.dest) if compiled is not None else None
+        dest = item.dest[: -len(".py")] + ".pyc" if pyc is not None else item.dest
+        path = PurePosixPath(dest.lstrip("/"))
         for parent in reversed(path.parents[:-1]):
             dirs.setdefault(str(parent), [])
         dirs.setdefault(str(path.parent) if str(path.parent) != "." else "", []).append(
-            (path.name, item.source.read_bytes(), item.mode)
+            (path.name, pyc if pyc is not None else item.source.read_bytes(), item.mode)
         )
     ordered = {name: sorted(dirs[name]) for name in sorted(dirs)}
     return Tree(ordered)
@@ -185,9 +190,11 @@ def _deps(w: AdbWriter, names: tuple[str, ...] | list[str]) -> int:
     return w.array([w.obj({DEP_NAME: w.text(n)}) for n in sorted(set(names))])
 
 
-def build_apk(pkg: FeedPackage, version: str, mtime: int) -> bytes:
-    """The ``.apk`` bytes of one package."""
-    tree = package_tree(pkg)
+def build_apk(
+    pkg: FeedPackage, version: str, mtime: int, compiled: Mapping[str, bytes] | None = None
+) -> bytes:
+    """The ``.apk`` bytes of one package (``.pyc`` in place of ``.py`` per ``compiled``)."""
+    tree = package_tree(pkg, compiled)
     w = AdbWriter()
     paths = []
     data_blocks = []
@@ -220,7 +227,7 @@ def build_apk(pkg: FeedPackage, version: str, mtime: int) -> bytes:
         PI_HASHES: T_BLOB8 | uid,
         PI_DESCRIPTION: w.text(description),
         PI_ARCH: w.text(ARCH),
-        PI_LICENSE: w.text(LICENSE),
+        PI_LICENSE: w.text(pkg.license),
         PI_ORIGIN: w.text(ORIGIN),
         PI_MAINTAINER: w.text(MAINTAINER),
         PI_URL: w.text(URL),
@@ -245,7 +252,7 @@ def apk_name(pkg: FeedPackage, version: str) -> str:
 
 
 def build_all(out_dir: Path, root: Path = ROOT, mtime: int | None = None) -> list[Path]:
-    """Write every package of the feed to ``out_dir``; returns the paths."""
+    """Every package of the feed, sources only, into ``out_dir`` (see build_release)."""
     when = source_date_epoch(root) if mtime is None else mtime
     version = package_version(root)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,14 +264,37 @@ def build_all(out_dir: Path, root: Path = ROOT, mtime: int | None = None) -> lis
     return written
 
 
+def build_release(rel: Release, out_dir: Path, root: Path = ROOT, mtime: int = 0) -> list[Path]:
+    """``out_dir/<release>/*.apk``: the release's packages with ``.pyc`` for its Python."""
+    version = package_version(root)
+    pkgs = release_packages(rel, root)
+    compiled = compile_payload(pkgs, interpreter(rel))
+    dest = out_dir / rel.branch
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.apk"):
+        old.unlink()
+    written = []
+    for pkg in pkgs:
+        path = dest / apk_name(pkg, pkg.version or version)
+        path.write_bytes(build_apk(pkg, pkg.version or version, mtime, compiled))
+        written.append(path)
+    return written
+
+
+APK_RELEASES: Final = ("openwrt-25.12", "master")  # the releases whose opkg is apk v3
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m openwrt.tools.apk", description="build the feed's apk v3 packages"
     )
     parser.add_argument("-o", "--out", default="build/apk", help="output directory")
+    parser.add_argument("--release", action="append", help="only this release (repeatable)")
     args = parser.parse_args(argv)
-    for path in build_all(Path(args.out)):
-        print(f"{path}  {path.stat().st_size} bytes")
+    when = source_date_epoch(ROOT)
+    for branch in args.release or APK_RELEASES:
+        for path in build_release(release(branch), Path(args.out), ROOT, when):
+            print(f"{path}  {path.stat().st_size} bytes")
     return 0
 
 

@@ -20,10 +20,14 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+from mag_ap.packages import PLUGIN_PACKAGES as _PLUGIN_PACKAGES
+
+from .releases import Release, stdlib_package
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - build hosts only; kept symmetric with config.py
     import tomllib
@@ -44,27 +48,23 @@ LICENSE: Final = "GPL-2.0-or-later"
 # optional dependency gets its own package so a 16 MB-flash AP installs only what it
 # uses. A plugin found under plugins/ but missing here gets its own package
 # ``mag-ap-<name>`` (so nothing heavy ever slips into the main package unnoticed).
-PLUGIN_PACKAGES: Final[Mapping[str, str]] = {
-    "mag_ap_localpolicy": MAIN,
-    "mag_ap_macnai": MAIN,
-    "mag_ap_nulldatapath": MAIN,
-    "mag_ap_dhcp4": MAIN,  # collocated DHCPv4 server (RFC 5844): stdlib sockets
-    "mag_ap_ra": MAIN,  # router advertisements to the stations: stdlib sockets
-    "mag_ap_linkwatch": MAIN,  # link-down / neighbour-inactivity detach: stdlib sockets
-    "mag_ap_datapath": "mag-ap-datapath",  # the kernel datapath: pyroute2 (pulls full python3)
-    "mag_ap_dns": "mag-ap-dns",  # dnslib
-    "mag_ap_radius": "mag-ap-radius",  # RADIUS client: policy (RFC 6572 style)
-    "mag_ap_radacct": "mag-ap-radius",  # identity from RADIUS accounting (hostapd acct_server)
-    "mag_ap_hostapd": "mag-ap-hostapd",  # hostapd control socket trigger (not on every AP)
-    "mag_ap_ubus": "mag-ap-ubus",  # hostapd ubus events (OpenWrt's own hostapd)
-}
+# THE TABLE lives in the product (mag_ap/packages.py): the daemon names the package to
+# install when a plugin is missing.
+PLUGIN_PACKAGES: Final = _PLUGIN_PACKAGES
 
 # Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
-# modules go with it; nothing runs the `ip` command (pyroute2 speaks netlink), so
-# neither ip-tiny nor ip-full is needed.
+# modules go with it. Programs the code runs come from here too: uci-to-toml runs `uci`
+# (package uci), the ubus trigger runs `ubus` (package ubus). Nothing runs `ip` in the
+# default paths (netlink); the
+# opt-in SRv6 datapath mode needs ip-full and says so when it is missing.
 EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
+    MAIN: ("uci",),
     "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
+    "mag-ap-ubus": ("ubus",),
 }
+# Programs each package's code executes (the release matrix gives the device root only
+# the programs of declared packages): program -> the OpenWrt package providing it.
+PROGRAMS: Final[Mapping[str, str]] = {"uci": "uci", "ubus": "ubus"}
 
 TITLES: Final[Mapping[str, str]] = {
     MAIN: "Proxy Mobile IPv6 Mobile Access Gateway (RFC 5213, RFC 5844)",
@@ -85,8 +85,9 @@ CHECKOUT_ONLY: Final = frozenset({"lab", "bench", "tests", "openwrt"})
 STDLIB_PACKAGES: Final[Mapping[str, str]] = {
     "asyncio": "python3-asyncio",
     "logging": "python3-logging",
-    "email": "python3-email",
-    "importlib.metadata": "python3-email",  # imports email at module level
+    # email is python3-email up to 25.12 and part of python3-urllib on master; python3-urllib
+    # depends on python3-email where that exists, so it provides email on every release.
+    "email": "python3-urllib",
     "urllib": "python3-urllib",
     "xml": "python3-xml",
     "xmlrpc": "python3-xml",
@@ -114,15 +115,34 @@ STDLIB_PACKAGES: Final[Mapping[str, str]] = {
 NOT_ON_OPENWRT: Final = frozenset({"tkinter", "idlelib", "turtle", "turtledemo", "ensurepip"})
 THIRD_PARTY: Final[Mapping[str, str]] = {
     "pluggy": "python3-pluggy",
-    "pyroute2": "python3-pyroute2",
-    "dnslib": "python3-dnslib",  # not in openwrt/packages: the feed must provide it
+    # Our own package: pyroute2 at the release's version without its re-exporting
+    # __init__ (which imports sqlite3, ssl, ... and so needs the full python3).
+    "pyroute2": "mag-ap-pyroute2",
+    "dnslib": "python3-dnslib",  # not in openwrt/packages: built by this feed
     "tomli": "python3-tomli",
 }
+
+# Standard library modules that a module loads at import time on some release: the
+# ast scan cannot see them. (module, loaded module, which releases).
+IMPLIED_IMPORTS: Final[tuple[tuple[str, str, Callable[[Release], bool]], ...]] = (
+    ("pathlib", "urllib", lambda r: r.python_minor == "3.11"),  # 3.11 pathlib: urllib.parse
+    ("pluggy", "importlib.metadata", lambda r: r.pluggy.startswith("1.3.")),
+    ("importlib.metadata", "email", lambda r: True),
+)
+# The python3-* packages our own third-party packages load, by pyroute2 version: measured
+# in device roots (tests/netns/test_openwrt_matrix.py checks them per release).
+PYROUTE2_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "0.7": ("python3-light", "python3-asyncio", "python3-logging", "python3-multiprocessing"),
+    "0.9": ("python3-light", "python3-asyncio", "python3-logging", "python3-multiprocessing",
+            "python3-ctypes", "python3-urllib", "python3-unittest", "python3-openssl"),
+}  # fmt: skip
+DNSLIB_NEEDS: Final = ("python3-light",)
 BASE_PYTHON: Final = "python3-light"
 # Dependencies that would defeat the point of the main package on a 16 MB AP.
 HEAVY: Final = frozenset(
-    {"python3", "python3-pyroute2", "python3-dnslib", "python3-openssl", "python3-sqlite3"}
-)
+    {"python3", "python3-pyroute2", "mag-ap-pyroute2", "python3-dnslib", "python3-openssl",
+     "python3-sqlite3"}
+)  # fmt: skip
 
 
 class FeedError(ValueError):
@@ -168,6 +188,8 @@ class FeedPackage:
     optional_imports: tuple[str, ...] = ()  # guarded imports: not in Depends, noted
     conffiles: tuple[str, ...] = ()
     files: tuple[Payload, ...] = field(default=(), repr=False)
+    version: str | None = None  # a third-party package's own version; None: the project's
+    license: str = LICENSE
 
 
 def plugin_dirs(root: Path = ROOT) -> list[Path]:
@@ -294,7 +316,9 @@ def _first_party(root: Path) -> dict[str, str]:
     return owners
 
 
-def openwrt_package_for(module: str, first_party: Mapping[str, str]) -> str | None:
+def openwrt_package_for(
+    module: str, first_party: Mapping[str, str], release: Release | None = None
+) -> str | None:
     """The OpenWrt package providing ``module``; None for a name that is no module.
 
     ``from x import name`` records ``x.name`` too; that is no module unless a
@@ -308,6 +332,8 @@ def openwrt_package_for(module: str, first_party: Mapping[str, str]) -> str | No
     if top in NOT_ON_OPENWRT:
         raise FeedError(f"{module} does not exist on OpenWrt")
     if top in sys.stdlib_module_names:
+        if release is not None:
+            return stdlib_package(release, module)
         parts = module.split(".")
         for n in range(len(parts), 0, -1):
             hit = STDLIB_PACKAGES.get(".".join(parts[:n]))
@@ -327,8 +353,27 @@ class Needs:
     optional: frozenset[str]  # guarded imports (module names): never in Depends
 
 
-def needs_of(root: Path, module_dirs: tuple[str, ...]) -> Needs:
-    """The OpenWrt packages the sources import (their own package included)."""
+def implied(modules: set[str], release: Release | None) -> set[str]:
+    """``modules`` plus what they load at import time (IMPLIED_IMPORTS; all releases if None)."""
+    out = set(modules)
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        for mod, loads, when in IMPLIED_IMPORTS:
+            hit = m == mod or m.startswith(mod + ".")
+            if hit and (release is None or when(release)) and loads not in out:
+                out.add(loads)
+                todo.append(loads)
+    return out
+
+
+def needs_of(root: Path, module_dirs: tuple[str, ...], release: Release | None = None) -> Needs:
+    """The OpenWrt packages the sources import (their own package included).
+
+    With ``release``, standard-library modules map by that release's split and the
+    import-time loads of IMPLIED_IMPORTS for it are added; without, the union over
+    releases (the SDK Makefile serves every release).
+    """
     first_party = _first_party(root)
     required: set[str] = set()
     optional: set[str] = set()
@@ -337,12 +382,15 @@ def needs_of(root: Path, module_dirs: tuple[str, ...]) -> Needs:
             if path.suffix != ".py":
                 continue
             rel = path.relative_to(root).as_posix()
-            for imp in imports_of(path.read_text(encoding="utf-8"), rel):
+            found = imports_of(path.read_text(encoding="utf-8"), rel)
+            loads = implied({i.module for i in found if not i.optional}, release)
+            found += [Import(m, False, f"{rel} (loaded by an import)") for m in sorted(loads)]
+            for imp in found:
                 if imp.optional:
                     optional.add(imp.module)
                     continue
                 try:
-                    pkg = openwrt_package_for(imp.module, first_party)
+                    pkg = openwrt_package_for(imp.module, first_party, release)
                 except FeedError as exc:
                     raise FeedError(f"{imp.where}: {exc}") from None
                 if pkg is None:
@@ -374,15 +422,21 @@ def _docstring_title(init: Path) -> str:
     return doc.splitlines()[0].rstrip(".") if doc else init.parent.name
 
 
-def feed_packages(root: Path = ROOT) -> list[FeedPackage]:
-    """The main package then each plugin package, with computed Depends and files."""
+def feed_packages(root: Path = ROOT, release: Release | None = None) -> list[FeedPackage]:
+    """The main package then each plugin package, with computed Depends and files.
+
+    ``release``: Depends exactly for that OpenWrt release (its split, its pluggy), plus
+    its ``libpython3-X.Y``, so a package built for one release cannot be installed on
+    another; None: for every release (the SDK Makefile).
+    """
     groups: dict[str, list[str]] = {MAIN: ["mag_ap"]}
     for d in plugin_dirs(root):
         groups.setdefault(package_of_plugin(d.name), []).append(f"plugins/{d.name}")
 
     main_modules = tuple(groups[MAIN])
-    main_needs = needs_of(root, main_modules)
+    main_needs = needs_of(root, main_modules, release)
     main_deps = set(main_needs.required) - {MAIN}
+    abi = (release.libpython,) if release is not None else ()
     files_dir = root / FEED_DIR / "files"
     main_files = [Payload(dest, files_dir / name, mode) for name, dest, mode in MAIN_FILES]
     packages = [
@@ -395,7 +449,7 @@ def feed_packages(root: Path = ROOT) -> list[FeedPackage]:
                 "mag-ap-datapath for the kernel datapath."
             ),
             modules=main_modules,
-            depends=_order(main_deps, EXTRA_DEPENDS.get(MAIN, ())),
+            depends=_order(main_deps, (*abi, *EXTRA_DEPENDS.get(MAIN, ()))),
             optional_imports=tuple(sorted(main_needs.optional)),
             conffiles=CONFFILES.get(MAIN, ()),
             files=tuple(
@@ -407,7 +461,7 @@ def feed_packages(root: Path = ROOT) -> list[FeedPackage]:
         if name == MAIN:
             continue
         modules = tuple(groups[name])
-        needs = needs_of(root, modules)
+        needs = needs_of(root, modules, release)
         deps = (set(needs.required) - main_deps - {BASE_PYTHON, name}) | {MAIN}
         title = TITLES.get(name) or _docstring_title(root / modules[0] / "__init__.py")
         shipped = ", ".join(Path(m).name for m in modules)
@@ -435,6 +489,58 @@ def project_version(root: Path = ROOT) -> str:
 def package_version(root: Path = ROOT) -> str:
     """The OpenWrt version: ``<version>-r<release>``."""
     return f"{project_version(root)}-r{RELEASE}"
+
+
+# --- third-party packages this feed builds ----------------------------------------------
+
+# pyroute2's __init__ as mag-ap-pyroute2 ships it (the SDK Makefile installs the same file).
+SLIM_PYROUTE2_INIT: Final = "openwrt/net/mag-ap-pyroute2/files/__init__.py"
+
+
+def vendored_packages(release: Release) -> list[FeedPackage]:
+    """``mag-ap-pyroute2`` (the release's pyroute2, light) and ``python3-dnslib`` (PyPI)."""
+    from .releases import DNSLIB_VERSION, site_dir, unpacked_wheel
+
+    pr2 = unpacked_wheel("pyroute2", release.pyroute2)
+    init = ROOT / SLIM_PYROUTE2_INIT
+    pr2_files = [
+        Payload(f"{LIB_DIR}/{f.relative_to(pr2).as_posix()}", init if f.name == "__init__.py"
+                and f.parent == pr2 / "pyroute2" else f, 0o644)
+        for f in sorted((pr2 / "pyroute2").rglob("*.py"))
+    ]  # fmt: skip
+    dns = unpacked_wheel("dnslib", DNSLIB_VERSION)
+    site = site_dir(release)
+    dns_files = [
+        Payload(f"{site}/{f.relative_to(dns).as_posix()}", f, 0o644)
+        for f in sorted((dns / "dnslib").rglob("*.py"))
+        if not f.name.startswith("test_")  # dnslib's own tests (they need unittest)
+    ]
+    pr2_needs = PYROUTE2_NEEDS[".".join(release.pyroute2.split(".")[:2])]
+    return [
+        FeedPackage(
+            name="mag-ap-pyroute2",
+            title="pyroute2 netlink library for mag-ap (without the full python3)",
+            description=(
+                f"pyroute2 {release.pyroute2} (PyPI) in {LIB_DIR}, for mag-ap's datapath: the\n"
+                "python3-* it imports only, not the full python3 of python3-pyroute2."
+            ),
+            modules=(),
+            depends=(*pr2_needs, release.libpython),
+            files=tuple(pr2_files),
+            version=f"{release.pyroute2}-r{RELEASE}",
+            license="GPL-2.0-or-later OR Apache-2.0",
+        ),
+        FeedPackage(
+            name="python3-dnslib",
+            title="dnslib: DNS library (PyPI dnslib)",
+            description=f"dnslib {DNSLIB_VERSION}: DNS message encoding and decoding.",
+            modules=(),
+            depends=(*DNSLIB_NEEDS, release.libpython),
+            files=tuple(dns_files),
+            version=f"{DNSLIB_VERSION}-r{RELEASE}",
+            license="BSD-2-Clause",
+        ),
+    ]
 
 
 # --- the SDK Makefile ---------------------------------------------------------------
@@ -471,7 +577,8 @@ def render_makefile(root: Path = ROOT) -> str:
         "\t$(CP) $(MAG_AP_SRC)/mag_ap $(MAG_AP_SRC)/plugins $(PKG_BUILD_DIR)/",
         "endef",
         "",
-        "# Pure Python shipped as sources: nothing to compile.",
+        "# Pure Python: compiled at install time by the SDK's host Python, which is the",
+        "# target's version, into sourceless .pyc like OpenWrt's python3 packages.",
         "define Build/Compile",
         "endef",
         "",
@@ -504,6 +611,11 @@ def render_makefile(root: Path = ROOT) -> str:
             "\tfind $(1)$(MAG_AP_LIB) \\( -name __pycache__ -o -name '*.py[co]' \\) "
             "-prune -exec rm -rf {} +"
         )
+        out.append(
+            "\t$(HOST_PYTHON3_BIN) -m compileall -q -b -d $(MAG_AP_LIB) "
+            "--invalidation-mode unchecked-hash $(1)$(MAG_AP_LIB)"
+        )
+        out.append("\tfind $(1)$(MAG_AP_LIB) -name '*.py' -delete")
         if pkg.name == MAIN:
             made: set[str] = set()
             for name, dest, mode in MAIN_FILES:

@@ -15,15 +15,27 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import json
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-from .feed import LICENSE, ROOT, SECTION, FeedPackage, feed_packages, package_version
+from . import footprint
+from .feed import (
+    MAIN,
+    ROOT,
+    SECTION,
+    FeedPackage,
+    feed_packages,
+    package_version,
+    vendored_packages,
+)
+from .releases import Release, interpreter, releases
 
 SOURCE: Final = "feeds/magap/net/mag-ap"  # where the SDK would have found the Makefile
 
@@ -78,16 +90,51 @@ def tar_gz(entries: Iterable[Entry], mtime: int) -> bytes:
     return _gzip(buf.getvalue())
 
 
-def data_entries(pkg: FeedPackage) -> list[Entry]:
-    """Files of the package plus every parent directory (``./`` included)."""
+def data_entries(pkg: FeedPackage, compiled: Mapping[str, bytes] | None = None) -> list[Entry]:
+    """Files of the package plus every parent directory (``./`` included).
+
+    ``compiled``: destination of a ``.py`` -> its ``.pyc`` bytes; such a file is
+    shipped as ``.pyc`` in its place (sourceless, as OpenWrt's python3 packages).
+    """
     entries: dict[str, Entry] = {"./": Entry("./", None, 0o755)}
     for item in pkg.files:
-        path = PurePosixPath(item.dest)
+        dest = item.dest
+        data = compiled.get(dest) if compiled is not None else None
+        if data is not None:
+            dest = dest[: -len(".py")] + ".pyc"
+        path = PurePosixPath(dest)
         for parent in list(path.parents)[:-1]:
             name = f".{parent}/"
             entries.setdefault(name, Entry(name, None, 0o755))
-        entries[f".{path}"] = Entry(f".{path}", item.source.read_bytes(), item.mode)
+        blob = data if data is not None else item.source.read_bytes()
+        entries[f".{path}"] = Entry(f".{path}", blob, item.mode)
     return list(entries.values())
+
+
+def compile_payload(packages: Iterable[FeedPackage], python: Path) -> dict[str, bytes]:
+    """``.pyc`` of every shipped module (not /usr/bin scripts), compiled by ``python``.
+
+    Unchecked-hash pycs (PEP 552): reproducible and never rechecked or rewritten on the
+    AP; the code objects name the installed path, so tracebacks read as on the device.
+    """
+    items = [f for pkg in packages for f in pkg.files
+             if f.dest.endswith(".py") and not f.dest.startswith("/usr/bin/")]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mag-ap-pyc-") as tmp:
+        base = Path(tmp)
+        for item in items:
+            target = base / item.dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.source.read_bytes())
+        script = (
+            "import pathlib, py_compile, sys\n"
+            "base = pathlib.Path(sys.argv[1])\n"
+            "for src in sorted(base.rglob('*.py')):\n"
+            "    dest = '/' + src.relative_to(base).as_posix()\n"
+            "    py_compile.compile(str(src), cfile=str(src) + 'c', dfile=dest, doraise=True,\n"
+            "        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+        )
+        subprocess.run([str(python), "-I", "-c", script, str(base)], check=True)
+        return {item.dest: (base / (item.dest.lstrip("/") + "c")).read_bytes() for item in items}
 
 
 def control_text(pkg: FeedPackage, version: str, installed_size: int) -> str:
@@ -97,7 +144,7 @@ def control_text(pkg: FeedPackage, version: str, installed_size: int) -> str:
         f"Version: {version}",
         f"Depends: {', '.join(pkg.depends)}",
         f"Source: {SOURCE}",
-        f"License: {LICENSE}",
+        f"License: {pkg.license}",
         f"Section: {SECTION}",
         "Architecture: all",
         f"Installed-Size: {installed_size}",
@@ -108,16 +155,21 @@ def control_text(pkg: FeedPackage, version: str, installed_size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_ipk(pkg: FeedPackage, version: str, mtime: int) -> bytes:
-    """The ``.ipk`` bytes of one package."""
-    data = data_entries(pkg)
+def build_ipk(
+    pkg: FeedPackage, version: str, mtime: int, compiled: Mapping[str, bytes] | None = None
+) -> bytes:
+    """The ``.ipk`` bytes of one package (``.pyc`` in place of ``.py`` per ``compiled``)."""
+    data = data_entries(pkg, compiled)
     installed_size = sum(len(e.data) for e in data if e.data is not None)
     control = [
         Entry("./", None, 0o755),
         Entry("./control", control_text(pkg, version, installed_size).encode(), 0o644),
-        Entry("./postinst", POSTINST.encode(), 0o755),
-        Entry("./prerm", PRERM.encode(), 0o755),
     ]
+    if pkg.name.startswith(MAIN):
+        control += [
+            Entry("./postinst", POSTINST.encode(), 0o755),
+            Entry("./prerm", PRERM.encode(), 0o755),
+        ]
     if pkg.conffiles:
         text = "".join(f"{path}\n" for path in pkg.conffiles)
         control.append(Entry("./conffiles", text.encode(), 0o644))
@@ -150,27 +202,59 @@ def source_date_epoch(root: Path = ROOT) -> int:
         return 0
 
 
-def build_all(out_dir: Path, root: Path = ROOT, mtime: int | None = None) -> list[Path]:
-    """Write every package of the feed to ``out_dir``; returns the paths."""
-    when = source_date_epoch(root) if mtime is None else mtime
+def release_packages(rel: Release, root: Path = ROOT) -> list[FeedPackage]:
+    """Everything the feed builds for one release: ours, then the third-party ones."""
+    return [*feed_packages(root, rel), *vendored_packages(rel)]
+
+
+def build_release(rel: Release, out_dir: Path, root: Path = ROOT, mtime: int = 0) -> list[Path]:
+    """``out_dir/<release>/*.ipk``: the release's packages with ``.pyc`` for its Python."""
     version = package_version(root)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    pkgs = release_packages(rel, root)
+    compiled = compile_payload(pkgs, interpreter(rel))
+    dest = out_dir / rel.branch
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.ipk"):
+        old.unlink()
     written = []
-    for pkg in feed_packages(root):
-        path = out_dir / ipk_name(pkg, version)
-        path.write_bytes(build_ipk(pkg, version, when))
+    for pkg in pkgs:
+        path = dest / ipk_name(pkg, pkg.version or version)
+        path.write_bytes(build_ipk(pkg, pkg.version or version, mtime, compiled))
         written.append(path)
     return written
 
 
+def build_all(
+    out_dir: Path, root: Path = ROOT, mtime: int | None = None,
+    only: Iterable[str] | None = None,
+) -> dict[str, list[Path]]:  # fmt: skip
+    """Build every release (or ``only`` those); returns release -> paths."""
+    when = source_date_epoch(root) if mtime is None else mtime
+    wanted = set(only) if only is not None else None
+    return {
+        rel.branch: build_release(rel, out_dir, root, when)
+        for rel in releases()
+        if wanted is None or rel.branch in wanted
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m openwrt.tools.ipk", description="build the feed's .ipk files"
+        prog="python -m openwrt.tools.ipk",
+        description="build the feed's .ipk files per OpenWrt release, and the footprint report",
     )
     parser.add_argument("-o", "--out", default="build/ipk", help="output directory")
+    parser.add_argument("--release", action="append", help="only this release (repeatable)")
     args = parser.parse_args(argv)
-    for path in build_all(Path(args.out)):
-        print(f"{path}  {path.stat().st_size} bytes")
+    out = Path(args.out)
+    built = build_all(out, only=args.release)
+    for paths in built.values():
+        for path in paths:
+            print(f"{path}  {path.stat().st_size} bytes")
+    report = footprint.report(out, built)
+    (out / "footprint.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(footprint.table(report))
+    print(f"wrote {out / 'footprint.json'}")
     return 0
 
 

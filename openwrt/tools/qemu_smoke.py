@@ -87,7 +87,7 @@ def _gunzip_first_member(src: Path, dst: Path) -> None:
 def _payload_disk(ipk_dir: Path, work: Path) -> Path:
     ipks = sorted(ipk_dir.glob("*.ipk"))
     if not ipks:
-        raise SmokeError(f"{ipk_dir}: no .ipk files (run make ipk)")
+        raise SmokeError(f"{ipk_dir}: no .ipk files (run make ipk; give build/ipk/<release>)")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for ipk in ipks:

@@ -1,8 +1,9 @@
 """The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
 
 The only module of the project that imports pyroute2, loaded lazily when a
-``[plugin.datapath]`` section builds the provider. Two things pyroute2 0.9.7
-cannot express go through iproute2 in this module: SRv6 routes in
+``[plugin.datapath]`` section builds the provider. Two things pyroute2
+cannot express go through iproute2 (OpenWrt: ip-full) in this module, only when
+the SRv6 datapath is in use: SRv6 routes in
 ``encap.red`` mode (pyroute2 knows only the mode names ``inline`` and
 ``encap`` and silently turns any other value into ``encap``, which would add
 an SRH) and the namespace's SRv6 tunnel source (``ip sr tunsrc``, a
@@ -15,16 +16,24 @@ on delete count as success; routes are always written with replace.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import logging
+import os
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterable
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+try:  # pyroute2 >= 0.9 (OpenWrt master). Submodules: the package __init__ may be slimmed.
+    from pyroute2.iproute.linux import AsyncIPRoute as _AsyncIPRoute
+except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
+    _AsyncIPRoute = None
+from pyroute2.iproute.linux import IPRoute as _IPRoute
 
 from ._plan import (
     LINK_KINDS,
@@ -50,6 +59,7 @@ __all__ = ["Kernel", "KernelError"]
 # pyroute2 logs every netlink message at debug level: keep it out of the daemon's log.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
+SBIN_PATH: Final = "/usr/sbin:/sbin"
 LOCAL_TABLE: Final = 255
 RT_SCOPE_LINK: Final = 253
 RT_SCOPE_NOWHERE: Final = 255
@@ -68,6 +78,60 @@ class KernelError(OSError):
     """A kernel operation failed; the message says which object and why."""
 
 
+class _Answer(list[Any]):
+    """A blocking pyroute2 answer as 0.9's AsyncIPRoute gives it: indexable and async-iterable."""
+
+    async def _iter(self) -> AsyncIterator[Any]:
+        for item in self:
+            yield item
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iter()
+
+
+class _ThreadedIPRoute:
+    """pyroute2 0.7's blocking IPRoute behind 0.9's AsyncIPRoute calls (the subset used here).
+
+    Every request runs in one worker thread, one at a time, so the event loop never
+    blocks on netlink and the socket is never used by two threads at once.
+    """
+
+    def __init__(self) -> None:
+        self._ipr = _IPRoute()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="netlink")
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> _Answer:
+        def run() -> _Answer:
+            out = getattr(self._ipr, name)(*args, **kwargs)
+            return _Answer(out if isinstance(out, list | tuple) else list(out or ()))
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    async def link(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("link", *args, **kwargs)
+
+    async def addr(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("addr", *args, **kwargs)
+
+    async def route(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("route", *args, **kwargs)
+
+    async def rule(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("rule", *args, **kwargs)
+
+    async def link_lookup(self, *args: Any, **kwargs: Any) -> _Answer:
+        return await self._call("link_lookup", *args, **kwargs)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._ipr.close()
+
+
+def open_iproute() -> Any:
+    """An AsyncIPRoute where pyroute2 has one (0.9), else the threaded 0.7 stand-in."""
+    return _AsyncIPRoute() if _AsyncIPRoute is not None else _ThreadedIPRoute()
+
+
 def _code(exc: NetlinkError) -> int:
     return int(exc.code) if isinstance(getattr(exc, "code", None), int) else -1
 
@@ -78,11 +142,14 @@ class Kernel:
     def __init__(self, settings: PlanSettings) -> None:
         self.settings = settings
         self._ipr: Any = None
+        self._seg6 = False
 
     # --- lifecycle -----------------------------------------------------------------
 
     async def open(self) -> None:
-        self._ipr = AsyncIPRoute()
+        self._ipr = open_iproute()
+        # Only the SRv6 datapath runs `ip` (ip-full); the tunnel kinds never do.
+        self._seg6 = self.settings.encapsulation == "seg6"
 
     def close(self) -> None:
         if self._ipr is not None:
@@ -124,6 +191,10 @@ class Kernel:
                     raise KernelError(f"probing {kind} tunnels: {exc}") from exc
             found.add(name)
             await self._del_link_named(probe)
+        # "auto" falls back to SRv6 only on a kernel without ip6tnl
+        self._seg6 = "seg6" in found and (
+            self.settings.encapsulation == "seg6" or "ip6tnl" not in found
+        )
         return frozenset(found)
 
     async def foreign_links(self) -> list[tuple[str, str]]:
@@ -192,7 +263,7 @@ class Kernel:
                 rule = self._rule_of(msg, family)
                 if rule is not None:
                     found.append(rule)
-        tunsrc = await self._tunsrc()
+        tunsrc = await self._tunsrc() if self._seg6 else None
         if tunsrc is not None and ip_address(tunsrc) == s.local:
             found.append(TunnelSource(str(s.local)))
         return as_plan(found)
@@ -469,15 +540,21 @@ def _af(family: int) -> int:
 
 async def _ip(*argv: str, check: bool = True) -> str:
     """Run iproute2 (for what pyroute2 cannot say); KernelError with its stderr on failure."""
+    # ip-full installs /sbin/ip; procd's PATH has it, an empty environment does not
+    ip = shutil.which("ip", path=f"{os.environ.get('PATH', os.defpath)}:{SBIN_PATH}")
     try:
+        if ip is None:
+            raise FileNotFoundError("ip")
         proc = await asyncio.create_subprocess_exec(
-            "ip",
+            ip,
             *argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     except FileNotFoundError as exc:
-        raise KernelError("iproute2 ('ip') is not installed: the seg6 datapath needs it") from exc
+        raise KernelError(
+            "the seg6 datapath needs the `ip` command: install the OpenWrt package ip-full"
+        ) from exc
     out, err = await proc.communicate()
     if check and proc.returncode != 0:
         raise KernelError(f"ip {' '.join(argv)}: {err.decode(errors='replace').strip()}")

@@ -23,15 +23,17 @@ to the access interface as a /32, so the kernel answers ARP for it and accepts
 unicast renewals; the addresses we added are removed at stop. With
 ``fixed_link_layer_address`` the interface gets that MAC at start (the original
 one is restored at stop), so a station moving between MAGs keeps a valid ARP
-entry for its router. ``ip`` (iproute2 or busybox) does both; pyroute2 stays
-the datapath plugin's alone.
+entry for its router. Both are rtnetlink requests (:mod:`mag_ap.rtnl`): no `ip`
+program is run; pyroute2 stays the datapath plugin's alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import socket
 import time
 from ipaddress import IPv4Address
@@ -40,6 +42,7 @@ from typing import Any, Final
 from mag_ap.core.types import Action, BindingDown, BindingUp, LogEvent
 from mag_ap.providers import TriggerSink
 from mag_ap.runtime.one_timer import OneTimer
+from mag_ap.runtime.rtnl_io import change_address, set_link_address
 
 from ._packet import CLIENT_PORT, SERVER_PORT, encode, encode_udp_frame
 from ._server import Dhcp4Server, SendReply, ServerAction, StationAttached, StationDetached
@@ -49,40 +52,10 @@ log = logging.getLogger("mag_ap.dhcp4")
 
 RECV_BUFFER: Final = 4096  # larger than any DHCP message we accept (RFC 2131: 576 minimum)
 SO_RCVBUF_BYTES: Final = 1 << 20
-IP_COMMAND_TIMEOUT_S: Final = 5.0
 
 
 class Dhcp4Error(RuntimeError):
     """The service could not set up its sockets or the interface."""
-
-
-async def _ip(*args: str, ok_errors: tuple[str, ...] = ()) -> bool:
-    """Run ``ip ARGS``; an error whose text contains one of ``ok_errors`` is success.
-
-    Returns True when the command itself succeeded, False for a tolerated error
-    (e.g. the address was already there: somebody else owns it).
-    """
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        *args,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), IP_COMMAND_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise Dhcp4Error(f"ip {' '.join(args)}: timed out") from None
-    text = err.decode(errors="replace").strip()
-    if proc.returncode != 0 and not any(e in text for e in ok_errors):
-        raise Dhcp4Error(f"ip {' '.join(args)}: exit {proc.returncode}: {text}")
-    return proc.returncode == 0
-
-
-# What the kernel says when an address is already configured (wording differs by version).
-ADDRESS_EXISTS = ("File exists", "already assigned", "Address already assigned")
 
 
 class Dhcp4Service:
@@ -154,13 +127,12 @@ class Dhcp4Service:
         self._close_sockets()
         ifname = self.config.interface
         for router in sorted(self._added_routers):
-            with contextlib.suppress(Dhcp4Error):
-                await _ip("-4", "addr", "del", f"{router}/32", "dev", ifname,
-                          ok_errors=("Cannot assign", "Cannot find device"))  # fmt: skip
+            with contextlib.suppress(OSError):  # gone already, or the interface is
+                await change_address(False, ifname, f"{router}/32")
         self._added_routers.clear()
         if self._original_mac is not None:
-            with contextlib.suppress(Dhcp4Error):
-                await _ip("link", "set", "dev", ifname, "address", self._original_mac)
+            with contextlib.suppress(OSError):
+                await set_link_address(ifname, self._original_mac)
             self._original_mac = None
 
     # --- TriggerProvider ---------------------------------------------------------
@@ -273,9 +245,14 @@ class Dhcp4Service:
             return
         async with self._kernel_lock:
             # Already there (e.g. the datapath plugin added it): not ours to remove.
-            if await _ip("-4", "addr", "add", f"{router}/32", "dev", self.config.interface,
-                         ok_errors=ADDRESS_EXISTS):  # fmt: skip
+            try:
+                code = await change_address(True, self.config.interface, f"{router}/32")
+            except OSError as exc:
+                raise Dhcp4Error(f"dhcp4: adding {router}/32: {exc}") from exc
+            if code == 0:
                 self._added_routers.add(router)
+            elif code != errno.EEXIST:
+                raise Dhcp4Error(f"dhcp4: adding {router}/32: {os.strerror(code)}")
 
     async def _set_fixed_mac(self, ifname: str, mac: str) -> None:
         try:
@@ -286,7 +263,10 @@ class Dhcp4Service:
             raise Dhcp4Error(f"dhcp4: no interface {ifname!r}: {exc}") from exc
         if current == mac:
             return
-        await _ip("link", "set", "dev", ifname, "address", mac)
+        try:
+            await set_link_address(ifname, mac)
+        except OSError as exc:
+            raise Dhcp4Error(f"dhcp4: setting the MAC of {ifname}: {exc}") from exc
         self._original_mac = current
 
     def _close_sockets(self) -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import socket
 import struct
 from typing import Any, Final
@@ -26,12 +28,13 @@ from mag_ap.core.types import Action, BindingDown, BindingUp
 from mag_ap.mac import mac_bytes
 from mag_ap.providers import TriggerSink
 from mag_ap.runtime.one_timer import OneTimer
+from mag_ap.runtime.rtnl_io import change_address
 
 from ._packet import ALL_ROUTERS, ETH_P_IPV6, multicast_mac
 from ._schedule import RaScheduler, RaSettings
 from ._settings import RaConfig
 
-__all__ = ["RaService", "RsTrigger", "interface_mac", "run_ip"]
+__all__ = ["RaService", "RsTrigger", "interface_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +69,6 @@ def _attach_rs_filter(sock: socket.socket) -> None:
 def interface_mac(ifname: str) -> str:
     with open(f"/sys/class/net/{ifname}/address", encoding="ascii") as f:
         return f.read().strip()
-
-
-async def run_ip(*args: str) -> tuple[int, str]:
-    """Run ``ip ARGS``; returns (exit status, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    return proc.returncode or 0, err.decode(errors="replace").strip()
 
 
 class RaService:
@@ -162,8 +152,8 @@ class RaService:
             self._sock.close()
         self._sock = None
         if self._added_link_local:
-            await run_ip("-6", "addr", "del", f"{self.config.link_local_address}/64", "dev",
-                         self.ifname)  # fmt: skip
+            with contextlib.suppress(OSError):  # the interface may be gone
+                await change_address(False, self.ifname, f"{self.config.link_local_address}/64")
             self._added_link_local = False
 
     # --- for the RS trigger and status ------------------------------------------
@@ -189,11 +179,11 @@ class RaService:
 
     async def _add_link_local(self) -> None:
         addr = f"{self.config.link_local_address}/64"
-        rc, err = await run_ip("-6", "addr", "add", addr, "dev", self.ifname, "nodad")
-        if rc == 0:
+        code = await change_address(True, self.ifname, addr, nodad=True)
+        if code == 0:
             self._added_link_local = True
-        elif "exists" not in err and "already assigned" not in err:  # kernel wording varies
-            raise OSError(f"ip -6 addr add {addr} dev {self.ifname}: {err}")
+        elif code != errno.EEXIST:  # present already: someone else's, left alone
+            raise OSError(code, f"adding {addr} on {self.ifname}: {os.strerror(code)}")
 
     def _readable(self) -> None:
         assert self._sock is not None and self.scheduler is not None and self._loop is not None

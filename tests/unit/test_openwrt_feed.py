@@ -17,11 +17,13 @@ from openwrt.tools.feed import (
     MAIN,
     FeedError,
     feed_packages,
+    implied,
     imports_of,
     needs_of,
     openwrt_package_for,
     render_makefile,
 )
+from openwrt.tools.releases import release
 from tests.conftest import ROOT
 
 
@@ -82,7 +84,7 @@ def test_datapath_package_carries_the_tunnel_modules() -> None:
     if "mag-ap-datapath" not in packages:
         pytest.fail("plugins/mag_ap_datapath is expected (the kernel datapath)")
     deps = packages["mag-ap-datapath"].depends
-    assert "python3-pyroute2" in deps
+    assert "mag-ap-pyroute2" in deps and "python3-pyroute2" not in deps  # not the full python3
     for kmod in ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"):
         assert kmod in deps
 
@@ -117,7 +119,19 @@ def test_stdlib_modules_map_to_openwrt_packages() -> None:
     first = {"mag_ap": MAIN, "mag_ap_datapath": "mag-ap-datapath"}
     assert openwrt_package_for("asyncio.subprocess", first) == "python3-asyncio"
     assert openwrt_package_for("logging.handlers", first) == "python3-logging"
-    assert openwrt_package_for("importlib.metadata", first) == "python3-email"
+    # importlib.metadata is python3-light's, but it loads email at import time:
+    assert openwrt_package_for("importlib.metadata", first) == BASE_PYTHON
+    assert implied({"importlib.metadata"}, None) == {"importlib.metadata", "email"}
+    # release-less (the SDK Makefile): email via python3-urllib, which exists on every
+    # release and depends on python3-email where that is separate
+    assert openwrt_package_for("email.message", first) == "python3-urllib"
+    r2410, master = release("openwrt-24.10"), release("master")
+    assert openwrt_package_for("email.message", first, r2410) == "python3-email"
+    assert openwrt_package_for("email.message", first, master) == "python3-urllib"
+    assert implied({"pathlib"}, r2410) == {"pathlib", "urllib"}  # 3.11's pathlib
+    assert implied({"pathlib"}, master) == {"pathlib"}
+    assert "importlib.metadata" in implied({"pluggy"}, r2410)  # pluggy 1.3
+    assert implied({"pluggy"}, master) == {"pluggy"}  # pluggy 1.6
     assert openwrt_package_for("importlib.util", first) == BASE_PYTHON
     assert openwrt_package_for("tomllib", first) == BASE_PYTHON
     assert openwrt_package_for("ssl", first) == "python3-openssl"
@@ -174,3 +188,15 @@ print(json.dumps(sorted(set(sys.modules) - before)))
     needed = {pkg for pkg in found if pkg is not None}
     assert needed <= {*main.depends, MAIN}, sorted(needed - {*main.depends, MAIN})
     assert "python3-asyncio" in needed
+
+
+def test_the_daemon_names_the_same_packages_as_the_feed() -> None:
+    from mag_ap import packages
+
+    for d in feed.plugin_dirs(ROOT):
+        assert packages.package_of_plugin(d.name) == feed.package_of_plugin(d.name)
+    for module, pkg in feed.THIRD_PARTY.items():
+        if module != "tomli":
+            assert packages.package_of_module(module) == pkg
+    hint = packages.missing_hint(ModuleNotFoundError("No module named 'pyroute2'", name="pyroute2"))
+    assert hint.endswith("install the OpenWrt package mag-ap-pyroute2")

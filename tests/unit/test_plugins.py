@@ -217,9 +217,26 @@ def test_an_extra_plugin_naming_a_default_is_a_config_error() -> None:
     assert info.value.key_path == "plugins.enabled_extra[0]"
 
 
-def test_a_default_plugin_that_cannot_be_imported_is_a_plugin_error() -> None:
-    with pytest.raises(PluginError, match="mag_ap_missing"):
-        PluginHost.load(PluginsConfig(), defaults=("mag_ap_missing",), entry_points=False)
+def test_a_default_plugin_not_installed_is_fine_until_its_section_names_the_package() -> None:
+    host = PluginHost.load(PluginsConfig(), defaults=("mag_ap_missing",), entry_points=False)
+    base = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::2"\n'
+    host.validate(parse_config_text(base))
+    with pytest.raises(ConfigError, match="install the OpenWrt package mag-ap-missing") as err:
+        host.validate(parse_config_text(base + "[plugin.missing]\nx = 1\n"))
+    assert err.value.key_path == "plugin.missing"
+
+
+def test_a_default_plugin_whose_dependency_is_missing_names_that_package(tmp_path: Path) -> None:
+    (tmp_path / "mag_ap_needy.py").write_text("import pyroute2_not_here_xyz\n")
+    (tmp_path / "mag_ap_broken.py").write_text("raise RuntimeError('boom')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(PluginError, match=r"mag_ap_needy.*pyroute2_not_here_xyz"):
+            PluginHost.load(PluginsConfig(), defaults=("mag_ap_needy",), entry_points=False)
+        with pytest.raises(PluginError, match=r"mag_ap_broken.*boom"):
+            PluginHost.load(PluginsConfig(), defaults=("mag_ap_broken",), entry_points=False)
+    finally:
+        sys.path.remove(str(tmp_path))
 
 
 # --- who wins ---------------------------------------------------------------------

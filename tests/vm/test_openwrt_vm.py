@@ -96,9 +96,10 @@ def test_qemu_smoke_fails_loudly_on_an_image_that_does_not_boot(tmp_path: Path) 
     disk[510:512] = b"\x55\xaa"
     image.write_bytes(bytes(disk))
     ipks = tmp_path / "ipk"
-    ipk.build_all(ipks, mtime=0)
+    ipk.build_all(ipks, mtime=0, only=["openwrt-24.10"])
+    release_dir = str(ipks / "openwrt-24.10")
     out = subprocess.run(
-        [str(ROOT / "openwrt/qemu-smoke.sh"), str(image), str(ipks), "--boot-timeout", "20"],
+        [str(ROOT / "openwrt/qemu-smoke.sh"), str(image), release_dir, "--boot-timeout", "20"],
         check=False, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 1

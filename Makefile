@@ -32,7 +32,8 @@ test-vm: setup
 	$(PY) -m pytest tests/vm
 
 # The main job on an embedded default (root): 802.1X, DHCP, SLAAC, ping, handover.
-# Writes demo-report.json; DEMO_ARGS="--keep --handovers 3" passes options.
+# Writes demo-report.json; DEMO_ARGS="--keep --handovers 20 --mode mbb" passes options
+# (--handovers N walks per mode; --mode bbm|mbb|both).
 demo: setup
 	$(PY) -m lab.demo $(DEMO_ARGS)
 

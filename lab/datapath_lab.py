@@ -455,6 +455,23 @@ class DatapathLab:
 
     # --- kernel state ---------------------------------------------------------------
 
+    def mn_state(self, name: str) -> list[str]:
+        """``tagged_state`` without the seg6 tunnel endpoint, which stays until stop.
+
+        The endpoint (tunnel source, End.DX6/End.DX4 decapsulation routes, their
+        rules, the moved ``local`` rule) serves whichever MN comes next: what is
+        left here after the last MN leaves must be nothing else.
+        """
+        return [
+            line
+            for line in self.tagged_state(name)
+            if not (
+                line.startswith("tunsrc ")
+                or "seg6local" in line
+                or (line.startswith("rule ") and ("ipproto" in line or "lookup local" in line))
+            )
+        ]
+
     def tagged_state(self, name: str, proto: int = 0xB5, prefix: str = "pm6-") -> list[str]:
         """Every route, rule, address and link in ``name`` carrying our tags (empty = clean)."""
         host = self.host(name)

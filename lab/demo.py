@@ -7,14 +7,27 @@ server, router advertisements and a real ``hostapd`` (802.1X, wired driver)
 feeding the hostapd trigger and identity plugin. The mobile node has one
 interface and a fixed MAC; ``wpa_supplicant`` authenticates it as
 ``alice@example.net``, ``busybox udhcpc`` gets its IPv4 home address and the
-kernel's SLAAC its IPv6 one, and two continuous pings (20 ms) run to the CN
-while the node walks from one access point to the other: logoff at the old
-AP (hostapd reports AP-STA-DISCONNECTED, the MAG de-registers), its radio port
-moves to the new AP's bridge, logon there (802.1X again, PBU/PBA, RA, DHCP
-state). Prints a timeline, writes ``demo-report.json`` and removes every
-namespace and process, also on failure or Ctrl-C.
+kernel's SLAAC its IPv6 one, and two continuous pings (10 ms) run to the CN
+while the node walks between the access points, two ways:
 
-Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--report PATH]``.
+* break-before-make (``bbm``): EAPOL-Logoff at the old AP (its MAG de-registers
+  on hostapd's AP-STA-DISCONNECTED), the radio port moves, 802.1X at the new AP;
+* make-before-break (``mbb``): the station associates with the new AP while the
+  old one still holds it; the new MAG registers (Handoff Indicator 4, or 3 when
+  it knows the MN left it for another MAG), the LMA switches the route and
+  revokes the old MAG's binding (BRI); later the old AP's hostapd reports the
+  departure, and its MAG finds nothing left to de-register.
+
+The walk's own steps go over control sockets and one netlink socket, so the
+lab's process spawning stays out of the measured gap. Each handover's gap
+(the longest silence of each ping) is cut into steps from real events: the
+demo's own actions, the supplicant's log, the daemons' JSON logs (``mono``,
+CLOCK_MONOTONIC) and the ping capture; what no step covers is reported as
+unaccounted. Prints a timeline and per-mode medians, writes ``demo-report.json``
+and removes every namespace and process, also on failure or Ctrl-C.
+
+Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--mode bbm|mbb|both]
+[--report PATH]``.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import json
 import os
 import platform
@@ -41,20 +55,24 @@ from typing import Any, TextIO
 from mag_ap import __version__
 
 from .demo_lab import MN_IF, MN_MAC, DemoLab, PingRun
-from .demo_report import PingLog, Timeline, parse_ping
+from .demo_report import STEPS, PingLog, Timeline, breakdown, parse_ping, percentile
 from .domain import Daemon, mag_ap_command
 from .topology import wait_for
 
 CN6 = "2001:db8:c0::2"
 CN4 = "198.51.100.2"
-PING_INTERVAL_S = 0.02
+PING_INTERVAL_S = 0.01
 _HI_NOTE = {
-    1: "what the hostapd trigger path sends (no hint that the station came from another MAG); "
-    "the old MAG had de-registered, so the LMA saw a new attachment; same HNP/HoA from its pools",
-    3: "handoff between MAGs",
-    4: "handoff state unknown: the LMA takes over the entry",
+    1: "new attachment",
+    3: "handoff between MAGs (this MAG had the LMA's BRI for the MN's earlier move away)",
+    4: "handoff state unknown (what a trigger knows): the LMA takes over the entry",
 }
-DEPARTURE = "hostapd AP-STA-DISCONNECTED after the station's EAPOL-Logoff (wpa_cli logoff)"
+DEPARTURE = {
+    "bbm": "hostapd AP-STA-DISCONNECTED after the station's EAPOL-Logoff: the old MAG de-registers",
+    "mbb": "the LMA's BRI (inter-MAG handover) to the old MAG; hostapd's late "
+    "AP-STA-DISCONNECTED (deauthentication) there finds nothing left",
+}
+MODES = {"bbm": "break-before-make", "mbb": "make-before-break"}
 
 
 class DemoError(RuntimeError):
@@ -76,6 +94,46 @@ def _log_events(daemon: Daemon) -> list[tuple[float, str, dict[str, Any]]]:
             continue
         out.append((wall, str(record.get("msg", "")), dict(record.get("fields") or {})))
     return out
+
+
+def _wall_minus_mono() -> float:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC, from the tightest of a few paired readings."""
+    best = None
+    for _ in range(5):
+        m0 = time.monotonic()
+        wall = time.time()
+        m1 = time.monotonic()
+        if best is None or m1 - m0 < best[0]:
+            best = (m1 - m0, wall - (m0 + m1) / 2)
+    assert best is not None
+    return best[1]
+
+
+def _mono_events(daemon: Daemon) -> list[tuple[float, str, dict[str, Any]]]:
+    """(monotonic time, message, fields) of every JSON log line that has ``mono``."""
+    out = []
+    for line in daemon.log_text().splitlines():
+        try:
+            record = json.loads(line)
+            mono = float(record["mono"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        out.append((mono, str(record.get("msg", "")), dict(record.get("fields") or {})))
+    return out
+
+
+def _first_mono(
+    events: list[tuple[float, str, dict[str, Any]]], msg: str, after: float, **fields: Any
+) -> tuple[float, dict[str, Any]] | None:
+    """The first event ``msg`` at or after monotonic ``after`` with these fields."""
+    for mono, text, got in events:
+        if (
+            text == msg
+            and mono >= after
+            and all(str(got.get(k)) == str(v) for k, v in fields.items())
+        ):
+            return mono, got
+    return None
 
 
 def _first(
@@ -124,9 +182,14 @@ def _versions() -> dict[str, str]:
 class Demo:
     """One run: build, attach, ping, walk, report. Raises DemoError with the reason."""
 
-    def __init__(self, lab: DemoLab, handovers: int, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, lab: DemoLab, handovers: int, say: Callable[[str], None], modes: tuple[str, ...]
+    ) -> None:
         self.lab = lab
         self.handovers = handovers
+        self.modes = modes
+        # ping -D and wpa_supplicant -t print wall time; the daemons log CLOCK_MONOTONIC
+        self.wall_minus_mono = _wall_minus_mono()
         self.say = say
         self.start_wall = time.time()
         self.timeline = Timeline(self.start_wall)
@@ -208,15 +271,18 @@ class Demo:
             f"datapath {encapsulation}",
         )
         attach = self.attach()
+        lab.open_radio()
         self.start_pings()
         time.sleep(1.0)
         handovers = []
         at = 1
-        for k in range(1, self.handovers + 1):
-            to = 2 if at == 1 else 1
-            handovers.append(self.walk(k, at, to))
-            at = to
-            time.sleep(1.0)
+        k = 0
+        for mode in self.modes:
+            for _ in range(self.handovers):
+                k += 1
+                to = 2 if at == 1 else 1
+                handovers.append(self.walk(k, at, to, mode))
+                at = to
         time.sleep(0.5)
         logs = {family: parse_ping(run.stop()) for family, run in self.pings.items()}
         return self.finish(attach, handovers, logs, at)
@@ -297,7 +363,13 @@ class Demo:
             )
             self.event(first[1], f"first {family} ping reply from CN {run.target}")
 
-    def walk(self, k: int, at: int, to: int) -> dict[str, Any]:
+    def walk(self, k: int, at: int, to: int, mode: str) -> dict[str, Any]:
+        """One handover, break-before-make ("bbm") or make-before-break ("mbb").
+
+        The steps inside the gap go over control sockets and one netlink socket:
+        the demo's own process spawning is not in the measured time. Waiting and
+        collecting happen afterwards, from the events' own timestamps.
+        """
         lab = self.lab
         if MN_MAC in lab.stations_at(to):
             # hostapd keeps a station it deauthenticated for 5 s and ignores its
@@ -308,32 +380,30 @@ class Demo:
                 f"AP{to}'s hostapd still lists the MN from its last visit",
                 f"hostapd{to}",
             )
-            self.event(time.time(), f"AP{to}'s hostapd has forgotten the MN's last visit")
-        start = time.time()
-        self.event(start, f"handover {k}: MN walks from AP{at} to AP{to} (wpa_cli logoff)")
         successes = len(lab.eap_successes())
-        lab.wpa_cli("logoff")
-        self.wait(
-            lambda: MN_MAC not in lab.authorized_at(at),
-            5,
-            f"AP{at} did not see the MN leave",
-            f"hostapd{at}",
-        )
-        lab.move_to(to)
-        moved = time.time()
-        self.event(
-            moved,
-            f"radio: MN port moved to AP{to}'s bridge; wpa_cli logon; "
-            f"association reported to AP{to} (hostapd NEW_STA)",
-        )
-        lab.wpa_cli("logon")
-        self.wait(
-            lambda: lab.supplicant_pae_state() == "CONNECTING",
-            10,
-            "wpa_supplicant did not reach CONNECTING after logon",
-            "supplicant",
-        )
-        lab.associate(to)
+        starts = len(lab.eap_starts())
+        time.sleep(0.2)  # pings flowing steadily before the walk
+        self.wall_minus_mono = _wall_minus_mono()
+        start = time.time()
+        if mode == "bbm":
+            self.event(
+                start, f"handover {k} (break-before-make): MN logs off AP{at}, walks to AP{to}"
+            )
+            leave = time.monotonic()
+            lab.supplicant_request("LOGOFF")
+            lab.move_fast(to)
+            lab.supplicant_request("LOGON")
+            lab.associate_fast(to)
+        else:
+            self.event(
+                start,
+                f"handover {k} (make-before-break): MN associates with AP{to} "
+                f"while AP{at} still holds it",
+            )
+            leave = time.monotonic()
+            lab.move_fast(to)
+            lab.associate_fast(to)
+        associated = time.monotonic()
         success = self.wait(
             lambda: lab.eap_successes()[successes:],
             15,
@@ -347,51 +417,144 @@ class Demo:
             f"MAG{to} binding not bound",
             f"mag{to}",
         )
-        old = _log_events(lab.mag(at))
-        gone = _first(old, "detach", start)
-        if gone:
-            self.event(gone[0], f"MAG{at}: station left ({gone[1].get('reason')}): de-register")
-        new = _log_events(lab.mag(to))
-        pbu = _first(new, "registering", start)
-        if pbu:
-            self.event(pbu[0], f"MAG{to} -> LMA: PBU")
-        pba = _first(new, "binding up", start)
-        lma = self.lma_binding() or {}
-        hi = lma.get("handoff_indicator")
-        if pba:
-            self.event(
-                pba[0],
-                f"LMA -> MAG{to}: PBA accepted, AP{to} binding up "
-                f"(HNP {binding['hnp']}, same: {binding['hnp'] == self.hnp})",
-            )
-            self.event(
-                pba[0], f"  PBU Handoff Indicator {hi}: {_HI_NOTE.get(int(hi or 0), 'see report')}"
-            )
-        firsts = {}
+        self.wait(
+            lambda: self.mag_binding(at) is None, 10, f"MAG{at} still has a binding", f"mag{at}"
+        )
         for family, run in self.pings.items():
             first = self.wait(
-                functools.partial(_first_reply_after, run, moved),
+                functools.partial(_first_reply_after, run, self.to_wall(associated) + 0.05),
                 10,
                 f"no {family} ping reply after handover {k}",
                 f"mag{to}",
             )
-            firsts[family] = first[1]
-            self.event(first[1], f"first {family} ping reply after handover {k}")
-        self.wait(
-            lambda: self.mag_binding(at) is None, 10, f"MAG{at} still has a binding", f"mag{at}"
+        time.sleep(0.3)  # replies after the gap, so the gap is closed on both sides
+        late = None
+        if mode == "mbb":
+            # AP{at} learns of the departure late (inactivity, deauthentication): its
+            # MAG finds nothing to de-register, the LMA's BRI already cleaned up.
+            late = time.monotonic()  # hostapd reports the departure before it answers
+            lab.hostapd_request(at, f"DEAUTHENTICATE {MN_MAC}")
+            self.wait(
+                lambda: _first_mono(_mono_events(lab.mag(at)), "detach", late, mac=MN_MAC),
+                5,
+                f"MAG{at} did not hear of the late departure",
+                f"mag{at}",
+            )
+        started = lab.eap_starts()[starts:]
+        marks = self.milestones(at, to, leave, associated, success[0])
+        marks["eap_started"] = self.to_mono(started[0]) if started else None
+        lma = self.lma_binding() or {}
+        hi = lma.get("handoff_indicator")
+        self.event(
+            self.to_wall(marks["pbu"] or leave),
+            f"MAG{to} -> LMA: PBU, Handoff Indicator {hi}: {_HI_NOTE.get(int(hi or 0), '?')}",
         )
+        old = _mono_events(lab.mag(at))
+        revoked = _first_mono(old, "binding revocation", leave)
+        if revoked:
+            self.event(
+                self.to_wall(revoked[0]),
+                f"MAG{at}: LMA's BRI (trigger {revoked[1].get('trigger')}): binding removed",
+            )
+        gone = _first_mono(old, "detach", leave)
+        if gone:
+            self.event(self.to_wall(gone[0]), f"MAG{at}: station left ({gone[1].get('reason')})")
+        families: dict[str, Any] = {}
+        for family, run in self.pings.items():
+            families[family] = self.family_breakdown(parse_ping(run.output()), leave, marks)
+            first = families[family].get("first_reply_mono")
+            if first is not None:
+                self.event(self.to_wall(first), f"first {family} ping reply after handover {k}")
         return {
             "number": k,
+            "mode": mode,
             "from_ap": at,
             "to_ap": to,
             "start_wall": start,
-            "moved_wall": moved,
+            "leave_mono": leave,
             "eap_success_wall": success[0],
-            "first_reply_wall": firsts,
             "handoff_indicator": hi,
             "lma_binding": lma,
-            "departure_detected_by": DEPARTURE,
+            "departure_detected_by": DEPARTURE[mode],
+            "old_mag_cleanup": (
+                f"BRI trigger {revoked[1].get('trigger')}" if revoked else "de-registration"
+            ),
+            "late_departure_ignored": late is not None
+            and _first_mono(old, "detach of an unknown station ignored", late) is not None,
             "binding": binding,
+            "milestones_ms": {
+                name: None if at_ is None else round((at_ - leave) * 1000, 2)
+                for name, at_ in marks.items()
+            },
+            "families": families,
+        }
+
+    def to_wall(self, mono: float) -> float:
+        return mono + self.wall_minus_mono
+
+    def to_mono(self, wall: float) -> float:
+        return wall - self.wall_minus_mono
+
+    def milestones(
+        self, at: int, to: int, leave: float, associated: float, eap_wall: float
+    ) -> dict[str, float | None]:
+        """The handover's events on the monotonic clock, each from its own source."""
+        lab = self.lab
+        new = _mono_events(lab.mag(to))
+        old = _mono_events(lab.mag(at))
+        lma = _mono_events(lab.lma)
+
+        def t(found: tuple[float, dict[str, Any]] | None) -> float | None:
+            return found[0] if found else None
+
+        route = _first_mono(lma, "mobile route up", leave)
+        return {
+            "leave": leave,
+            "associated": associated,
+            "eap_success": self.to_mono(eap_wall),
+            "old_down": t(_first_mono(old, "binding down", leave, mac=MN_MAC)),
+            "trigger": t(_first_mono(new, "trigger: station attached", leave, mac=MN_MAC)),
+            "attach": t(_first_mono(new, "attach", leave, mac=MN_MAC)),
+            "pbu": t(_first_mono(new, "registering", leave, mac=MN_MAC)),
+            "pba": t(_first_mono(new, "binding up", leave, mac=MN_MAC)),
+            "datapath_done": t(
+                _first_mono(new, "action applied", leave, provider="datapath", action="BindingUp")
+            ),
+            "ra_done": t(
+                _first_mono(new, "action applied", leave, provider="ra", action="BindingUp")
+            ),
+            "lma_route": t(route),
+            "lma_route_done": t(
+                _first_mono(lma, "action applied", route[0], action="MobileRouteUp")
+                if route
+                else None
+            ),
+        }
+
+    def family_breakdown(
+        self, log: PingLog, leave: float, marks: dict[str, float | None]
+    ) -> dict[str, Any]:
+        """The longest silence around the walk, and its steps."""
+        lo, hi = self.to_wall(leave) - 0.2, self.to_wall(leave) + 3.0
+        times = sorted((t, seq) for seq, t in log.replies.items() if lo <= t <= hi)
+        if len(times) < 2:
+            return {"interruption_ms": None}
+        (a, _), (b, seq) = max(itertools.pairwise(times), key=lambda p: p[1][0] - p[0][0])
+        sent = log.sent_at(seq)
+        family_marks = dict(marks)
+        family_marks.update(
+            last_reply=self.to_mono(a),
+            first_reply=self.to_mono(b),
+            first_echo_sent=None if sent is None else self.to_mono(sent),
+        )
+        cut = breakdown(family_marks)
+        sent_n, lost_n = log.window(self.to_wall(leave) - 1.0, b + 1.0)
+        return {
+            "interruption_ms": round((b - a) * 1000, 1),
+            "window_sent": sent_n,
+            "window_lost": lost_n,
+            "first_reply_mono": self.to_mono(b),
+            "breakdown": cut.as_json() if cut is not None else None,
         }
 
     def finish(
@@ -409,31 +572,32 @@ class Demo:
         lma_ids = [b["mn_id"] for b in lma_status["status"].get("bindings", [])]
         per_handover = []
         for h in handovers:
-            end = max(h["first_reply_wall"].values())
-            window = (h["start_wall"] - 1.0, end + 1.0)
             fam: dict[str, Any] = {}
-            for family, log in logs.items():
-                sent, lost = log.window(*window)
+            for family, f in h["families"].items():
                 fam[family] = {
-                    "interruption_ms": log.interruption_ms(h["start_wall"], end),
-                    "window_sent": sent,
-                    "window_lost": lost,
-                    "first_reply_after_ms": round(
-                        (h["first_reply_wall"][family] - h["start_wall"]) * 1000, 1
-                    ),
+                    "interruption_ms": f.get("interruption_ms"),
+                    "window_sent": f.get("window_sent"),
+                    "window_lost": f.get("window_lost"),
+                    "first_reply_after_ms": None
+                    if f.get("first_reply_mono") is None
+                    else round((f["first_reply_mono"] - h["leave_mono"]) * 1000, 1),
+                    "breakdown": f.get("breakdown"),
                 }
             per_handover.append(
                 {
                     "number": h["number"],
+                    "mode": h["mode"],
                     "from": f"AP{h['from_ap']}",
                     "to": f"AP{h['to_ap']}",
                     "departure_detected_by": h["departure_detected_by"],
+                    "old_mag_cleanup": h["old_mag_cleanup"],
+                    "late_departure_ignored": h["late_departure_ignored"],
                     "handoff_indicator": h["handoff_indicator"],
-                    "eap_ms": round((h["eap_success_wall"] - h["moved_wall"]) * 1000, 1),
+                    "eap_ms": h["milestones_ms"].get("eap_success"),
                     "pbu_to_pba_ms": h["binding"].get("last_registration_delay_ms"),
                     "hnp": h["binding"].get("hnp"),
                     "ipv4_hoa": h["binding"].get("ipv4_hoa"),
-                    "window_s": [round(w - self.start_wall, 3) for w in window],
+                    "milestones_ms": h["milestones_ms"],
                     "ping": fam,
                 }
             )
@@ -451,6 +615,7 @@ class Demo:
             "mn_id": {"mag": mag_ids, "mag_daemon": f"mag{at}", "lma": lma_ids},
             "attach_ms": {k: v for k, v in attach.items() if k not in ("binding", "started_wall")},
             "handovers": per_handover,
+            "summary": summarize(per_handover),
             "ping": {
                 family: {
                     "target": self.pings[family].target,
@@ -490,7 +655,8 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="mag-ap-demo-"))
     lab = DemoLab(workdir)
-    demo = Demo(lab, args.handovers, say)
+    modes = tuple(MODES) if args.mode == "both" else (args.mode,)
+    demo = Demo(lab, args.handovers, say, modes)
     report_path = Path(args.report)
     rc = 1
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -536,6 +702,40 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
     return rc
 
 
+def summarize(handovers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per mode and family: interruption p50/p95, losses, unaccounted time, step medians."""
+    out: dict[str, Any] = {}
+    for mode in MODES:
+        walks = [h for h in handovers if h["mode"] == mode]
+        if not walks:
+            continue
+        per_family: dict[str, Any] = {}
+        for family in ("ipv4", "ipv6"):
+            rows = [h["ping"][family] for h in walks if family in h["ping"]]
+            gaps = [r["interruption_ms"] for r in rows if r["interruption_ms"] is not None]
+            lost = [r["window_lost"] for r in rows if r.get("window_lost") is not None]
+            cuts = [r["breakdown"] for r in rows if r.get("breakdown")]
+            steps: dict[str, list[float]] = {}
+            for cut in cuts:
+                for step in cut["steps"]:
+                    steps.setdefault(step["step"], []).append(step["ms"])
+            per_family[family] = {
+                "walks": len(rows),
+                "interruption_p50_ms": percentile(gaps, 50),
+                "interruption_p95_ms": percentile(gaps, 95),
+                "interruption_max_ms": max(gaps, default=None),
+                "lost_per_handover_p50": percentile([float(x) for x in lost], 50),
+                "lost_per_handover_max": max(lost, default=None),
+                "unaccounted_p50_ms": percentile([c["unaccounted_ms"] for c in cuts], 50),
+                "unaccounted_max_ms": max((c["unaccounted_ms"] for c in cuts), default=None),
+                "step_p50_ms": {
+                    label: percentile(steps[label], 50) for label, _, _ in STEPS if label in steps
+                },
+            }
+        out[mode] = per_family
+    return out
+
+
 def _summary(report: dict[str, Any], timeline: Timeline, path: Path) -> str:
     lines = ["", "Timeline (seconds since start):", timeline.render(), ""]
     before, after = report["addresses"]["before"], report["addresses"]["after"]
@@ -551,13 +751,36 @@ def _summary(report: dict[str, Any], timeline: Timeline, path: Path) -> str:
             for fam, v in h["ping"].items()
         ]
         lines.append(
-            f"handover {h['number']} {h['from']}->{h['to']} (HI {h['handoff_indicator']}): "
-            + "; ".join(parts)
+            f"handover {h['number']} {h['mode']} {h['from']}->{h['to']} "
+            f"(HI {h['handoff_indicator']}, old MAG: {h['old_mag_cleanup']}): " + "; ".join(parts)
         )
+    for mode, families in report["summary"].items():
+        lines.append("")
+        lines.append(f"{MODES[mode]}: median per step (ms), from real events")
+        labels = [label for label, _, _ in STEPS]
+        lines.append(f"  {'step':<58} " + " ".join(f"{f:>6}" for f in families))
+        for label in labels:
+            cells = [families[f]["step_p50_ms"].get(label) for f in families]
+            if all(c is None for c in cells):
+                continue
+            lines.append(f"  {label:<58} " + " ".join(f"{_cell(c):>6}" for c in cells))
+        for key, name in (
+            ("unaccounted_p50_ms", "unaccounted (p50)"),
+            ("unaccounted_max_ms", "unaccounted (max)"),
+            ("interruption_p50_ms", "interruption p50"),
+            ("interruption_p95_ms", "interruption p95"),
+            ("lost_per_handover_max", "lost per handover (max)"),
+        ):
+            cells = [families[f][key] for f in families]
+            lines.append(f"  {name:<58} " + " ".join(f"{_cell(c):>6}" for c in cells))
     for fam, p in report["ping"].items():
         lines.append(f"ping {fam} {p['target']}: sent {p['sent']}, lost {p['lost']}")
     lines.append(f"report: {path}")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -578,7 +801,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the lab up for inspection")
     parser.add_argument("--json-only", action="store_true", help="print only the JSON report")
-    parser.add_argument("--handovers", type=int, default=1, metavar="N", help="walks (default 1)")
+    parser.add_argument(
+        "--handovers", type=int, default=1, metavar="N", help="walks per mode (default 1)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("both", *MODES),
+        default="both",
+        help="break-before-make (bbm), make-before-break (mbb) or both (default)",
+    )
     parser.add_argument("--report", default="demo-report.json", help="where to write the report")
     args = parser.parse_args(argv)
     if args.handovers < 0:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PingLog", "Timeline", "parse_ping"]
+__all__ = ["STEPS", "Breakdown", "PingLog", "Timeline", "breakdown", "parse_ping", "percentile"]
 
 _REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+) .*time=([\d.]+) ms")
 _NO_ANSWER = re.compile(r"^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)")
@@ -111,3 +111,103 @@ class Timeline:
 
     def render(self) -> str:
         return "\n".join(f"  {row['t_s']:8.3f} s  {row['event']}" for row in self.rows())
+
+
+# --- per-handover breakdown ------------------------------------------------------------
+
+# (label, start milestone, end milestone): each step of a handover as two real events.
+# Milestones are monotonic times taken from the demo's own actions, the supplicant's
+# log, the daemons' JSON logs (``mono``) and the ping capture; a step whose events
+# were not seen is reported as missing, never guessed.
+STEPS: tuple[tuple[str, str, str], ...] = (
+    ("echo interval before the station left (ping granularity)", "last_reply", "leave"),
+    ("old MAG: departure to binding down", "leave", "old_down"),
+    ("radio: move and association report (lab)", "leave", "associated"),
+    ("802.1X at the new AP", "eap_started", "eap_success"),
+    ("hostapd event to the MAG's trigger", "eap_success", "trigger"),
+    # the daemon logs "attach" after the core has sent the PBU: the PBU ends this step
+    ("identity and policy, PBU sent", "trigger", "pbu"),
+    ("PBU to PBA (LMA round trip)", "pbu", "pba"),
+    ("LMA route switch", "lma_route", "lma_route_done"),
+    ("datapath install at the new MAG", "pba", "datapath_done"),
+    ("unicast RA to the station", "datapath_done", "ra_done"),
+    ("waiting for the next echo (ping granularity)", "restored", "first_echo_sent"),
+    ("first echo round trip", "first_echo_sent", "first_reply"),
+)
+
+
+@dataclass
+class Breakdown:
+    """One handover's gap for one family, cut into steps; what no step covers is unaccounted."""
+
+    gap_ms: float
+    steps: list[dict[str, Any]]
+    unaccounted_ms: float
+    missing: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "gap_ms": self.gap_ms,
+            "steps": self.steps,
+            "unaccounted_ms": self.unaccounted_ms,
+            "missing": self.missing,
+        }
+
+
+def breakdown(milestones: dict[str, float | None]) -> Breakdown | None:
+    """Steps of the gap [last_reply, first_reply] and the time none of them covers.
+
+    ``restored`` (traffic can flow both ways) is the later of the LMA's route
+    switch and the new MAG's datapath, when the caller did not give it (the
+    station keeps its addresses and router: the RA runs beside, not before).
+    Durations are the steps' own; coverage is clipped to the gap and merged, so
+    overlapping steps (the old MAG's teardown runs beside the new MAG's attach)
+    are not counted twice.
+    """
+    start, end = milestones.get("last_reply"), milestones.get("first_reply")
+    if start is None or end is None or end < start:
+        return None
+    marks = dict(milestones)
+    if marks.get("restored") is None:
+        parts = [marks.get(k) for k in ("lma_route_done", "datapath_done")]
+        known = [p for p in parts if p is not None]
+        marks["restored"] = max(known) if known else None
+    steps, spans, missing = [], [], []
+    for label, a, b in STEPS:
+        t0, t1 = marks.get(a), marks.get(b)
+        if t0 is None or t1 is None:
+            missing.append(label)
+            continue
+        steps.append(
+            {
+                "step": label,
+                "start_ms": round((t0 - start) * 1000, 1),
+                "ms": round((t1 - t0) * 1000, 1),
+            }
+        )
+        lo, hi = max(t0, start), min(t1, end)
+        if hi > lo:
+            spans.append((lo, hi))
+    covered = 0.0
+    cursor = start
+    for lo, hi in sorted(spans):
+        begin = max(lo, cursor)
+        if hi > begin:
+            covered += hi - begin
+            cursor = hi
+    gap = end - start
+    return Breakdown(
+        gap_ms=round(gap * 1000, 1),
+        steps=steps,
+        unaccounted_ms=round(max(0.0, gap - covered) * 1000, 1),
+        missing=missing,
+    )
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of the values; None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil
+    return ordered[int(rank) - 1]

@@ -60,7 +60,7 @@ def handover_keeps_pinging(lab: DatapathLab) -> dict[str, Any]:
     peers = {t["peer"] for t in lma["tunnels"]}
     assert peers == {lab.domain.mag_address(2)}, lma
     wait_for(lambda: netlink_status(lab, "mag1")["mobile_nodes"] == 0, 10, "MAG1 to drop the MN")
-    assert lab.tagged_state("mag1") == [], lab.tagged_state("mag1")
+    assert lab.mn_state("mag1") == [], lab.mn_state("mag1")
     return second
 
 
@@ -92,7 +92,7 @@ def handover_under_ping(
         10,
         f"MAG{previous} to drop the MN",
     )
-    assert lab.tagged_state(f"mag{previous}") == [], lab.tagged_state(f"mag{previous}")
+    assert lab.mn_state(f"mag{previous}") == [], lab.mn_state(f"mag{previous}")
     return second, six, four
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .config import Config, ConfigError
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
 
 
 def _read_hex(text: str) -> bytes:
@@ -155,7 +158,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     if args.mn_id:
         payload["mn_id"] = args.mn_id
     if args.handoff:
-        payload["handoff"] = args.handoff
+        payload["handoff"] = int(args.handoff) if args.handoff.isdigit() else args.handoff
     if args.wait:
         payload["wait_s"] = args.wait
         args.timeout = max(args.timeout, args.wait + 5.0)  # the answer comes after the wait
@@ -278,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument(
         "--handoff",
         metavar="HI",
-        help="Handoff Indicator: MAG_CHANGE (3) when the station came from another MAG, "
-        "UNKNOWN (4); default NEW_INTERFACE (1)",
+        help="Handoff Indicator, name or number: MAG_CHANGE (3) when the station came from "
+        "another MAG, NEW_INTERFACE (1); default UNKNOWN (4), or 3 when the LMA said the "
+        "station had moved to another MAG",
     )
     att.add_argument("--json", action="store_true", help="the raw JSON answer")
     _add_target(att)
@@ -335,7 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `mag-ap status --json | head`: the reader left, which is not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return result
 
 

@@ -48,6 +48,7 @@ from mag_ap.mh.constants import (
     BindingErrorStatus,
     HandoffIndicator,
     RevocationStatus,
+    RevocationTrigger,
 )
 from mag_ap.mh.messages import (
     BindingError,
@@ -107,6 +108,15 @@ COUNTER_NAMES = (
 
 _MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
 _NO_ANSWER = "no answer from LMA"
+MOVED_AWAY_MEMORY_S = 600.0  # how long a BRI "moved to another MAG" makes a return HI 3
+MOVED_AWAY_MAX = 4096  # MN-IDs remembered for that (oldest forgotten first)
+_INTER_MAG_HANDOVER = frozenset(
+    {
+        RevocationTrigger.INTER_MAG_HANDOVER_SAME_ATT,
+        RevocationTrigger.INTER_MAG_HANDOVER_DIFFERENT_ATT,
+        RevocationTrigger.INTER_MAG_HANDOVER_UNKNOWN,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,8 @@ class MagProtocol:
         self._peers: dict[Address, HeartbeatPeer] = {}
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
         self._skew_bounds: dict[Address, tuple[float, float]] = {}  # what 156s proved of it
+        # MN-ID -> when the LMA told us it moved to another MAG (BRI, inter-MAG handover)
+        self._moved_away: dict[str, float] = {}
         # Prefixes and IPv4 home addresses installed (datapath up), by MN-ID: another
         # MN must not get them (its routes would collide).
         self._hnp_owner: dict[IPv6Network, str] = {}  # -> MN-ID
@@ -255,14 +267,29 @@ class MagProtocol:
             entry.gre_key_from_lma = self._gre_keys.allocate()
         self._add(entry)
         self._active[mac] = entry
-        self._log("info", "registering", mac=mac, mn_id=profile.mn_id, lma=profile.lma_address)
-        self._begin(
-            entry,
-            TransactionKind.INITIAL_REGISTRATION,
-            handoff or HandoffIndicator.NEW_INTERFACE,
-            now,
+        if handoff is None:
+            handoff = self._handoff_for(profile.mn_id, now)
+        self._log(
+            "info",
+            "registering",
+            mac=mac,
+            mn_id=profile.mn_id,
+            lma=profile.lma_address,
+            handoff=int(handoff),
         )
+        self._begin(entry, TransactionKind.INITIAL_REGISTRATION, handoff, now)
         self._reschedule(entry)
+
+    def _handoff_for(self, mn_id: str, now: float) -> HandoffIndicator:
+        """MAG_CHANGE (3) when the LMA told us this MN left for another MAG, else UNKNOWN (4).
+
+        A trigger cannot tell a new attachment from a roam; 1 would make the
+        LMA treat a roaming station as new (RFC 5213 section 5.4.1).
+        """
+        left_at = self._moved_away.pop(mn_id, None)
+        if left_at is not None and now - left_at <= MOVED_AWAY_MEMORY_S:
+            return HandoffIndicator.MAG_CHANGE
+        return HandoffIndicator.UNKNOWN
 
     def _cancel_deregistrations(self, profile: MobileNodeProfile, now: float) -> None:
         """The MN is back: a pending lifetime-0 PBU must not follow the new registration."""
@@ -689,13 +716,7 @@ class MagProtocol:
         entry.retry_at = None
         self._count("registration_retries")
         self._log("info", "retrying registration", mac=entry.mac, lma=entry.lma)
-        handoff = HandoffIndicator.UNKNOWN if entry.hnp or entry.ipv4_hoa else None
-        self._begin(
-            entry,
-            TransactionKind.INITIAL_REGISTRATION,
-            handoff or HandoffIndicator.NEW_INTERFACE,
-            now,
-        )
+        self._begin(entry, TransactionKind.INITIAL_REGISTRATION, HandoffIndicator.UNKNOWN, now)
 
     def _step_start_refresh(
         self, entry: BindingUpdateListEntry, now: float, info: _EventInfo
@@ -1060,6 +1081,11 @@ class MagProtocol:
             revoked=len(targets),
             status=status.name,
         )
+        if mn_id is not None and targets and bri.trigger in _INTER_MAG_HANDOVER:
+            self._moved_away.pop(mn_id, None)
+            self._moved_away[mn_id] = now
+            while len(self._moved_away) > MOVED_AWAY_MAX:
+                del self._moved_away[next(iter(self._moved_away))]
         for entry in targets:
             self._fire(entry, BindingEvent.REVOKED, now, _EventInfo(reason="revoked by the LMA"))
         options: tuple[MobilityOption, ...] = (mn_option,) if mn_option is not None else ()

@@ -36,17 +36,39 @@ class PeerState(Scheduled):
 
 
 class PendingRevocation(Scheduled):
-    """A BRI waiting for its BRA; its deadline is the next retransmission."""
+    """A BRI waiting for its BRA; its deadline is the next retransmission.
 
-    __slots__ = ("data", "entry", "retransmissions", "sequence", "timeout_s", "trigger")
+    ``mag`` is where the BRI went. A handover BRI (``handover``) tells a MAG the
+    binding has moved on: its answer ends the revocation, not the entry.
+    """
+
+    __slots__ = (
+        "data",
+        "entry",
+        "handover",
+        "mag",
+        "retransmissions",
+        "sequence",
+        "timeout_s",
+        "trigger",
+    )
 
     def __init__(
-        self, entry: BindingCacheEntry, sequence: int, trigger: RevocationTrigger, data: bytes
+        self,
+        entry: BindingCacheEntry,
+        sequence: int,
+        trigger: RevocationTrigger,
+        data: bytes,
+        mag: Address,
+        *,
+        handover: bool = False,
     ) -> None:
         super().__init__()
         self.entry = entry
         self.sequence = sequence
         self.trigger = trigger
         self.data = data  # encoded once, retransmitted as is
+        self.mag = mag
+        self.handover = handover
         self.retransmissions = 0
         self.timeout_s = MIN_DELAY_BRIS_S

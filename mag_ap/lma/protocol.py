@@ -95,6 +95,8 @@ COUNTER_NAMES = (
     "bra_received",
     "bra_unknown",
     "revocations_timed_out",
+    "handover_bri_sent",
+    "handover_bri_unanswered",
     "heartbeat_requests_received",
     "heartbeat_responses_sent",
     "heartbeat_requests_sent",
@@ -249,21 +251,10 @@ class LmaProtocol:
         if entry.state is BceState.DEREGISTERED_WAITING:  # the MAG already let go
             self._remove(entry, "revoked", now)
             return True
-        self._bri_sequence = (self._bri_sequence + 1) % SEQUENCE_MODULO
-        options: tuple[MobilityOption, ...] = (entry.mn_id_option,)
-        if entry.hnp is not None:
-            options += (HomeNetworkPrefix.of(entry.hnp),)
-        bri = BindingRevocationIndication(
-            trigger=trigger, sequence=self._bri_sequence, p=True, options=options
-        )
-        pending = PendingRevocation(entry, self._bri_sequence, trigger, encode_message(bri))
-        self._revocations[pending.sequence] = pending
+        pending = self._send_bri(entry, entry.mag, trigger, now)
         self._revocation_of[mn_id] = pending
         entry.state = BceState.REVOKING
         self._timers.schedule(entry, None)  # the revocation decides the end now
-        self._outbox.append(Datagram(pending.data, entry.mag))
-        self.counters["bri_sent"] += 1
-        self._timers.schedule(pending, now + pending.timeout_s)
         self._log(
             "info",
             "revoking binding",
@@ -273,6 +264,57 @@ class LmaProtocol:
             sequence=pending.sequence,
         )
         return True
+
+    def _send_bri(
+        self,
+        entry: BindingCacheEntry,
+        mag: Address,
+        trigger: RevocationTrigger,
+        now: float,
+        *,
+        handover: bool = False,
+    ) -> PendingRevocation:
+        """One BRI for ``entry`` to ``mag``, retransmitted until its BRA (RFC 5846)."""
+        self._bri_sequence = (self._bri_sequence + 1) % SEQUENCE_MODULO
+        options: tuple[MobilityOption, ...] = (entry.mn_id_option,)
+        if entry.hnp is not None:
+            options += (HomeNetworkPrefix.of(entry.hnp),)
+        bri = BindingRevocationIndication(
+            trigger=trigger, sequence=self._bri_sequence, p=True, options=options
+        )
+        data = encode_message(bri)
+        pending = PendingRevocation(
+            entry, self._bri_sequence, trigger, data, mag, handover=handover
+        )
+        self._revocations[pending.sequence] = pending
+        self._outbox.append(Datagram(data, mag))
+        self.counters["bri_sent"] += 1
+        self._timers.schedule(pending, now + pending.timeout_s)
+        return pending
+
+    def _tell_previous_mag(
+        self, entry: BindingCacheEntry, previous: Address, same_att: bool, now: float
+    ) -> None:
+        """Make-before-break: the old MAG still holds the binding; revoke it there now.
+
+        Without this the old MAG keeps routes and a refresh timer for a station
+        it may never see leave (RFC 5846 section 6.1, inter-MAG handover).
+        """
+        trigger = (
+            RevocationTrigger.INTER_MAG_HANDOVER_SAME_ATT
+            if same_att
+            else RevocationTrigger.INTER_MAG_HANDOVER_UNKNOWN
+        )
+        pending = self._send_bri(entry, previous, trigger, now, handover=True)
+        self.counters["handover_bri_sent"] += 1
+        self._log(
+            "info",
+            "handover: revoking the binding at the previous MAG",
+            mn_id=entry.mn_id,
+            previous_mag=str(previous),
+            mag=str(entry.mag),
+            sequence=pending.sequence,
+        )
 
     def unix_time_s(self, now: float) -> float:
         return now + self.wall_clock_offset_s
@@ -350,10 +392,16 @@ class LmaProtocol:
             route_changed = True
         else:
             if entry.mag != pbu.src:
+                previous, was_registered = entry.mag, entry.state is BceState.REGISTERED
+                same_att = pbu.att is not None and pbu.att.access_technology == (
+                    entry.access_technology
+                )
                 self._cache.move(entry, pbu.src)
                 entry.handovers += 1
                 self.counters["handovers"] += 1
                 route_changed = True
+                if was_registered and self.settings.revocation:  # interop switch: no BRIs
+                    self._tell_previous_mag(entry, previous, same_att, now)
             else:
                 self.counters["refreshes"] += 1
             self._release_dropped(entry, grant)
@@ -738,9 +786,13 @@ class LmaProtocol:
         if pending.retransmissions < BRI_MAX_RETRANSMIT_NUMBER:
             pending.retransmissions += 1
             pending.timeout_s *= 2
-            self._outbox.append(Datagram(pending.data, entry.mag))
+            self._outbox.append(Datagram(pending.data, pending.mag))
             self.counters["bri_retransmissions"] += 1
             self._timers.schedule(pending, now + pending.timeout_s)
+            return
+        if pending.handover:  # the binding lives on at the new MAG; its lifetime bounds the old
+            del self._revocations[pending.sequence]
+            self.counters["handover_bri_unanswered"] += 1
             return
         self.counters["revocations_timed_out"] += 1
         self._log(
@@ -756,7 +808,7 @@ class LmaProtocol:
         self._peer(src, now)
         self.counters["bra_received"] += 1
         pending = self._revocations.get(msg.sequence)
-        if pending is None or pending.entry.mag != src:
+        if pending is None or pending.mag != src:
             self.counters["bra_unknown"] += 1
             self._log(
                 "info",
@@ -773,6 +825,10 @@ class LmaProtocol:
                 mn_id=pending.entry.mn_id,
                 status=int(msg.status),
             )
+        if pending.handover:
+            del self._revocations[pending.sequence]
+            self._timers.schedule(pending, None)
+            return
         self._remove(pending.entry, "revoked", now)
 
     def _on_bri(self, msg: BindingRevocationIndication, src: Address, now: float) -> None:

@@ -79,11 +79,17 @@ T = TypeVar("T")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, msg, fields (and exc when there is one)."""
+    """One JSON object per line: ts, mono, level, msg, fields (and exc when there is one).
+
+    ``mono`` is CLOCK_MONOTONIC when the line was written (formatting is synchronous
+    in ``log()``): the clock the protocol runs on, with microseconds, comparable
+    between daemons of one host (``make demo`` lines up a handover with it).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "mono": round(time.monotonic(), 6),
             "level": record.levelname.lower(),
             "msg": record.getMessage(),
             "fields": dict(getattr(record, "fields", None) or {}),
@@ -421,11 +427,25 @@ class _Daemon:
         if log.isEnabledFor(level):
             message = _ACTION_MESSAGES.get(type(action), "action")
             log.log(level, message, extra={"fields": _action_fields(action)})
+        timed = log.isEnabledFor(logging.DEBUG) and not (
+            isinstance(action, BindingUp) and action.refresh
+        )
         for provider in consumers(action, self.datapath, self.address_services):
+            started = time.monotonic()
             try:
                 # asyncio.timeout, not wait_for: no task per provider and action
                 async with asyncio.timeout(PROVIDER_TIMEOUT_S):
                     await provider.apply(action)
+                if timed:  # a handover's steps, with their cost (make demo lines them up)
+                    _log(
+                        "debug",
+                        "action applied",
+                        provider=provider.name,
+                        action=type(action).__name__,
+                        mac=getattr(action, "mac", None),
+                        mn_id=getattr(action, "mn_id", None),
+                        took_ms=round((time.monotonic() - started) * 1000, 3),
+                    )
             except Exception as exc:
                 _log(
                     "error",
@@ -693,6 +713,8 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
     """``"handoff"`` of an attach request: a HandoffIndicator name or number, or absent."""
     if raw is None:
         return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)  # "3" from a shell is the number, as the help says
     try:
         if isinstance(raw, str):
             return HandoffIndicator[raw.upper()]
@@ -711,6 +733,7 @@ class _TriggerSink:
         self._daemon = daemon
 
     def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        _log("debug", "trigger: station attached", mac=mac)
         self._daemon.spawn(self._daemon._attach_logged(mac, mn_id, "trigger"), "attach")
 
     def station_detached(self, mac: str, reason: str = "trigger") -> None:
@@ -743,6 +766,27 @@ class LmaDaemon(_Daemon):
 
     def commands(self) -> dict[str, Handler]:
         return {**super().commands(), "revoke": self.cmd_revoke}
+
+    def apply_failed(self, action: Action, provider: str) -> None:
+        """A route the LMA could not install: revoke the binding (RFC 5846) at its MAG.
+
+        The PBA went out before the route (they run side by side), so the MAG
+        believes in a binding whose downlink is black-holed: revocation is the
+        protocol's way to take that back.
+        """
+        if not isinstance(action, MobileRouteUp):
+            return
+        assert self.driver is not None
+        mn_id = action.mn_id
+        revoking: bool = self.driver.call(lambda ep, now: ep.revoke(mn_id, now))
+        _log(
+            "warning",
+            "route not installed: binding revoked",
+            mn_id=mn_id,
+            mag=str(action.mag),
+            provider=provider,
+            revoking=revoking,
+        )
 
     async def cmd_revoke(self, request: Request) -> Response:
         mn_id = require_str(request, "mn_id")

@@ -1,13 +1,14 @@
 """The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
 
 The only module of the project that imports pyroute2, loaded lazily when a
-``[plugin.datapath]`` section builds the provider. Two things pyroute2
-cannot express go through iproute2 (OpenWrt: ip-full) in this module, only when
-the SRv6 datapath is in use: SRv6 routes in
-``encap.red`` mode (pyroute2 knows only the mode names ``inline`` and
-``encap`` and silently turns any other value into ``encap``, which would add
-an SRH) and the namespace's SRv6 tunnel source (``ip sr tunsrc``, a
-generic-netlink command pyroute2 has no API for).
+``[plugin.datapath]`` section builds the provider. pyroute2 knows only the SRv6
+mode names ``inline`` and ``encap`` and silently turns any other value into
+``encap`` (which would add an SRH): this module teaches its codec ``encap.red``
+(the kernel's mode 3) so SRv6 routes go over netlink like every other route,
+without a ~10 ms ``ip`` process in the handover path; where the codec cannot be
+taught (a pyroute2 laid out differently) they go through iproute2 (OpenWrt:
+ip-full) as before. The namespace's SRv6 tunnel source (``ip sr tunsrc``, a
+generic-netlink command pyroute2 has no API for) always does, once per tunnel.
 
 Idempotent by construction: EEXIST on add and ENOENT/ESRCH/ENODEV/EADDRNOTAVAIL
 on delete count as success; routes are always written with replace.
@@ -22,12 +23,14 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
 
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 try:  # pyroute2 >= 0.9 (OpenWrt master). Submodules: the package __init__ may be slimmed.
     from pyroute2.iproute.linux import AsyncIPRoute as _AsyncIPRoute
@@ -66,6 +69,25 @@ RT_SCOPE_NOWHERE: Final = 255
 RTAX_MTU_LOCK: Final = 1 << 2  # "mtu lock": the route MTU is not lowered by PMTU
 IP6_TNL_F_IGN_ENCAP_LIMIT: Final = 0x1  # "encaplimit none": no destination-options header
 GRE_KEY: Final = 0x2000  # GRE header flag, network order
+SEG6_IPTUN_MODE_ENCAP_RED: Final = 3  # linux/seg6_iptunnel.h: encap without an SRH for 1 segment
+
+
+def _teach_pyroute2_encap_red() -> bool:
+    """Make pyroute2's SRH codec encode and decode mode ``encap.red`` (mode 3).
+
+    False when this pyroute2 has no such codec tables: routes then use iproute2.
+    """
+    codec: Any = getattr(getattr(rtmsg, "seg6_encap_info", None), "ipv6_sr_hdr", None)
+    modes = getattr(codec, "encapmodes", None)
+    names = getattr(codec, "r_encapmodes", None)
+    if not isinstance(modes, dict) or not isinstance(names, dict):
+        return False
+    modes.setdefault("encap.red", SEG6_IPTUN_MODE_ENCAP_RED)
+    names.setdefault(SEG6_IPTUN_MODE_ENCAP_RED, "encap.red")
+    return bool(modes["encap.red"] == SEG6_IPTUN_MODE_ENCAP_RED)
+
+
+ENCAP_RED_OVER_NETLINK: Final = _teach_pyroute2_encap_red()
 TUNNEL_TTL: Final = 64
 SEG6_LOCAL_ACTIONS: Final = {5: "End.DX6", 6: "End.DX4"}
 _GONE: Final = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
@@ -142,6 +164,7 @@ class Kernel:
     def __init__(self, settings: PlanSettings) -> None:
         self.settings = settings
         self._ipr: Any = None
+        self._indexes: dict[str, int] = {}  # ifname -> index; dropped when a link is deleted
         self._seg6 = False
 
     # --- lifecycle -----------------------------------------------------------------
@@ -161,6 +184,11 @@ class Kernel:
         if self._ipr is None:
             raise KernelError("the netlink socket is not open")
         return self._ipr
+
+    @staticmethod
+    def now() -> float:
+        """Monotonic seconds, for the provider's timing logs (it reads no clock itself)."""
+        return time.monotonic()
 
     # --- facts -----------------------------------------------------------------------
 
@@ -225,9 +253,14 @@ class Kernel:
         return PeerPath(str(link.get("ifname")), int(link.get("mtu")))
 
     async def _index(self, ifname: str) -> int:
+        """The interface's index, cached while it exists (a link dump per route costs ms)."""
+        index = self._indexes.get(ifname)
+        if index is not None:
+            return index
         found = await self.ipr.link_lookup(ifname=ifname)
         if not found:
             raise KernelError(f"interface {ifname!r} does not exist")
+        self._indexes[ifname] = int(found[0])
         return int(found[0])
 
     async def _name(self, index: int, cache: dict[int, str]) -> str:
@@ -314,10 +347,39 @@ class Kernel:
 
     # --- operations -----------------------------------------------------------------------
 
+    async def execute_batch(self, ops: Sequence[Op]) -> list[OSError | None]:
+        """Operations that do not depend on each other, in flight together.
+
+        One round trip for the group (``batches`` in the plan says what may go
+        together); each operation's own failure comes back in its place.
+        """
+        if len(ops) == 1:
+            try:
+                await self.execute(ops[0])
+            except OSError as exc:
+                return [exc]
+            return [None]
+        results = await asyncio.gather(*(self.execute(op) for op in ops), return_exceptions=True)
+        out: list[OSError | None] = []
+        for result in results:
+            if isinstance(result, OSError):
+                out.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.append(None)
+        return out
+
     async def execute(self, op: Op) -> None:
         """Apply one operation; KernelError names the object on failure."""
         try:
-            await self._dispatch(op)
+            try:
+                await self._dispatch(op)
+            except NetlinkError as exc:
+                if _code(exc) != errno.ENODEV or not self._indexes:
+                    raise
+                self._indexes.clear()  # an interface was re-created: look indexes up again
+                await self._dispatch(op)
         except NetlinkError as exc:
             raise KernelError(f"{op.verb} {describe(op.obj)}: {exc}") from exc
 
@@ -394,6 +456,7 @@ class Kernel:
             )
 
     async def _del_link_named(self, name: str) -> None:
+        self._indexes.pop(name, None)
         found = await self.ipr.link_lookup(ifname=name)
         for index in found:
             await _gone_ok(self.ipr.link("del", index=index))
@@ -424,19 +487,11 @@ class Kernel:
         await _gone_ok(self.ipr.addr("del", index=found[0], address=addr, prefixlen=int(plen)))
 
     async def _put_route(self, r: RouteObj) -> None:
-        proto = str(self.settings.route_protocol)
-        if isinstance(r.encap, Seg6Encap):
-            argv = [
-                f"-{r.family}",
-                "route",
-                "replace",
-                r.dst,
-                "proto",
-                proto,
-                "table",
-                str(r.table),
-            ]
-            argv += ["encap", "seg6", "mode", "encap.red", "segs", r.encap.segment, "dev", r.dev]
+        if isinstance(r.encap, Seg6Encap) and not ENCAP_RED_OVER_NETLINK:
+            argv = [f"-{r.family}", "route", "replace", r.dst,
+                    "proto", str(self.settings.route_protocol), "table", str(r.table),
+                    "encap", "seg6", "mode", "encap.red", "segs", r.encap.segment,
+                    "dev", r.dev]  # fmt: skip
             if r.mtu:
                 argv += ["mtu", "lock", str(r.mtu)]
             await _ip(*argv)
@@ -451,7 +506,10 @@ class Kernel:
             kw["scope"] = RT_SCOPE_LINK
         if r.mtu:
             kw["metrics"] = {"mtu": r.mtu, "lock": RTAX_MTU_LOCK}
-        if isinstance(r.encap, Seg6LocalDecap):
+        if isinstance(r.encap, Seg6Encap):
+            # a fresh list each time: the codec edits the one it is given
+            kw["encap"] = {"type": "seg6", "mode": "encap.red", "segs": [r.encap.segment]}
+        elif isinstance(r.encap, Seg6LocalDecap):
             nh = {"nh6": "::"} if r.encap.action == "End.DX6" else {"nh4": "0.0.0.0"}
             kw["encap"] = {"type": "seg6local", "action": r.encap.action, **nh}
         await self.ipr.route("replace", family=_af(r.family), **kw)

@@ -31,8 +31,10 @@ from ._plan import (
     TunnelKey,
     apply_action,
     assign_slots,
+    batches,
     describe,
     diff,
+    keep_endpoint,
     link_name,
     plan,
     tunnel_keys,
@@ -203,26 +205,39 @@ class NetlinkDatapath:
             self.paths[peer] = await self.kernel.resolve(peer)
         slots = assign_slots(self.slots, tunnels.values(), s.max_tunnels)
         desired = plan(s, entries.values(), tunnels, slots, self.paths)
-        await self._converge(desired, strict=strict)
+        await self._converge(keep_endpoint(s, self.installed, desired), strict=strict)
         self.entries, self.tunnels, self.slots = entries, tunnels, slots
 
     async def _converge(self, desired: Plan, strict: bool = True) -> None:
         """Apply diff(installed, desired); ``strict`` stops at the first failure."""
         first: OSError | None = None
-        for op in diff(self.installed, desired):
-            try:
-                await self.kernel.execute(op)
-            except OSError as exc:
+        ops = diff(self.installed, desired)
+        started = self.kernel.now()
+        for group in batches(ops):
+            failures = await self.kernel.execute_batch(group)
+            for op, exc in zip(group, failures, strict=True):
+                if exc is None:
+                    self.counters["ops"] += 1
+                    self._record(op)
+                    continue
                 self.counters["op_failures"] += 1
                 log.error("datapath operation failed: %s", exc)
-                if strict:
-                    raise
                 first = first or exc
-                continue
-            self.counters["ops"] += 1
-            self._record(op)
+            if first is not None and strict:
+                raise first
         if first is not None and not strict:
             log.warning("some datapath objects could not be converged: %s", first)
+        if ops:
+            log.debug(
+                "datapath converged",
+                extra={
+                    "fields": {
+                        "ops": len(ops),
+                        "took_ms": round((self.kernel.now() - started) * 1000, 3),
+                        "what": "; ".join(f"{op.verb} {describe(op.obj)}" for op in ops[:12]),
+                    }
+                },
+            )
 
     def _record(self, op: Op) -> None:
         if op.verb == "remove":

@@ -308,9 +308,12 @@ def decode(buf: bytes) -> DhcpMessage:
 
 
 def _option_bytes(code: int, value: bytes) -> bytes:
-    """One option, split into 255-octet pieces when longer (RFC 3396)."""
+    """One option, split into 255-octet pieces when longer (RFC 3396).
+
+    An empty value is a zero-length option (Rapid Commit, RFC 4039, is one), as decode reads it.
+    """
     if not value:
-        raise ValueError(f"option {code} would be empty")
+        return bytes((code, 0))
     out = bytearray()
     for i in range(0, len(value), 255):
         piece = value[i : i + 255]

@@ -45,17 +45,25 @@ PACKET_OUTGOING: Final = 4
 SO_ATTACH_FILTER: Final = 26
 MAX_FRAME: Final = 65535
 
-# ldh [12]; jeq IPv6; ldb [20] (next header); jeq ICMPv6; ldb [54] (ICMPv6 type); jeq RS
+# Router Solicitations, Neighbor Solicitations (DAD) and MLDv2 reports behind an
+# 8-octet Hop-by-Hop header; everything else stays in the kernel. (code, jt, jf, k):
 _RS_FILTER: Final = (
-    (0x28, 0, 0, 12),
-    (0x15, 0, 5, ETH_P_IPV6),
-    (0x30, 0, 0, 20),
-    (0x15, 0, 3, 58),
-    (0x30, 0, 0, 54),
-    (0x15, 0, 1, 133),
-    (0x06, 0, 0, MAX_FRAME),
-    (0x06, 0, 0, 0),
+    (0x28, 0, 0, 12),  # 0: ldh [12] ethertype
+    (0x15, 0, 11, ETH_P_IPV6),  # 1: IPv6? else drop
+    (0x30, 0, 0, 20),  # 2: ldb [20] next header
+    (0x15, 0, 3, 58),  # 3: ICMPv6? else 7
+    (0x30, 0, 0, 54),  # 4: ldb [54] ICMPv6 type
+    (0x15, 6, 0, 133),  # 5: RS: accept
+    (0x15, 5, 6, 135),  # 6: NS: accept, else drop
+    (0x15, 0, 5, 0),  # 7: Hop-by-Hop? else drop
+    (0x30, 0, 0, 54),  # 8: ldb [54] its next header
+    (0x15, 0, 3, 58),  # 9: ICMPv6? else drop
+    (0x30, 0, 0, 62),  # 10: ldb [62] ICMPv6 type after 8 octets of options
+    (0x15, 0, 1, 143),  # 11: MLDv2 report: accept, else drop
+    (0x06, 0, 0, MAX_FRAME),  # 12: accept
+    (0x06, 0, 0, 0),  # 13: drop
 )
+PACKET_MR_ALLMULTI: Final = 2  # DAD goes to solicited-node groups: all of them
 
 
 def _attach_rs_filter(sock: socket.socket) -> None:
@@ -119,6 +127,11 @@ class RaService:
                 multicast_mac(ALL_ROUTERS),
             )
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            if cfg.rs_trigger:  # MLD reports (ff02::16) and DAD solicitations find us too
+                allmulti = struct.pack(
+                    "iHH8s", socket.if_nametoindex(self.ifname), PACKET_MR_ALLMULTI, 0, b""
+                )
+                sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, allmulti)
             sock.setblocking(False)
         except OSError:
             sock.close()

@@ -44,6 +44,7 @@ __all__ = [
     "encode_message",
     "icmpv6_checksum",
     "multicast_mac",
+    "station_signal",
 ]
 
 ETH_P_IPV6: Final = 0x86DD
@@ -429,3 +430,47 @@ def decode_frame(data: bytes) -> Frame:
     ):
         raise ValidationError("solicitation from :: carries a source link-layer address", start)
     return Frame(dst_mac, src_mac, src_ip, dst_ip, message, hop_limit)
+
+
+ICMPV6_NEIGHBOR_SOLICITATION: Final = 135
+ICMPV6_MLDV2_REPORT: Final = 143
+IPPROTO_HOPOPTS: Final = 0
+
+
+def station_signal(data: bytes) -> tuple[bytes, str] | None:
+    """(source MAC, what) when a frame says a station is setting up IPv6 here, else None.
+
+    A station joining a link sends an MLDv2 report (RFC 3810, after a Hop-by-Hop
+    header with the Router Alert) and Duplicate Address Detection solicitations
+    from ``::`` (RFC 4862 section 5.4), whether or not it sends a Router
+    Solicitation: a station that has RSs switched off or already sent them at
+    another AP still shows itself this way. Only the headers are looked at, as
+    a trigger: the MAC still goes through identity and policy before anything
+    is installed, so nothing here reaches the kernel or a station.
+    """
+    if len(data) < ETH_LEN + IPV6_LEN + 4:
+        return None
+    _, src_mac, ethertype = _ETH.unpack_from(data)
+    if ethertype != ETH_P_IPV6 or src_mac[0] & 1:
+        return None
+    vtf, _, next_header, hop_limit, src, _ = _IPV6.unpack_from(data, ETH_LEN)
+    if vtf >> 28 != 6:
+        return None
+    at = ETH_LEN + IPV6_LEN
+    if next_header == IPPROTO_HOPOPTS:
+        inner, ext_len = data[at], data[at + 1]
+        at += 8 * (ext_len + 1)
+        if inner != IPPROTO_ICMPV6 or len(data) < at + 4:
+            return None
+        if data[at] == ICMPV6_MLDV2_REPORT and hop_limit == 1:
+            return src_mac, "mld-report"
+        return None
+    if next_header != IPPROTO_ICMPV6:
+        return None
+    if (
+        data[at] == ICMPV6_NEIGHBOR_SOLICITATION
+        and hop_limit == ND_HOP_LIMIT
+        and IPv6Address(src).is_unspecified
+    ):
+        return src_mac, "dad"
+    return None

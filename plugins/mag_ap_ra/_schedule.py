@@ -15,7 +15,10 @@ When RAs go out to one MN (its MAC, IPv6 destination ff02::1, RFC 6085):
   A refresh (lifetime extended) sends one RA at once with the new lifetimes.
 * a Router Solicitation from the MN's MAC: one RA after a random delay of at
   most ``rs_delay_max_s`` (MAX_RA_DELAY_TIME, RFC 4861 section 6.2.6); an RA
-  already pending for that MN answers it.
+  already pending for that MN answers it. An MLDv2 report or a DAD solicitation
+  from the MN counts the same: a station that switched RSs off, or sent them at
+  its previous AP, still needs its RA here. From a MAC without a binding, any of
+  the three reports an unknown station (the trigger).
 * ``BindingDown``: MAX_FINAL_RTR_ADVERTISEMENTS = 3 withdrawal RAs at the same
   offsets: router lifetime 0 and the prefix with valid and preferred lifetime 0.
 
@@ -49,6 +52,7 @@ from ._packet import (
     SourceLinkLayerAddress,
     decode_frame,
     encode_frame,
+    station_signal,
 )
 
 __all__ = [
@@ -107,6 +111,8 @@ class RaScheduler:
             "rs_received": 0,
             "rs_answered": 0,
             "rs_unknown": 0,
+            "station_signals": 0,  # MLD reports and DAD solicitations seen
+            "station_signals_unknown": 0,
             "bad_frames": 0,
         }
         self.last_error: str | None = None
@@ -147,6 +153,10 @@ class RaScheduler:
 
     def frame_received(self, data: bytes, now: float) -> None:
         """A frame from the access link; bad ones are counted, never raised."""
+        signal = station_signal(data)
+        if signal is not None:
+            self._station_heard(*signal, now)
+            return
         try:
             frame = decode_frame(data)
         except DecodeError as exc:
@@ -160,19 +170,40 @@ class RaScheduler:
             self.last_error = f"solicitation from MAC {mac_text(frame.src_mac)} ignored"
             return
         self.counters["rs_received"] += 1
-        node = self._nodes.get(frame.src_mac)
-        if node is not None and not node.withdrawn:
+        if self._answer_soon(frame.src_mac, now):
             self.counters["rs_answered"] += 1
-            if not node.due or node.due[0] > now + self.settings.rs_delay_max_s:
-                self._schedule(node, [now + self._random() * self.settings.rs_delay_max_s])
             return
-        if now < self._holdoff_until.get(frame.src_mac, float("-inf")):
+        if self._report_unknown(frame.src_mac, now):
+            self.counters["rs_unknown"] += 1
+
+    def _station_heard(self, mac: bytes, what: str, now: float) -> None:
+        """An MLD report or DAD from ``mac``: like an RS that was never sent."""
+        if mac == self.settings.mac:
             return
-        self._holdoff_until[frame.src_mac] = now + self.settings.rs_trigger_holdoff_s
+        self.counters["station_signals"] += 1
+        if self._answer_soon(mac, now):
+            return  # a bound station configuring an address: its RA goes out now
+        if self._report_unknown(mac, now):
+            self.counters["station_signals_unknown"] += 1
+
+    def _answer_soon(self, mac: bytes, now: float) -> bool:
+        """A bound MN asked (or showed it needs) an RA: one within ``rs_delay_max_s``."""
+        node = self._nodes.get(mac)
+        if node is None or node.withdrawn:
+            return False
+        if not node.due or node.due[0] > now + self.settings.rs_delay_max_s:
+            self._schedule(node, [now + self._random() * self.settings.rs_delay_max_s])
+        return True
+
+    def _report_unknown(self, mac: bytes, now: float) -> bool:
+        """Queue ``mac`` for the trigger, once per hold-off; False while held off."""
+        if now < self._holdoff_until.get(mac, float("-inf")):
+            return False
+        self._holdoff_until[mac] = now + self.settings.rs_trigger_holdoff_s
         if len(self._holdoff_until) > 4 * MAX_KEPT_WITHDRAWALS:
             self._holdoff_until = {m: t for m, t in self._holdoff_until.items() if t > now}
-        self.counters["rs_unknown"] += 1
-        self._unknown.append(mac_text(frame.src_mac))
+        self._unknown.append(mac_text(mac))
+        return True
 
     # --- timers and outputs ---------------------------------------------------
 

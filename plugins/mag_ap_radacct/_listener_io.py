@@ -44,6 +44,7 @@ class RadAcctListener:
             "not_accounting": 0,
             "ignored": 0,
             "fallback": 0,
+            "identity_changes": 0,
         }
         self.bound: tuple[str, int] | None = None
         self._changed = asyncio.Event()
@@ -109,6 +110,13 @@ class RadAcctListener:
         if outcome.kind in ("start", "interim"):
             log.info("accounting %s: %s is %s", outcome.kind, outcome.mac, outcome.user_name)
             self._changed.set()
+            if outcome.user_changed and outcome.mac and self._sink is not None:
+                # re-authenticated as another user: the binding changes MN-ID
+                self.counters["identity_changes"] += 1
+                log.info("accounting: %s is now %s (was %s): re-binding",
+                         outcome.mac, outcome.user_name, outcome.previous)  # fmt: skip
+                self._sink.station_detached(outcome.mac, "radius-accounting-identity-changed")
+                self._sink.station_attached(outcome.mac, outcome.user_name)
         elif outcome.kind in ("no-mac", "no-user-name", "mac-user-name", "ignored-status"):
             self.counters["ignored"] += 1
             log.info("accounting from %s: %s", source, outcome.kind)

@@ -66,7 +66,7 @@ def _demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_demo_walks_twice_keeping_addresses_and_pings(tmp_path: Path) -> None:
-    proc = _demo(tmp_path, "--json-only", "--handovers", "2")
+    proc = _demo(tmp_path, "--json-only", "--handovers", "1")  # one walk of each mode
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, f"demo failed:\n{err}\n{out[-3000:]}"
     report: dict[str, Any] = json.loads((tmp_path / "demo-report.json").read_text())
@@ -103,17 +103,28 @@ def test_demo_walks_twice_keeping_addresses_and_pings(tmp_path: Path) -> None:
     assert lma["mag"] == "2001:db8:f1::2"
 
     # both walks: same prefix and HoA at the new AP, pings answered again
-    assert [(h["from"], h["to"]) for h in report["handovers"]] == [("AP1", "AP2"), ("AP2", "AP1")]
+    walks = [(h["mode"], h["from"], h["to"]) for h in report["handovers"]]
+    assert walks == [("bbm", "AP1", "AP2"), ("mbb", "AP2", "AP1")]
     for h in report["handovers"]:
         assert h["hnp"] == before["ipv6"][0].split("::")[0] + "::/64"
         assert h["ipv4_hoa"] == before["ipv4"][0]
-        assert "AP-STA-DISCONNECTED" in h["departure_detected_by"]
+        assert h["handoff_indicator"] in (3, 4), h  # never 1 from the trigger path
         for family in ("ipv4", "ipv6"):
             p = h["ping"][family]
             assert p["first_reply_after_ms"] is not None
             assert p["window_sent"] > 0
             # a sanity bound, not a timing assertion: the real numbers are printed above
             assert p["window_lost"] < 0.5 * p["window_sent"], (family, h)
+            cut = p["breakdown"]
+            assert cut["gap_ms"] > 0 and cut["steps"], cut
+            assert "PBU to PBA (LMA round trip)" in {s["step"] for s in cut["steps"]}, cut
+    bbm, mbb = report["handovers"]
+    assert "AP-STA-DISCONNECTED" in bbm["departure_detected_by"]
+    # make-before-break: the protocol cleaned up the old MAG (the LMA's BRI), and its
+    # hostapd's late departure report found nothing left to de-register
+    assert mbb["old_mag_cleanup"] == "BRI trigger 2", mbb
+    assert mbb["late_departure_ignored"] is True
+    assert set(report["summary"]) == {"bbm", "mbb"}
 
     # the pings ran through the whole demo and mostly got through
     for family in ("ipv4", "ipv6"):

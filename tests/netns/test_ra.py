@@ -226,3 +226,19 @@ def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
     status = h.status()["linkwatch"]
     assert status["inactivity_detaches"] == 1
     assert h.pending("detached") == []  # MN2 is still there
+
+
+def test_a_station_that_sends_no_rs_is_found_by_its_mld_report_or_dad(access: Access) -> None:
+    """SLAAC without an RS (switched off here, or sent at the previous AP): the station's
+    MLD report and DAD solicitations report it, and its RA goes out at once."""
+    h = Harness(access.lab, access.mag, ra_config(), {})
+    mn = access.mn2
+    mn.sysctl("net.ipv6.conf.eth0.router_solicitations", "0")
+    mn.ip("link", "set", "eth0", "down")
+    mn.ip("link", "set", "eth0", "up")  # joins the link again: MLDv2 reports, DAD for fe80::
+    assert h.expect("attached")["mac"] == MN2_MAC
+    h.up(MN2_MAC, HNP2)
+    wait_for(lambda: any(in_prefix(a, HNP2) for a in addresses(mn)), 20, "MN2 SLAAC")
+    ra = h.status()["ra"]
+    assert ra["rs_received"] == 0, ra  # it never solicited
+    assert ra["station_signals"] >= 1 and ra["station_signals_unknown"] == 1, ra

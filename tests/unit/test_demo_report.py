@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.demo_report import Timeline, parse_ping
+from lab.demo_report import Timeline, breakdown, parse_ping, percentile
 
 RECORDED = """\
 PING 198.51.100.2 (198.51.100.2) 56(84) bytes of data.
@@ -52,3 +52,45 @@ def test_timeline_is_sorted_and_relative() -> None:
         {"t_s": 2.5, "event": "second"},
     ]
     assert timeline.render().splitlines()[0].strip() == "1.250 s  first"
+
+
+def test_breakdown_covers_the_gap_and_reports_what_no_step_explains() -> None:
+    marks: dict[str, float | None] = {
+        "last_reply": 10.000,
+        "leave": 10.004,
+        "associated": 10.006,
+        "eap_started": 10.006,
+        "eap_success": 10.016,
+        "trigger": 10.017,
+        "attach": 10.018,
+        "pbu": 10.018,
+        "pba": 10.020,
+        "lma_route": 10.019,
+        "lma_route_done": 10.021,
+        "datapath_done": 10.023,
+        "ra_done": 10.024,
+        # 10.024 .. 10.027: nothing explains these 3 ms
+        "first_echo_sent": 10.027,
+        "first_reply": 10.028,
+        "old_down": None,  # not seen: reported missing, not guessed
+    }
+    b = breakdown(marks)
+    assert b is not None
+    assert b.gap_ms == 28.0
+    assert b.missing == ["old MAG: departure to binding down"]
+    steps = {s["step"]: s["ms"] for s in b.steps}
+    assert steps["802.1X at the new AP"] == 10.0
+    assert steps["waiting for the next echo (ping granularity)"] == 4.0  # from "restored"
+    assert b.unaccounted_ms == 0.0  # the wait for the echo covers it
+    del marks["first_echo_sent"]
+    b2 = breakdown(marks)
+    # without the echo's send time neither the wait nor the round trip is explained
+    assert b2 is not None and b2.unaccounted_ms == 4.0
+    assert breakdown({"last_reply": 1.0}) is None
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
+    assert percentile([float(i) for i in range(1, 21)], 95) == 19.0
+    assert percentile([float(i) for i in range(1, 21)], 100) == 20.0

@@ -286,6 +286,12 @@ def test_fuzz_random_bytes_raise_only_decode_error(data: bytes) -> None:
         decode(data)
 
 
+def test_a_zero_length_option_survives_a_round_trip() -> None:
+    """Found by the fuzz test below: decode took option 2 with length 0, encode refused it."""
+    msg = decode(DISCOVER[:240] + b"\x02\x00\xff")
+    assert decode(encode(msg)) == msg
+
+
 @given(st.binary(max_size=300), st.sampled_from([0, 1, 2, 3]))
 @settings(max_examples=2000)
 def test_fuzz_options_after_a_valid_header(options: bytes, overload: int) -> None:

@@ -15,6 +15,7 @@ from mag_ap.mh import (
     BindingErrorStatus,
     BindingRevocationAcknowledgement,
     BindingRevocationIndication,
+    HandoffIndicator,
     Heartbeat,
     HomeNetworkPrefix,
     MobileNodeIdentifier,
@@ -166,6 +167,70 @@ def test_revoke_sends_a_bri_to_the_mag_of_the_mn() -> None:
     assert hnp is not None and bri.find(HomeNetworkPrefix) == HomeNetworkPrefix.of(hnp)
     binding = h.binding()
     assert binding is not None and binding["state"] == "revoking"
+
+
+def test_make_before_break_handover_revokes_the_binding_at_the_previous_mag() -> None:
+    """MAG2 registers while MAG1 still holds the binding: MAG1 gets a handover BRI."""
+    h = Harness()
+    h.register(ipv4=ANY_IPV4)
+    h.now += 1
+    moved = h.register(src=MAG2, ipv4=ANY_IPV4, hi=HandoffIndicator.UNKNOWN)
+    assert moved.accepted
+    ((peer, bri),) = h.elsewhere
+    assert peer == MAG1 and isinstance(bri, BindingRevocationIndication)
+    assert bri.trigger == RevocationTrigger.INTER_MAG_HANDOVER_SAME_ATT
+    assert bri.find(MobileNodeIdentifier) == MobileNodeIdentifier.nai(MN)
+    assert bri.find(HomeNetworkPrefix) == HomeNetworkPrefix.of(hnp_of(moved))  # type: ignore[arg-type]
+    h.actions()
+    assert h.send(BindingRevocationAcknowledgement(sequence=bri.sequence), src=MAG1) == []
+    h.advance(h.now + 60)  # no retransmission after the answer, and the binding stays
+    later = [decode_message(d.data) for d in h.lma.datagrams_to_send(h.now)]
+    assert not [m for m in later if isinstance(m, BindingRevocationIndication)]
+    assert [a for a in h.actions() if isinstance(a, MobileRouteDown)] == []
+    binding = h.binding()
+    assert binding is not None and binding["mag"] == str(MAG2) and binding["state"] == "registered"
+    counters = h.lma.status(h.now)["counters"]
+    assert counters["handover_bri_sent"] == 1 and counters["bra_unknown"] == 0
+    # the binding refreshes at MAG2 as usual
+    assert h.register(src=MAG2, ipv4=ANY_IPV4, hi=HandoffIndicator.NOT_CHANGED).accepted
+
+
+def test_unanswered_handover_bri_gives_up_without_touching_the_binding() -> None:
+    h = Harness()
+    h.register()
+    h.register(src=MAG2, hi=HandoffIndicator.UNKNOWN)
+    h.actions()
+    h.advance(h.now + 60)  # the BRI's retransmissions (1 + 2 + 4 s) and well past them
+    sent = [
+        d.peer
+        for d in h.lma.datagrams_to_send(h.now)
+        if isinstance(decode_message(d.data), BindingRevocationIndication)
+    ]
+    assert sent == [MAG1] * BRI_MAX_RETRANSMIT_NUMBER
+    assert [a for a in h.actions() if isinstance(a, MobileRouteDown)] == []
+    binding = h.binding()
+    assert binding is not None and binding["mag"] == str(MAG2) and binding["state"] == "registered"
+    assert h.lma.status(h.now)["counters"]["handover_bri_unanswered"] == 1
+
+
+def test_an_lma_without_revocation_sends_no_handover_bri() -> None:
+    """The interop switch ``revocation = false`` (an LMA without RFC 5846) covers it too."""
+    h = Harness(revocation=False)
+    h.register()
+    assert h.register(src=MAG2, hi=HandoffIndicator.UNKNOWN).accepted
+    assert h.elsewhere == []
+    assert h.lma.status(h.now)["counters"]["handover_bri_sent"] == 0
+
+
+def test_break_before_make_sends_no_handover_bri() -> None:
+    """MAG1 de-registered first: nothing left there to revoke."""
+    h = Harness()
+    h.register()
+    h.register(lifetime_s=0)
+    h.now += 0.05
+    assert h.register(src=MAG2, hi=HandoffIndicator.UNKNOWN).accepted
+    assert h.elsewhere == []
+    assert h.lma.status(h.now)["counters"]["handovers"] == 1
 
 
 def test_revoke_unknown_mn_is_false() -> None:

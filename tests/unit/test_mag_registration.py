@@ -54,7 +54,8 @@ def test_initial_pbu_carries_the_rfc_5213_options() -> None:
     assert pbu.lifetime_s == 3600
     assert pbu.find(MobileNodeIdentifier) == MobileNodeIdentifier.nai(MN_ID)
     hi = pbu.find(HandoffIndicatorOption)
-    assert hi is not None and hi.indicator == HandoffIndicator.NEW_INTERFACE
+    # a trigger cannot tell a new attachment from a roam: 4, never 1 (RFC 5213 5.4.1)
+    assert hi is not None and hi.indicator == HandoffIndicator.UNKNOWN
     att = pbu.find(AccessTechnologyTypeOption)
     assert att is not None and att.access_technology == AccessTechnologyType.IEEE_802_11
     lli = pbu.find(MNLinkLayerIdentifier)

@@ -8,7 +8,10 @@ from mag_ap.mh import (
     BindingErrorStatus,
     BindingRevocationAcknowledgement,
     BindingRevocationIndication,
+    HandoffIndicator,
+    HandoffIndicatorOption,
     MobileNodeIdentifier,
+    ProxyBindingUpdate,
     RevocationStatus,
     RevocationTrigger,
     UnknownMessage,
@@ -28,13 +31,50 @@ from tests.unit.mag_harness import (
 )
 
 
-def bri(sequence: int = 77, mn_id: str | None = MN_ID, *, g: bool = False) -> bytes:
+def bri(
+    sequence: int = 77,
+    mn_id: str | None = MN_ID,
+    *,
+    g: bool = False,
+    trigger: RevocationTrigger = RevocationTrigger.ADMINISTRATIVE_REASON,
+) -> bytes:
     options = (MobileNodeIdentifier.nai(mn_id),) if mn_id is not None else ()
     return encode_message(
-        BindingRevocationIndication(
-            trigger=RevocationTrigger.ADMINISTRATIVE_REASON, sequence=sequence, g=g, options=options
-        )
+        BindingRevocationIndication(trigger=trigger, sequence=sequence, g=g, options=options)
     )
+
+
+def _last_handoff(h: Harness) -> HandoffIndicator:
+    pbu = h.pbus()[-1].msg
+    assert isinstance(pbu, ProxyBindingUpdate)
+    hi = pbu.find(HandoffIndicatorOption)
+    assert hi is not None
+    return HandoffIndicator(hi.indicator)
+
+
+def test_station_back_after_a_handover_bri_registers_with_hi_3() -> None:
+    """The LMA said the MN moved to another MAG: when it comes back, that is a MAG change."""
+    h = Harness.create()
+    h.bind(0.0)
+    h.receive(bri(5, trigger=RevocationTrigger.INTER_MAG_HANDOVER_SAME_ATT), 1.0)
+    [down] = h.actions_of(BindingDown)
+    assert down.reason == "revoked"
+    assert h.mag.status(1.0)["bindings"] == []
+    h.mag.detach(MAC, 2.0)  # the late departure (inactivity) finds nothing to de-register
+    assert not [p for p in h.pbus() if isinstance(p.msg, ProxyBindingUpdate) and p.at == 2.0]
+    h.attach(30.0)
+    assert _last_handoff(h) == HandoffIndicator.MAG_CHANGE
+    h.mag.detach(MAC, 31.0)
+    h.attach(40.0)  # remembered once: a second visit is unknown again
+    assert _last_handoff(h) == HandoffIndicator.UNKNOWN
+
+
+def test_administrative_revocation_does_not_make_hi_3() -> None:
+    h = Harness.create()
+    h.bind(0.0)
+    h.receive(bri(5), 1.0)
+    h.attach(30.0)
+    assert _last_handoff(h) == HandoffIndicator.UNKNOWN
 
 
 def test_bri_removes_the_binding_and_is_acknowledged() -> None:

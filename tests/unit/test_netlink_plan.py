@@ -30,8 +30,10 @@ from mag_ap_datapath._plan import (
     apply_action,
     as_plan,
     assign_slots,
+    batches,
     choose_kind,
     diff,
+    keep_endpoint,
     link_name,
     plan,
     tunnel_keys,
@@ -157,6 +159,62 @@ def test_last_mn_gone_removes_everything_in_reverse_order() -> None:
     # Rules (and the local rule) go before routes, routes before addresses and the tunsrc.
     assert kinds.index("RuleObj") < kinds.index("RouteObj") < kinds.index("AddressObj")
     assert kinds[0] == "LocalRuleMove" and kinds[-1] == "TunnelSource"
+
+
+def test_seg6_endpoint_stays_when_the_last_mn_leaves_and_serves_the_next() -> None:
+    """Only the MN's objects come and go in a handover; stop (converge to {}) removes all."""
+    s = mag_settings()
+    full = build(s, entries_after(up()))
+    after = keep_endpoint(s, full, {})
+    endpoint = {
+        TunnelSource(str(MAG1)),
+        RouteObj(6, 2600, f"{MAG1}/128", "uplink", Seg6LocalDecap("End.DX6")),
+        RouteObj(6, 2601, f"{MAG1}/128", "uplink", Seg6LocalDecap("End.DX4")),
+        RuleObj(6, 1000, 2600, dst=f"{MAG1}/128", ipproto=41),
+        RuleObj(6, 1000, 2601, dst=f"{MAG1}/128", ipproto=4),
+        LocalRuleMove(1001),
+    }
+    assert set(after.values()) == endpoint
+    removed = {op.obj for op in diff(full, after)}
+    assert removed == set(full.values()) - endpoint
+    back = keep_endpoint(s, after, build(s, entries_after(up("b", hnp=2, v4=3))))
+    assert not [op for op in diff(after, back) if op.obj in endpoint]  # nothing rebuilt
+    assert keep_endpoint(s, {}, {}) == {}
+
+
+def test_batches_group_independent_netlink_ops_and_keep_the_order() -> None:
+    ops = diff({}, build(mag_settings(), entries_after(up())))
+    groups = batches(ops)
+    assert [op for g in groups for op in g] == ops  # nothing lost, nothing reordered
+    kinds = [(type(g[0].obj).__name__, len(g)) for g in groups]
+    # the tunnel source alone (iproute2), addresses, then all routes in one round trip,
+    # then all rules, then the local rule alone
+    assert kinds == [
+        ("TunnelSource", 1),
+        ("AddressObj", 1),
+        ("RouteObj", 6),
+        ("RuleObj", 4),
+        ("LocalRuleMove", 1),
+    ]
+    for g in groups:
+        assert len({type(op.obj) for op in g}) == 1
+        assert len({op.verb == "remove" for op in g}) == 1
+        assert len({op.obj.key for op in g}) == len(g)
+
+
+def test_lma_decap_routes_stay_on_their_link_across_a_handover() -> None:
+    """The LMA's plan names the link to the MN's MAG for decapsulation: no replace per move."""
+    s = lma_settings()
+    at_mag1 = build(s, entries_after(route_up("a", MAG1)))
+    at_mag2 = build(s, entries_after(route_up("a", MAG2)))
+    naive = {op.obj.key for op in diff(at_mag1, at_mag2)}
+    kept = keep_endpoint(s, at_mag1, at_mag2)
+    ops = diff(at_mag1, kept)
+    assert {op.obj.key for op in ops} < naive  # the decap routes dropped out
+    assert {(op.verb, op.obj.dst) for op in ops} == {  # type: ignore[union-attr]
+        ("replace", "2001:db8:100:1::/64"),
+        ("replace", "10.200.0.2/32"),
+    }
 
 
 def test_add_order_creates_tables_before_the_rules_that_point_at_them() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv6Address, IPv6Network
 
 from mag_ap.mac import mac_bytes
@@ -17,6 +18,7 @@ from mag_ap_ra._packet import (
     decode_frame,
     encode_frame,
     multicast_mac,
+    station_signal,
 )
 from mag_ap_ra._schedule import RaScheduler, RaSettings
 
@@ -192,3 +194,66 @@ def test_mtu_option_can_be_left_out() -> None:
     s.binding_up(MN, HNP, 3600, now=0.0, refresh=False)
     (_, frame), *_ = run_until(s, 0.0)
     assert not any(isinstance(o, LinkMtu) for o in ra_of(frame).options)
+
+
+# --- stations that never send an RS: MLDv2 reports and DAD ------------------------------
+
+
+def _frame(mac: str, next_header: int, hop_limit: int, *, src: str, dst: str, body: bytes) -> bytes:
+    dst_mac = b"\x33\x33" + IPv6Address(dst).packed[-4:]
+    ip = struct.pack(
+        "!IHBB16s16s",
+        6 << 28,
+        len(body),
+        next_header,
+        hop_limit,
+        IPv6Address(src).packed,
+        IPv6Address(dst).packed,
+    )
+    return dst_mac + mac_bytes(mac) + b"\x86\xdd" + ip + body
+
+
+def mld_report(mac: str) -> bytes:
+    hop_by_hop = bytes([58, 0, 5, 2, 0, 0, 1, 0])  # Router Alert, PadN
+    report = bytes([143, 0, 0, 0, 0, 0, 0, 1]) + bytes([4, 0, 0, 0]) + bytes(16)
+    return _frame(mac, 0, 1, src="fe80::1:2", dst="ff02::16", body=hop_by_hop + report)
+
+
+def dad(mac: str, src: str = "::") -> bytes:
+    ns = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + IPv6Address("fe80::1:2").packed
+    return _frame(mac, 58, 255, src=src, dst="ff02::1:ff01:2", body=ns)
+
+
+def test_station_signal_spots_mld_reports_and_dad_only() -> None:
+    assert station_signal(mld_report(MN)) == (mac_bytes(MN), "mld-report")
+    assert station_signal(dad(MN)) == (mac_bytes(MN), "dad")
+    assert station_signal(dad(MN, src="fe80::1:2")) is None  # address resolution, not DAD
+    assert station_signal(rs_frame(MN)) is None
+    assert station_signal(mld_report(MN)[:60]) is None  # cut short
+    assert station_signal(b"") is None
+    multicast_source = bytearray(dad(MN))
+    multicast_source[6] |= 1
+    assert station_signal(bytes(multicast_source)) is None
+
+
+def test_mld_report_or_dad_from_an_unknown_mac_reports_the_station() -> None:
+    s = RaScheduler(SETTINGS)
+    s.frame_received(mld_report(MN2), now=0.0)
+    s.frame_received(dad(MN2), now=0.1)  # same station, within the hold-off
+    assert s.next_unknown_station() == MN2
+    assert s.next_unknown_station() is None
+    assert s.counters["station_signals"] == 2 and s.counters["station_signals_unknown"] == 1
+    assert s.counters["bad_frames"] == 0
+    s.frame_received(dad("02:00:00:00:00:aa"), now=0.2)  # our own MAC
+    assert s.next_unknown_station() is None
+
+
+def test_dad_from_a_bound_mn_brings_its_ra_forward() -> None:
+    """It came back or re-configures: no waiting for the periodic RA."""
+    s = RaScheduler(SETTINGS, random=lambda: 0.5)
+    s.binding_up(MN, HNP, 3600, now=0.0, refresh=False)
+    run_until(s, 5.0)
+    s.frame_received(dad(MN), now=10.0)
+    sent = run_until(s, 11.0)
+    assert [(t, f.dst_mac) for t, f in sent] == [(10.25, mac_bytes(MN))]
+    assert s.next_unknown_station() is None

@@ -157,6 +157,46 @@ def test_identity_map_start_interim_stop_and_nas_restart() -> None:
     assert m.apply(_packet(9), "192.0.2.1").kind == "ignored-status"
 
 
+class _Sink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        self.calls.append(("attached", mac, mn_id))
+
+    def station_detached(self, mac: str, reason: str = "trigger") -> None:
+        self.calls.append(("detached", mac, reason))
+
+
+@pytest.mark.parametrize("stop_between", [False, True])
+def test_a_change_of_user_re_binds_the_station(stop_between: bool) -> None:
+    """Re-authenticated as another user (Interim, or Stop then Start): new MN-ID."""
+    settings = parse_settings({"address": "127.0.0.1", "secret": SECRET.decode()})
+    listener = RadAcctListener(settings)
+    sink = _Sink()
+    listener._sink = sink
+    mac = "02:00:00:00:00:01"
+
+    def send(status: int, user: bytes) -> None:
+        attrs = [(40, struct.pack("!I", status)), (31, b"02-00-00-00-00-01"), (1, user)]
+        assert listener.handle(encode_request(3, attrs, SECRET), "127.0.0.1") is not None
+
+    send(1, b"alice@example.net")
+    send(3, b"alice@example.net")  # the same user again: nothing to do
+    assert sink.calls == []
+    if stop_between:
+        send(2, b"alice@example.net")
+        send(1, b"bob@example.net")
+    else:
+        send(3, b"bob@example.net")
+    assert sink.calls == [
+        ("detached", mac, "radius-accounting-identity-changed"),
+        ("attached", mac, "bob@example.net"),
+    ]
+    assert asyncio.run(listener.identity_for(mac)) == "bob@example.net"
+    assert listener.counters["identity_changes"] == 1
+
+
 def test_listener_counts_and_answers_without_sockets() -> None:
     settings = parse_settings(
         {"address": "127.0.0.1", "secret": SECRET.decode(), "identity_wait_s": 0}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mag_ap.mh.constants import HandoffIndicator
 from mag_ap.runtime.control import (
     ControlError,
     ControlServer,
@@ -23,6 +24,7 @@ from mag_ap.runtime.control import (
     request,
     require_str,
 )
+from mag_ap.runtime.daemon import _handoff_from_request
 from tests.conftest import ROOT
 
 MAG_AP = Path(sys.executable).parent / "mag-ap"
@@ -252,6 +254,70 @@ def test_cli_talks_to_a_control_server(tmp_path: Path) -> None:
             await server.close()
 
     asyncio.run(main())
+
+
+def test_cli_status_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """`mag-ap status --json | head -1`: exit 141 like a SIGPIPE'd tool, no traceback."""
+    many = [{"mn_id": f"mn{i}@example.org", "state": "bound"} for i in range(5000)]
+
+    async def status_h(req: Request) -> Response:
+        return {"role": "mag", "status": {"bindings": many, "counters": {}}}
+
+    async def main() -> None:
+        path = tmp_path / "ctl.sock"
+        server = ControlServer(path, {"status": status_h})
+        await server.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                str(MAG_AP), "status", "--json", "-s", str(path),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdout is not None and proc.stderr is not None
+            first = await proc.stdout.readline()
+            proc._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+            err = await proc.stderr.read()
+            rc = await proc.wait()
+        finally:
+            await server.close()
+        assert first.strip() == b"{"
+        assert rc == 141, err
+        assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+    asyncio.run(main())
+
+
+def test_cli_attach_takes_the_handoff_indicator_as_name_or_number(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    async def attach_h(req: Request) -> Response:
+        seen.append(req.get("handoff"))
+        return {"mac": req["mac"], "mn_id": "mn1@example.org", "lma": "2001:db8:1::1"}
+
+    async def main() -> list[int]:
+        path = tmp_path / "ctl.sock"
+        server = ControlServer(path, {"attach": attach_h})
+        await server.start()
+        codes = []
+        try:
+            for hi in ("3", "MAG_CHANGE", "unknown"):
+                out = await asyncio.to_thread(
+                    _cli, "attach", "02:00:00:00:00:01", "--handoff", hi, "-s", str(path)
+                )
+                assert out.returncode == 0, out.stderr
+                codes.append(out.returncode)
+        finally:
+            await server.close()
+        return codes
+
+    asyncio.run(main())
+    assert seen == [3, "MAG_CHANGE", "unknown"]
+    # and the daemon side turns each into the indicator (a digit string too)
+    assert _handoff_from_request(seen[0]) is HandoffIndicator.MAG_CHANGE
+    assert _handoff_from_request("3") is HandoffIndicator.MAG_CHANGE
+    assert _handoff_from_request(seen[1]) is HandoffIndicator.MAG_CHANGE
+    assert _handoff_from_request(seen[2]) is HandoffIndicator.UNKNOWN
+    with pytest.raises(ControlError, match="must be one of"):
+        _handoff_from_request("9")
 
 
 def test_cli_check_config(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from lab.topology import until
 from mag_ap.config import Config, parse_config_text
+from mag_ap.core.types import MobileRouteUp
 from mag_ap.runtime.control import request
 from mag_ap.runtime.daemon import (
     JsonFormatter,
@@ -30,7 +32,9 @@ from mag_ap.runtime.daemon import (
 LMA_ADDR, MAG_ADDR = "127.0.0.1", "127.0.0.2"
 
 
-def _configs(tmp_path: Path) -> tuple[Config, Config]:
+def _configs(
+    tmp_path: Path, lma_addr: str = LMA_ADDR, mag_addr: str = MAG_ADDR
+) -> tuple[Config, Config]:
     lma = parse_config_text(
         f"""
 [daemon]
@@ -39,7 +43,7 @@ transport = "ipv4"
 control_socket = "{tmp_path}/lma.sock"
 state_dir = "{tmp_path}/state"
 [lma]
-own_address = "{LMA_ADDR}"
+own_address = "{lma_addr}"
 min_delay_before_bce_delete_s = 0
 """
     )
@@ -51,9 +55,9 @@ transport = "ipv4"
 control_socket = "{tmp_path}/mag.sock"
 state_dir = "{tmp_path}/state"
 [mag]
-own_address = "{MAG_ADDR}"
+own_address = "{mag_addr}"
 [plugin.localpolicy]
-lma_address = "{LMA_ADDR}"
+lma_address = "{lma_addr}"
 [[plugin.localpolicy.profile]]
 mn_id = "mn1@example.org"
 [[plugin.localpolicy.profile]]
@@ -177,6 +181,83 @@ def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
     _with_daemons(tmp_path, body)
     assert (tmp_path / "state" / "mag.restart_counter").read_text() == "1\n"
     assert (tmp_path / "state" / "lma.restart_counter").read_text() == "1\n"
+
+
+REFUSED = "020000000002@mag-ap.invalid"
+
+
+class _RouteRefusingDatapath:
+    """Stands in for a kernel datapath that cannot install one MN's routes."""
+
+    name = "refusing"
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def apply(self, action: Any) -> None:
+        if isinstance(action, MobileRouteUp) and action.mn_id == REFUSED:
+            self.refused.append(action.mn_id)
+            raise OSError("route replace: no such device")
+
+    async def stop(self) -> None:
+        pass
+
+
+def test_lma_revokes_a_binding_whose_route_it_could_not_install(tmp_path: Path) -> None:
+    """The PBA already went out: the LMA takes the binding back with a BRI."""
+    net = f"127.{random.randrange(1, 250)}.{random.randrange(1, 250)}"  # other tests run too
+    lma_cfg, mag_cfg = _configs(tmp_path, f"{net}.1", f"{net}.2")
+    datapath = _RouteRefusingDatapath()
+
+    class Lma(LmaDaemon):
+        def prepare_providers(self, host: Any) -> None:
+            if self.datapath is not None:  # the null datapath the config falls back to
+                self.providers.remove(self.datapath)
+            self.datapath = datapath
+            self.providers.append(datapath)
+
+    async def main() -> None:
+        lma = asyncio.create_task(Lma(lma_cfg).run())
+        mag = None
+        try:
+            for _ in range(500):
+                if Path(lma_cfg.control_socket).exists():
+                    break
+                await asyncio.sleep(0.01)
+            mag = asyncio.create_task(MagDaemon(mag_cfg).run())
+            for _ in range(500):
+                if Path(mag_cfg.control_socket).exists():
+                    break
+                await asyncio.sleep(0.01)
+
+            async def ask(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+                return await asyncio.to_thread(request, path, payload)
+
+            ans = await ask(mag_cfg.control_socket, {"cmd": "attach", "mac": "02:00:00:00:00:02"})
+            assert ans["ok"] and ans["mn_id"] == REFUSED, ans
+            for _ in range(500):
+                mag_rows = _rows(await ask(mag_cfg.control_socket, {"cmd": "status"}))
+                lma_status = await ask(lma_cfg.control_socket, {"cmd": "status"})
+                lma_ids = [r["mn_id"] for r in _rows(lma_status)]
+                if datapath.refused and len(mag_rows) == 1 and lma_ids == ["mn1@example.org"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert datapath.refused == [REFUSED]
+            # the static station (mn1) is untouched; the refused one is gone on both sides
+            assert [r["mac"] for r in mag_rows] == ["02:00:00:00:00:03"], mag_rows
+            assert lma_ids == ["mn1@example.org"]
+            counters = lma_status["status"]["counters"]
+            assert counters["revocations"] == 1 and counters["bra_received"] == 1, counters
+        finally:
+            for cfg, task in ((mag_cfg, mag), (lma_cfg, lma)):
+                if task is not None and not task.done():
+                    await asyncio.to_thread(request, cfg.control_socket, {"cmd": "stop"})
+                    await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
 
 
 def test_restart_counter_persists_and_survives_garbage(tmp_path: Path) -> None:

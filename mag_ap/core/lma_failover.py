@@ -87,8 +87,10 @@ class LmaFailover:
         self.mag.shutdown(now)
         self._read_actions(now)
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
-        self.mag.receive_datagram(data, src, now)
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None:
+        self.mag.receive_datagram(data, src, now, received_at=received_at)
         self._read_actions(now)
 
     def handle_timer(self, now: float) -> None:

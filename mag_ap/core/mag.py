@@ -25,7 +25,7 @@ from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
 from mag_ap.core.pba_checks import Grant, PbaRequest, Refusal, check_pba
 from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_status, status_name
-from mag_ap.core.pbu import build_pbu, wire_lifetime_s
+from mag_ap.core.pbu import build_pbu, timestamp_value_offset, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
 from mag_ap.core.timers import Scheduled, TimerHeap
@@ -83,6 +83,7 @@ COUNTER_NAMES = (
     "pba_without_timestamp",  # timestamp mode, accepted PBA without a Timestamp: used anyway
     "sequence_resyncs",  # status 135 handled
     "timestamp_retries",  # status 156/157 handled
+    "clock_corrections",  # a 156/157 whose Timestamp shows skew beyond the round trip
     "registrations_given_up",
     "registration_retries",
     "deregistrations_unanswered",
@@ -209,6 +210,7 @@ class MagProtocol:
         self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
         self._peers: dict[Address, HeartbeatPeer] = {}
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
+        self._skew_bounds: dict[Address, tuple[float, float]] = {}  # what 156s proved of it
         # MN-ID -> when the LMA told us it moved to another MAG (BRI, inter-MAG handover)
         self._moved_away: dict[str, float] = {}
         # Prefixes and IPv4 home addresses installed (datapath up), by MN-ID: another
@@ -309,8 +311,14 @@ class MagProtocol:
         for mac in list(self._active):
             self.detach(mac, now, reason="shutdown")
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
-        """One Mobility Header from ``src``; bad input is counted and logged, never raised."""
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None:
+        """One Mobility Header from ``src``; bad input is counted and logged, never raised.
+
+        ``received_at`` (arrival on the protocol clock, default ``now``) bounds when an
+        LMA can have stamped a PBA; see :meth:`_correct_clock`.
+        """
         try:
             msg = decode_message(data)
         except DecodeError as exc:
@@ -318,7 +326,7 @@ class MagProtocol:
             self._log("warning", "undecodable Mobility Header dropped", peer=src, error=str(exc))
             return
         if isinstance(msg, ProxyBindingAcknowledgement):
-            self._on_pba(msg, src, now)
+            self._on_pba(msg, src, now, now if received_at is None else min(received_at, now))
         elif isinstance(msg, Heartbeat):
             self._on_heartbeat(msg, src, now)
         elif isinstance(msg, BindingRevocationIndication):
@@ -536,7 +544,18 @@ class MagProtocol:
             access_technology=self._access_technology,
         )
         tx.record_send(sequence, now)
-        self._send(pbu, entry.lma)
+        if timestamp_unix_s is None:
+            self._send(pbu, entry.lma)
+        else:  # the runtime rewrites the Timestamp as the PBU leaves (Datagram.at_departure)
+            data = encode_message(pbu)
+            self._datagrams.append(
+                Datagram(
+                    data=data,
+                    peer=entry.lma,
+                    timestamp_at=timestamp_value_offset(data),
+                    unix_offset_s=timestamp_unix_s - now,
+                )
+            )
         self._count("pbu_sent")
 
     def _close(self, entry: BindingUpdateListEntry, now: float) -> None:
@@ -749,7 +768,13 @@ class MagProtocol:
 
     # --- incoming messages ---------------------------------------------------------
 
-    def _on_pba(self, pba: ProxyBindingAcknowledgement, src: Address, now: float) -> None:
+    def _on_pba(
+        self,
+        pba: ProxyBindingAcknowledgement,
+        src: Address,
+        now: float,
+        received_at: float | None = None,
+    ) -> None:
         """Match the PBA to the PBU it answers: MN-ID, then source, then sequence."""
         self._count("pba_received")
         mn_id = _nai(pba.find(MobileNodeIdentifier))
@@ -770,7 +795,7 @@ class MagProtocol:
             self._count("pba_stale")
             self._log("debug", "stale or duplicate PBA dropped", peer=src, seq=pba.sequence)
             return
-        self._apply_pba(hits[-1], pba, now)
+        self._apply_pba(hits[-1], pba, now, now if received_at is None else received_at)
 
     @staticmethod
     def _answers(tx: Transaction | None, pba: ProxyBindingAcknowledgement) -> bool:
@@ -791,7 +816,11 @@ class MagProtocol:
         return pba.sequence in tx.sent_at
 
     def _apply_pba(
-        self, entry: BindingUpdateListEntry, pba: ProxyBindingAcknowledgement, now: float
+        self,
+        entry: BindingUpdateListEntry,
+        pba: ProxyBindingAcknowledgement,
+        now: float,
+        received_at: float | None = None,
     ) -> None:
         tx = entry.transaction
         assert tx is not None
@@ -838,7 +867,10 @@ class MagProtocol:
                 self._sequence.resync(pba.sequence)
             else:
                 self._count("timestamp_retries")
-                self._correct_clock(entry.lma, pba, now)
+                sent = tx.sent_at.get(pba.sequence, now)  # a 156/157 answers our latest PBU
+                self._correct_clock(
+                    entry.lma, pba, sent, now if received_at is None else received_at
+                )
             self._log(
                 "info", f"PBA {status_name(status)}: sending again", mac=entry.mac, seq=pba.sequence
             )
@@ -900,16 +932,37 @@ class MagProtocol:
                 lma=entry.lma,
             )
 
-    def _correct_clock(self, lma: Address, pba: ProxyBindingAcknowledgement, now: float) -> None:
-        """156/157: the PBA carries the LMA's clock; use it for the retry's timestamp."""
+    def _correct_clock(
+        self, lma: Address, pba: ProxyBindingAcknowledgement, sent: float, received: float
+    ) -> None:
+        """156/157: learn the LMA's clock from its Timestamp (RFC 5213 6.9.1.x), delay excluded.
+
+        The LMA stamped the PBA between our PBU's send and the PBA's arrival, so its
+        skew lies in [stamp - arrival, stamp - send] on our uncorrected clock: time
+        spent in either receive queue widens the interval, it is never taken for skew.
+        Intervals of later 156s are intersected with the known one (the tightest round
+        trip wins; a disjoint one means the LMA's clock changed and replaces it). The
+        correction is the point of the interval nearest zero: none at all when the
+        interval holds zero (the PBU was merely late), and never more than the evidence.
+        """
         stamp = pba.find(Timestamp)
         if stamp is None:
             return
-        ours = now + self._wall_clock_offset_s
-        self._clock_correction_s[lma] = stamp.unix_time_s - ours
-        self._log(
-            "warning", "LMA clock differs from ours", lma=lma, offset_s=stamp.unix_time_s - ours
-        )
+        lma_time = stamp.unix_time_s - self._wall_clock_offset_s
+        low, high = lma_time - max(received, sent), lma_time - sent
+        known = self._skew_bounds.get(lma)
+        if known is not None and known[0] <= high and low <= known[1]:
+            low, high = max(low, known[0]), min(high, known[1])
+        self._skew_bounds[lma] = (low, high)
+        offset = min(max(0.0, low), high)
+        if not offset:
+            if self._clock_correction_s.pop(lma, None) is not None:
+                self._log("info", "LMA clock agrees with ours again: correction dropped", lma=lma)
+            return
+        if self._clock_correction_s.get(lma) != offset:
+            self._count("clock_corrections")
+            self._log("warning", "LMA clock differs from ours", lma=lma, offset_s=round(offset, 4))
+        self._clock_correction_s[lma] = offset
 
     def _on_binding_error(self, msg: BindingError, src: Address, now: float) -> None:
         """Status 2 from an LMA that never answered a Heartbeat: it is the Heartbeat it

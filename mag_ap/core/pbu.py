@@ -8,7 +8,7 @@ from mag_ap.core.bul import BindingUpdateListEntry
 from mag_ap.core.mn_id import mn_identifier_option
 from mag_ap.core.types import Address
 from mag_ap.mac import mac_bytes
-from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType
+from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType, OptionType
 from mag_ap.mh.messages import ProxyBindingUpdate
 from mag_ap.mh.options import (
     AccessTechnologyTypeOption,
@@ -78,3 +78,20 @@ def build_pbu(
         lifetime_s=0 if deregistration else wire_lifetime_s(entry.lifetime_requested_s),
         options=tuple(options),
     )
+
+
+_PBU_OPTIONS_AT = 12  # MH header (6) + sequence, flags, lifetime (6)
+
+
+def timestamp_value_offset(data: bytes) -> int:
+    """Offset of the Timestamp option's 8-byte value in an encoded PBU, -1 if none."""
+    pos, end = _PBU_OPTIONS_AT, len(data)
+    while pos + 1 < end:
+        kind = data[pos]
+        if kind == 0:  # Pad1
+            pos += 1
+            continue
+        if kind == OptionType.TIMESTAMP and data[pos + 1] == 8 and pos + 10 <= end:
+            return pos + 2
+        pos += 2 + data[pos + 1]
+    return -1

@@ -98,6 +98,20 @@ class Datagram:
 
     data: bytes
     peer: Address
+    #: Offset of a Timestamp option's 8-byte value the runtime writes as the datagram
+    #: leaves (-1: none), and what to add to the protocol clock to get Unix time. A burst
+    #: built in one event (SIGTERM: every de-registration) leaves over a while; stamped
+    #: when built, its tail would reach the LMA past TimestampValidityWindow.
+    timestamp_at: int = -1
+    unix_offset_s: float = 0.0
+
+    def at_departure(self, now: float) -> bytes:
+        """``data`` with its Timestamp (if any) set to protocol time ``now`` (RFC 5213 8.8)."""
+        at = self.timestamp_at
+        if at < 0:
+            return self.data
+        ticks = round((now + self.unix_offset_s) * 65536)
+        return self.data[:at] + ticks.to_bytes(8, "big") + self.data[at + 8 :]
 
 
 # --- actions: what changed, for the datapath, address services and logs ------------
@@ -196,7 +210,9 @@ Action = (
 class SansIOEndpoint(Protocol):
     """What the runtime driver needs of the MAG and of the LMA protocol objects."""
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None: ...
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None: ...
 
     def datagrams_to_send(self, now: float) -> list[Datagram]: ...
 

@@ -29,6 +29,7 @@ from ..core.types import Address, Datagram, LmaSettings, MobileRouteUp
 from ..mh.constants import IPPROTO_NONE, LIFETIME_UNIT_S, MHType, OptionType
 from ..mh.options import MobileNodeIdentifier
 from .cache import BceState, BindingCacheEntry
+from .pbu_checks import timestamp_outside_window
 
 if TYPE_CHECKING:
     from .protocol import LmaProtocol
@@ -118,8 +119,12 @@ class FastPbuPath:
         self._v4_router = b"" if pool is None else pool.default_router.packed
         self.handled = 0  # PBUs this path answered (the rest went the general way)
 
-    def handle(self, data: bytes, src: Address, now: float) -> bool:
-        """Answer ``data`` if it is a PBU this path is sure to accept; False leaves no trace."""
+    def handle(self, data: bytes, src: Address, now: float, received_at: float) -> bool:
+        """Answer ``data`` if it is a PBU this path is sure to accept; False leaves no trace.
+
+        The Timestamp is judged at ``received_at`` (arrival) with the general path's
+        own check, so both paths accept and refuse the same PBUs.
+        """
         n = len(data)
         if n < 16 or data[2] != _MH_PBU or (data[1] + 1) * 8 != n:
             return False
@@ -214,7 +219,8 @@ class FastPbuPath:
             if ticks < 0:
                 return False
             unix_s = (ticks >> 16) + (ticks & 0xFFFF) / 65536
-            if abs(unix_s - lma.unix_time_s(now)) > settings.timestamp_validity_window_s:
+            window_s = settings.timestamp_validity_window_s
+            if timestamp_outside_window(unix_s, lma.unix_time_s(received_at), window_s):
                 return False
             if (
                 entry is not None

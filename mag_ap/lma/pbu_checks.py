@@ -52,6 +52,7 @@ class _Pbu:
     gre_key: GREKey | None = None
     ipv4_request: IPv4HomeAddressRequest | None = None
     entry: BindingCacheEntry | None = None
+    received_at: float = 0.0  # arrival on the protocol clock (<= now): the timestamp's reference
 
     @property
     def late_deregistration(self) -> bool:
@@ -90,8 +91,22 @@ def _timestamp_outside_window(lma: LmaProtocol, pbu: _Pbu) -> bool:
         return False
     if pbu.timestamp is None:
         return True  # TimestampBasedApproachInUse and no Timestamp option (section 5.5)
-    skew_s = pbu.timestamp.unix_time_s - lma.unix_time_s(pbu.now)
-    return abs(skew_s) > lma.settings.timestamp_validity_window_s
+    return timestamp_outside_window(
+        pbu.timestamp.unix_time_s,
+        lma.unix_time_s(pbu.received_at),
+        lma.settings.timestamp_validity_window_s,
+    )
+
+
+def timestamp_outside_window(stamp_unix_s: float, arrival_unix_s: float, window_s: float) -> bool:
+    """RFC 5213 section 5.5: the PBU's time against ours *when it arrived*.
+
+    The arrival time, not the time we got round to it: a burst of PBUs that waited in
+    our receive queue longer than the window (300 ms by default) was sent in time, and
+    refusing it makes the MAG retry into the same queue. Every PBU path (the table
+    here and any fast path) must judge with this function.
+    """
+    return abs(stamp_unix_s - arrival_unix_s) > window_s
 
 
 def _timestamp_older(lma: LmaProtocol, pbu: _Pbu) -> bool:

@@ -149,10 +149,18 @@ class LmaProtocol:
 
     # --- SansIOEndpoint ------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
-        """Handle one Mobility Header from ``src``; bad input is counted, never raised."""
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None:
+        """Handle one Mobility Header from ``src``; bad input is counted, never raised.
+
+        ``received_at`` is when the datagram reached the host (the kernel's receive
+        time on the protocol clock), ``now`` when we read it: a PBU's timestamp is
+        judged at arrival (RFC 5213 section 5.5), not after it waited in our queue.
+        """
+        arrived = now if received_at is None else min(received_at, now)
         fast = self._fast
-        if fast is not None and fast.handle(data, src, now):
+        if fast is not None and fast.handle(data, src, now, arrived):
             return  # an accepted PBU of the common shape (see fastpath.py)
         try:
             msg = decode_message(data)
@@ -176,6 +184,9 @@ class LmaProtocol:
                 peer=str(src),
                 message_type=type(msg).__name__,
             )
+            return
+        if isinstance(msg, ProxyBindingUpdate):
+            self._on_pbu(msg, src, now, arrived)
             return
         handler(msg, src, now)
 
@@ -310,9 +321,12 @@ class LmaProtocol:
 
     # --- PBU -----------------------------------------------------------------------
 
-    def _on_pbu(self, msg: ProxyBindingUpdate, src: Address, now: float) -> None:
+    def _on_pbu(
+        self, msg: ProxyBindingUpdate, src: Address, now: float, received_at: float | None = None
+    ) -> None:
         self.counters["pbu_received"] += 1
-        pbu = _Pbu(msg, src, now, self._peer(src, now))
+        arrived = now if received_at is None else received_at
+        pbu = _Pbu(msg, src, now, self._peer(src, now), received_at=arrived)
         for opt in msg.options:
             match opt:
                 case MobileNodeIdentifier() if pbu.mn_option is None:
@@ -593,7 +607,8 @@ class LmaProtocol:
         if not self.settings.pba_timestamps:
             pass  # interop switch: an LMA that never sends the Timestamp option
         elif status == BindingAckStatus.TIMESTAMP_MISMATCH:
-            options.append(Timestamp.at_unix_time(self.unix_time_s(pbu.now)))
+            # Our clock when the PBU arrived: the MAG compares it with its send and receive times.
+            options.append(Timestamp.at_unix_time(self.unix_time_s(pbu.received_at)))
         elif pbu.timestamp is not None:
             options.append(pbu.timestamp)
         if status == BindingAckStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW and pbu.entry is not None:

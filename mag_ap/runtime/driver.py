@@ -32,6 +32,20 @@ ActionSink = Callable[[Action], Awaitable[None]]
 LogSink = Callable[[LogEvent], None]
 Predicate = Callable[[E, float], bool]
 
+#: Older kernel receive times mean a wall-clock step, not a queue (4 MiB drain in far less).
+MAX_RECEIVE_AGE_S = 30.0
+
+
+def _on_protocol_clock(
+    received_unix: float | None, now: float, wall_minus_protocol: float
+) -> float | None:
+    """A kernel receive time (Unix seconds) on the protocol clock; None if there is none
+    or it cannot be one (in the future, or older than a queue can be: the wall clock stepped)."""
+    if received_unix is None:
+        return None
+    received_at = received_unix - wall_minus_protocol
+    return received_at if 0.0 <= now - received_at <= MAX_RECEIVE_AGE_S else None
+
 
 def wall_clock_offset_s() -> float:
     """Add to a monotonic ``now`` to get Unix time (RFC 5213 Timestamp option)."""
@@ -56,6 +70,7 @@ class Driver(Generic[E]):
         action_sink: ActionSink,
         action_timeout_s: float | None = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         log_sink: LogSink = log_event,
     ) -> None:
         self.endpoint = endpoint
@@ -64,6 +79,7 @@ class Driver(Generic[E]):
         self._log_sink = log_sink
         self.action_timeout_s = action_timeout_s
         self._clock = clock
+        self._wall_clock = wall_clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer = OneTimer(self._on_timer)
         self._actions: asyncio.Queue[Action] = asyncio.Queue()
@@ -117,23 +133,41 @@ class Driver(Generic[E]):
 
     # --- events -----------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, src: Address, dst: Address | None = None) -> None:
-        """Socket callback: hand the bytes to the endpoint (it decodes and counts bad ones)."""
+    def datagram_received(
+        self,
+        data: bytes,
+        src: Address,
+        dst: Address | None = None,
+        received_unix: float | None = None,
+    ) -> None:
+        """Socket callback: hand the bytes to the endpoint (it decodes and counts bad ones).
+
+        ``received_unix`` is the kernel's receive time (wall clock): its age, taken on
+        the wall clock, moves it onto the protocol clock, so a datagram that waited in
+        the receive buffer behind a burst is seen as arrived when it arrived.
+        """
         del dst  # sockets are bound to our own address; kept for the callback signature
+        now = self.now()
+        received_at = _on_protocol_clock(received_unix, now, self._wall_clock() - now)
         try:
-            self.endpoint.receive_datagram(data, src, self.now())
+            self.endpoint.receive_datagram(data, src, now, received_at=received_at)
         except Exception:
             self.counters["endpoint_errors"] += 1
             log.exception("endpoint failed on a datagram from %s", src)
         self._after_event()
 
-    def datagrams_received(self, batch: list[tuple[bytes, Address, Address | None]]) -> None:
+    def datagrams_received(
+        self, batch: list[tuple[bytes, Address, Address | None, float | None]]
+    ) -> None:
         """Socket callback for one wake-up's datagrams: one after-event pass for them all."""
         endpoint = self.endpoint
         clock = self._clock
-        for data, src, _dst in batch:
+        wall_minus_protocol = self._wall_clock() - clock()  # once per batch: cheap
+        for data, src, _dst, received_unix in batch:
+            now = clock()
+            received_at = _on_protocol_clock(received_unix, now, wall_minus_protocol)
             try:
-                endpoint.receive_datagram(data, src, clock())
+                endpoint.receive_datagram(data, src, now, received_at=received_at)
             except Exception:
                 self.counters["endpoint_errors"] += 1
                 log.exception("endpoint failed on a datagram from %s", src)
@@ -184,8 +218,15 @@ class Driver(Generic[E]):
         try:
             self.counters["events"] += 1
             now = self.now()
-            for datagram in self.endpoint.datagrams_to_send(now):
-                self._send(datagram)
+            clock = self._clock
+            for built in self.endpoint.datagrams_to_send(now):
+                # A Timestamp is written as the datagram leaves, not when it was built.
+                out = (
+                    built
+                    if built.timestamp_at < 0
+                    else Datagram(built.at_departure(clock()), built.peer)
+                )
+                self._send(out)
                 self.counters["datagrams_sent"] += 1
             while (action := self.endpoint.next_action()) is not None:
                 if isinstance(action, LogEvent):

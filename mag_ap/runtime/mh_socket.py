@@ -5,6 +5,10 @@ checksum on send and silently drops bad ones on receive (IPV6_CHECKSUM offset 4)
 we read the MH (from its first byte), the source from ``recvmsg`` and the
 destination from IPV6_PKTINFO.
 
+Both sockets ask for SO_TIMESTAMPNS: the kernel's receive time of every datagram
+goes to the callback, so the protocol can judge a Timestamp option at arrival
+rather than after the datagram waited behind a burst in the receive buffer.
+
 IPv4-only transport (RFC 5844 section 4), **our convention**: both ends bind UDP
 port 5436 (IANA "pmip6-cntl") on their own address and send to port 5436 of the
 peer; the UDP payload is exactly the Mobility Header (no inner IPv6 header). The
@@ -25,6 +29,7 @@ import contextlib
 import errno
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Protocol, TypeVar
@@ -40,15 +45,34 @@ _MAX_DATAGRAM = 65535
 _PKTINFO_LEN = 20  # struct in6_pktinfo: 16-byte address + 4-byte ifindex
 _MH_CHECKSUM_OFFSET = 4
 
-#: Called for every datagram read: (MH bytes, source, destination when known).
-ReceiveCallback = Callable[[bytes, Address, Address | None], None]
+#: Called for every datagram read: (MH bytes, source, destination when known,
+#: kernel receive time as Unix seconds when known).
+ReceiveCallback = Callable[[bytes, Address, Address | None, float | None], None]
+_Read = tuple[bytes, Address, Address | None, float | None]
 #: Called instead, when given, with every datagram of one wake-up (at most MAX_BATCH).
-BatchCallback = Callable[[list[tuple[bytes, Address, Address | None]]], None]
+BatchCallback = Callable[[list[_Read]], None]
 
 K = TypeVar("K")
 
 MAX_BATCH = 64  # datagrams read per wake-up before the loop runs other work again
 _ADDRESS_CACHE_MAX = 4096  # peers' parsed addresses and sockaddrs kept (a handful of MAGs)
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
+_SO_TIMESTAMPNS_NEW = 64  # Linux >= 5.1 on 32-bit time_t ABIs: always 64-bit fields
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(16)
+
+
+def _receive_time(level: int, kind: int, payload: bytes) -> float | None:
+    """A SO_TIMESTAMPNS control message as Unix seconds (struct timespec, 32 or 64 bit)."""
+    if level != socket.SOL_SOCKET or kind not in (SO_TIMESTAMPNS, _SO_TIMESTAMPNS_NEW):
+        return None
+    if len(payload) >= 16:
+        sec, nsec = struct.unpack_from("=qq", payload)
+    elif len(payload) >= 8:
+        sec, nsec = struct.unpack_from("=ii", payload)
+    else:
+        return None
+    return float(sec) + float(nsec) / 1e9
 
 
 class MhSocket(Protocol):
@@ -92,7 +116,7 @@ class _BaseMhSocket:
     def _make_socket(self) -> socket.socket:
         raise NotImplementedError
 
-    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
+    def _read_one(self, sock: socket.socket) -> _Read | None:
         raise NotImplementedError
 
     def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
@@ -109,6 +133,8 @@ class _BaseMhSocket:
         """Create, bind and register the socket with the loop (raises OSError, e.g. EPERM)."""
         sock = self._make_socket()
         _enlarge_receive_buffer(sock)
+        with contextlib.suppress(OSError):  # without it the protocol judges at read time
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         self._sock = sock
         self._loop = loop
@@ -139,9 +165,9 @@ class _BaseMhSocket:
                 return
             if got is None:
                 continue
-            data, src, dst = got
+            data, src, dst, received_unix = got
             self.counters["rx_datagrams"] += 1
-            self._on_datagram(data, src, dst)
+            self._on_datagram(data, src, dst, received_unix)
             sock = self._sock  # the callback may have closed us
 
     def _read_batch(self) -> None:
@@ -153,7 +179,7 @@ class _BaseMhSocket:
         sock = self._sock
         if sock is None or self._on_batch is None:
             return
-        batch: list[tuple[bytes, Address, Address | None]] = []
+        batch: list[_Read] = []
         read_one = self._read_one
         for _ in range(MAX_BATCH):
             try:
@@ -251,9 +277,12 @@ class RawMhSocket(_BaseMhSocket):
             raise
         return sock
 
-    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
-        data, ancdata, _flags, addr = sock.recvmsg(_MAX_DATAGRAM, socket.CMSG_SPACE(_PKTINFO_LEN))
+    def _read_one(self, sock: socket.socket) -> _Read | None:
+        data, ancdata, _flags, addr = sock.recvmsg(
+            _MAX_DATAGRAM, socket.CMSG_SPACE(_PKTINFO_LEN) + _TIMESTAMP_SPACE
+        )
         dst: Address | None = None
+        received_unix: float | None = None
         for level, kind, payload in ancdata:
             if (
                 level == socket.IPPROTO_IPV6
@@ -261,7 +290,9 @@ class RawMhSocket(_BaseMhSocket):
                 and len(payload) >= _PKTINFO_LEN
             ):
                 dst = self._address(payload[:16], IPv6Address)
-        return data, self._address(addr[0], _parse_host), dst
+            elif (at := _receive_time(level, kind, payload)) is not None:
+                received_unix = at
+        return data, self._address(addr[0], _parse_host), dst, received_unix
 
     def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
         if not isinstance(peer, IPv6Address):
@@ -306,8 +337,12 @@ class UdpMhSocket(_BaseMhSocket):
             self.port = sock.getsockname()[1]
         return sock
 
-    def _read_one(self, sock: socket.socket) -> tuple[bytes, Address, Address | None] | None:
-        data, addr = sock.recvfrom(_MAX_DATAGRAM)
+    def _read_one(self, sock: socket.socket) -> _Read | None:
+        data, ancdata, _flags, addr = sock.recvmsg(_MAX_DATAGRAM, _TIMESTAMP_SPACE)
+        received_unix: float | None = None
+        for level, kind, payload in ancdata:
+            if (at := _receive_time(level, kind, payload)) is not None:
+                received_unix = at
         src = self._address(addr[0], IPv4Address)
         assert isinstance(src, IPv4Address)
         own = self.own_address
@@ -317,7 +352,7 @@ class UdpMhSocket(_BaseMhSocket):
             self.counters["rx_dropped_checksum"] += 1
             log.debug("bad MH checksum from %s dropped", src)
             return None
-        return data, src, own
+        return data, src, own, received_unix
 
     def _sendto(self, sock: socket.socket, data: bytes, peer: Address) -> None:
         if not isinstance(peer, IPv4Address):

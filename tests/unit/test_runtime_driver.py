@@ -37,8 +37,12 @@ class FakeEndpoint:
         self.explode = False
         self.echo = True
         self.on_timer: Callable[[float], None] | None = None
+        self.arrivals: list[float | None] = []
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
+    def receive_datagram(
+        self, data: bytes, src: Address, now: float, *, received_at: float | None = None
+    ) -> None:
+        self.arrivals.append(received_at)
         if self.explode:
             raise RuntimeError("endpoint bug")
         self.received.append((data, src, now))
@@ -212,6 +216,9 @@ def test_udp_transport_round_trip_with_checksum_convention() -> None:
         assert checksum_ok(mapped, mapped, data)  # filled by the sender, verified by us
         assert src == LOOPBACK
         assert a_ep.received[0][0] == data
+        # The kernel's receive time (SO_TIMESTAMPNS) came along, on the protocol clock.
+        arrived = b_ep.arrivals[0]
+        assert arrived is not None and arrived <= b_ep.received[0][2]
         assert await b_drv.drain_actions(1.0)
         assert applied_b == [] and [e.fields for e in logged_b] == [{"n": len(MH)}]
 
@@ -279,7 +286,7 @@ def test_raw_socket_without_privilege_fails_loudly() -> None:
     """Opening a raw MH socket either works (root) or raises PermissionError: never silent."""
 
     async def main() -> None:
-        sock = RawMhSocket(IPv6Address("::1"), lambda d, s, t: None)
+        sock = RawMhSocket(IPv6Address("::1"), lambda d, s, t, r: None)
         try:
             sock.open(asyncio.get_running_loop())
         except PermissionError:
@@ -289,7 +296,7 @@ def test_raw_socket_without_privilege_fails_loudly() -> None:
         try:
             # As root: loopback round trip through the kernel's checksum handling.
             got: list[tuple[bytes, Address, Address | None]] = []
-            sock._on_datagram = lambda d, s, t: got.append((d, s, t))
+            sock._on_datagram = lambda d, s, t, r: got.append((d, s, t))
             assert sock.send(MH, IPv6Address("::1"))
             await _until(lambda: len(got) >= 1)
             data, src, dst = got[0]
@@ -360,3 +367,40 @@ def test_a_failing_log_sink_loses_no_action() -> None:
         await driver.close()
 
     asyncio.run(main())
+
+
+def test_receive_time_is_moved_onto_the_protocol_clock_by_its_age() -> None:
+    """A datagram that waited 0.25 s in the buffer arrived 0.25 s before ``now``; a kernel
+    time from before a wall-clock step (older than the bound, or in the future) is ignored."""
+    ep = FakeEndpoint()
+    ep.echo = False
+    wall = [2_000_000_000.0]
+    driver = Driver(
+        ep,
+        send=lambda d: None,
+        action_sink=_collecting_sink()[1],
+        clock=lambda: 500.0,
+        wall_clock=lambda: wall[0],
+    )
+    driver.datagram_received(MH, LOOPBACK, None, wall[0] - 0.25)
+    driver.datagram_received(MH, LOOPBACK, None, wall[0] - 3600.0)
+    driver.datagram_received(MH, LOOPBACK, None, wall[0] + 1.0)
+    driver.datagram_received(MH, LOOPBACK)
+    assert ep.arrivals == [500.0 - 0.25, None, None, None]
+    assert [r[2] for r in ep.received] == [500.0] * 4
+
+
+def test_timestamp_is_written_as_the_datagram_leaves() -> None:
+    """The endpoint built the datagram at 500.0; the driver sends it at 501.25 with that time."""
+    ep = FakeEndpoint()
+    clock = [500.0]
+    sent: list[Datagram] = []
+    value = (1_000 << 16).to_bytes(8, "big")
+    ep.outbox.append(Datagram(b"\x3b\x01" + value + b"\xaa", LOOPBACK, 2, 1_000.0 - 500.0))
+    ep.outbox.append(Datagram(MH, LOOPBACK))
+    driver = Driver(ep, send=sent.append, action_sink=_collecting_sink()[1], clock=lambda: clock[0])
+    clock[0] = 501.25
+    driver.call(lambda e, now: None)
+    assert sent[0].data == b"\x3b\x01" + round(1_001.25 * 65536).to_bytes(8, "big") + b"\xaa"
+    assert sent[0].timestamp_at == -1
+    assert sent[1] == Datagram(MH, LOOPBACK)

@@ -231,12 +231,15 @@ def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
 def test_a_station_that_sends_no_rs_is_found_by_its_mld_report_or_dad(access: Access) -> None:
     """SLAAC without an RS (switched off here, or sent at the previous AP): the station's
     MLD report and DAD solicitations report it, and its RA goes out at once."""
+    # MN1 goes quiet first: its own late RS or MLD report must not be taken for MN2's.
+    access.mn1.ip("link", "set", "eth0", "down")
     h = Harness(access.lab, access.mag, ra_config(), {})
     mn = access.mn2
     mn.sysctl("net.ipv6.conf.eth0.router_solicitations", "0")
     mn.ip("link", "set", "eth0", "down")
     mn.ip("link", "set", "eth0", "up")  # joins the link again: MLDv2 reports, DAD for fe80::
-    assert h.expect("attached")["mac"] == MN2_MAC
+    assert h.expect("attached", mac=MN2_MAC)["mac"] == MN2_MAC
+    assert h.events("attached", mac=MN1_MAC) == []
     h.up(MN2_MAC, HNP2)
     wait_for(lambda: any(in_prefix(a, HNP2) for a in addresses(mn)), 20, "MN2 SLAAC")
     ra = h.status()["ra"]

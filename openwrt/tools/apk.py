@@ -43,8 +43,8 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 
 from .feed import ROOT, FeedPackage, feed_packages, package_version
-from .ipk import compile_payload, release_packages, source_date_epoch
-from .releases import Release, interpreter, release
+from .ipk import source_date_epoch, write_release
+from .releases import Release, release
 
 MAGIC: Final = 0x2E424441  # "ADB."
 SCHEMA_PACKAGE: Final = 0x676B6370  # "pckg"
@@ -266,19 +266,7 @@ def build_all(out_dir: Path, root: Path = ROOT, mtime: int | None = None) -> lis
 
 def build_release(rel: Release, out_dir: Path, root: Path = ROOT, mtime: int = 0) -> list[Path]:
     """``out_dir/<release>/*.apk``: the release's packages with ``.pyc`` for its Python."""
-    version = package_version(root)
-    pkgs = release_packages(rel, root)
-    compiled = compile_payload(pkgs, interpreter(rel))
-    dest = out_dir / rel.branch
-    dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("*.apk"):
-        old.unlink()
-    written = []
-    for pkg in pkgs:
-        path = dest / apk_name(pkg, pkg.version or version)
-        path.write_bytes(build_apk(pkg, pkg.version or version, mtime, compiled))
-        written.append(path)
-    return written
+    return write_release(rel, out_dir, ".apk", apk_name, build_apk, root=root, mtime=mtime)
 
 
 APK_RELEASES: Final = ("openwrt-25.12", "master")  # the releases whose opkg is apk v3

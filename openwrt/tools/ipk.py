@@ -20,7 +20,7 @@ import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -207,21 +207,38 @@ def release_packages(rel: Release, root: Path = ROOT) -> list[FeedPackage]:
     return [*feed_packages(root, rel), *vendored_packages(rel)]
 
 
-def build_release(rel: Release, out_dir: Path, root: Path = ROOT, mtime: int = 0) -> list[Path]:
-    """``out_dir/<release>/*.ipk``: the release's packages with ``.pyc`` for its Python."""
+def write_release(
+    rel: Release,
+    out_dir: Path,
+    suffix: str,
+    name: Callable[[FeedPackage, str], str],
+    build: Callable[[FeedPackage, str, int, Mapping[str, bytes]], bytes],
+    *,
+    root: Path = ROOT,
+    mtime: int = 0,
+) -> list[Path]:
+    """``out_dir/<release>/*<suffix>``: one release's packages, ``.pyc`` for its Python.
+
+    Shared by the .ipk and .apk builders: only the file name and the archive differ.
+    """
     version = package_version(root)
     pkgs = release_packages(rel, root)
     compiled = compile_payload(pkgs, interpreter(rel))
     dest = out_dir / rel.branch
     dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("*.ipk"):
+    for old in dest.glob(f"*{suffix}"):
         old.unlink()
     written = []
     for pkg in pkgs:
-        path = dest / ipk_name(pkg, pkg.version or version)
-        path.write_bytes(build_ipk(pkg, pkg.version or version, mtime, compiled))
+        path = dest / name(pkg, pkg.version or version)
+        path.write_bytes(build(pkg, pkg.version or version, mtime, compiled))
         written.append(path)
     return written
+
+
+def build_release(rel: Release, out_dir: Path, root: Path = ROOT, mtime: int = 0) -> list[Path]:
+    """``out_dir/<release>/*.ipk``: the release's packages with ``.pyc`` for its Python."""
+    return write_release(rel, out_dir, ".ipk", ipk_name, build_ipk, root=root, mtime=mtime)
 
 
 def build_all(

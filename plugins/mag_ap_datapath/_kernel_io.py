@@ -66,6 +66,7 @@ SBIN_PATH: Final = "/usr/sbin:/sbin"
 LOCAL_TABLE: Final = 255
 RT_SCOPE_LINK: Final = 253
 RT_SCOPE_NOWHERE: Final = 255
+IFF_LOOPBACK: Final = 0x8
 RTAX_MTU_LOCK: Final = 1 << 2  # "mtu lock": the route MTU is not lowered by PMTU
 IP6_TNL_F_IGN_ENCAP_LIMIT: Final = 0x1  # "encaplimit none": no destination-options header
 GRE_KEY: Final = 0x2000  # GRE header flag, network order
@@ -251,6 +252,26 @@ class Kernel:
         except NetlinkError as exc:
             raise KernelError(f"no route to the peer {peer}: {exc}") from exc
         return PeerPath(str(link.get("ifname")), int(link.get("mtu")))
+
+    async def endpoint_device(self) -> str | None:
+        """Where the seg6 endpoint's decapsulation routes go before any peer is known.
+
+        The configured transport interface, else the interface that holds our
+        tunnel address; None when that is the loopback (a decapsulation route
+        via ``lo`` is a reject route) or the address is not configured yet.
+        """
+        if self.settings.transport_interface is not None:
+            return self.settings.transport_interface
+        family = socket.AF_INET6 if self.settings.local.version == 6 else socket.AF_INET
+        async for msg in await self.ipr.addr("dump", family=family):
+            found = msg.get("address")
+            if found is None or ip_address(found) != self.settings.local:
+                continue
+            link = (await self.ipr.link("get", index=int(msg["index"])))[0]
+            if int(link.get("flags") or 0) & IFF_LOOPBACK:
+                return None
+            return str(link.get("ifname"))
+        return None
 
     async def _index(self, ifname: str) -> int:
         """The interface's index, cached while it exists (a link dump per route costs ms)."""

@@ -65,6 +65,7 @@ __all__ = [
     "batches",
     "choose_kind",
     "diff",
+    "endpoint",
     "keep_endpoint",
     "link_name",
     "plan",
@@ -546,6 +547,16 @@ def _decap_objects(settings: PlanSettings, dev: str) -> list[KernelObject]:
         RuleObj(6, prio, t4, dst=local, ipproto=IPPROTO_IPIP),
         LocalRuleMove(settings.local_priority),
     ]
+
+
+def endpoint(settings: PlanSettings, dev: str) -> Plan:
+    """The seg6 tunnel endpoint alone, built at start on ``dev`` before any binding.
+
+    It is the same for every MN, so building it when the first station arrives
+    (several iproute2 calls, ~100 ms on a loaded AP) only delays that station's
+    first packets; :func:`keep_endpoint` then keeps it until stop.
+    """
+    return as_plan(_decap_objects(settings, dev))
 
 
 def keep_endpoint(

@@ -34,6 +34,7 @@ from ._plan import (
     batches,
     describe,
     diff,
+    endpoint,
     keep_endpoint,
     link_name,
     plan,
@@ -127,6 +128,7 @@ class NetlinkDatapath:
                 "no encapsulation available: the kernel has neither tunnel modules nor SRv6",
             )
         await self._reconcile_leftovers()
+        await self._build_endpoint()
         self.running = True
         log.info(
             "netlink datapath started",
@@ -151,6 +153,20 @@ class NetlinkDatapath:
             )
         await self._converge({}, strict=False)
         self.counters["stale_removed"] += len(found) - len(self.installed)
+
+    async def _build_endpoint(self) -> None:
+        """The seg6 endpoint before the first station, so its install costs what later ones do.
+
+        Kept until stop like any endpoint (:func:`keep_endpoint`); a failure here is a
+        start failure, as it would fail every binding.
+        """
+        if self.default_kind() != "seg6":
+            return
+        dev = await self.kernel.endpoint_device()
+        if dev is None:
+            log.info("seg6 endpoint left for the first binding: our address is on no usable link")
+            return
+        await self._converge(endpoint(self.settings, dev))
 
     async def stop(self) -> None:
         """Remove everything we installed, then sweep anything still tagged as ours."""

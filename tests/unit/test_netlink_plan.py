@@ -33,6 +33,7 @@ from mag_ap_datapath._plan import (
     batches,
     choose_kind,
     diff,
+    endpoint,
     keep_endpoint,
     link_name,
     plan,
@@ -180,6 +181,26 @@ def test_seg6_endpoint_stays_when_the_last_mn_leaves_and_serves_the_next() -> No
     back = keep_endpoint(s, after, build(s, entries_after(up("b", hnp=2, v4=3))))
     assert not [op for op in diff(after, back) if op.obj in endpoint]  # nothing rebuilt
     assert keep_endpoint(s, {}, {}) == {}
+
+
+def test_an_endpoint_built_at_start_leaves_the_first_mn_only_its_own_objects() -> None:
+    """The first station's install is the same diff as any later station's."""
+    s = mag_settings()
+    built = endpoint(s, "uplink")
+    assert {type(o).__name__ for o in built.values()} == {
+        "TunnelSource",
+        "RouteObj",
+        "RuleObj",
+        "LocalRuleMove",
+    }
+    first = diff(built, keep_endpoint(s, built, build(s, entries_after(up()))))
+    cold = diff({}, build(s, entries_after(up())))
+    assert {op.obj for op in first} == {op.obj for op in cold} - set(built.values())
+    assert all(op.verb == "add" for op in first)
+    # on another link than the peer's path (the LMA's case): kept where it is, no replace
+    elsewhere = endpoint(s, "eth9")
+    later = diff(elsewhere, keep_endpoint(s, elsewhere, build(s, entries_after(up()))))
+    assert not [op for op in later if op.obj.key in elsewhere]
 
 
 def test_batches_group_independent_netlink_ops_and_keep_the_order() -> None:

@@ -237,21 +237,19 @@ class Op:
     obj: KernelObject
 
 
-# Objects the IO side writes over netlink, where independent requests can be in
-# flight together (tunnel links, the tunnel source and the local rule are singletons
-# or go through iproute2, one at a time).
+# Objects the IO side writes as rtnetlink requests sent together (tunnel links, the
+# tunnel source and the local rule are singletons or go through iproute2, one at a time).
 _BATCHABLE: Final = (AddressObj, RouteObj, RuleObj)
 
 
 def batches(ops: Iterable[Op]) -> list[list[Op]]:
-    """``diff``'s operations cut into groups the kernel may take at once.
+    """``diff``'s operations cut into groups the kernel may take in one round trip.
 
-    A group is a run of operations on one kind of netlink object that all
-    remove or all add/replace: distinct keys (a plan is keyed), and nothing in
-    it depends on another member, since dependencies go across kinds (routes
-    before the rules pointing at their table). Each group costs one round trip
-    to the kernel instead of one per object: a handover is 4 to 8 objects, and
-    on a loaded AP every round trip is a wake-up of the daemon.
+    A group is a run of address, route and rule operations, in ``diff`` order:
+    the kernel applies the requests of one buffer one after the other, so a
+    rule still comes after the route of the table it points at. Each group costs
+    one round trip instead of one per object (a handover is 4 to 8 objects, and
+    on a loaded AP every round trip is a wake-up of the daemon).
     """
     out: list[list[Op]] = []
     for op in ops:
@@ -259,8 +257,7 @@ def batches(ops: Iterable[Op]) -> list[list[Op]]:
         if (
             last is not None
             and isinstance(op.obj, _BATCHABLE)
-            and type(last[0].obj) is type(op.obj)
-            and (last[0].verb == "remove") == (op.verb == "remove")
+            and isinstance(last[0].obj, _BATCHABLE)
         ):
             last.append(op)
         else:

@@ -27,7 +27,8 @@ unaccounted. Prints a timeline and per-mode medians, writes ``demo-report.json``
 and removes every namespace and process, also on failure or Ctrl-C.
 
 Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--mode bbm|mbb|both]
-[--report PATH]``.
+[--datapath auto|seg6|ip6tnl|ip6gre] [--report PATH]`` (a kernel with tunnel
+modules for the last two: ``bench/handover_vm.py`` runs it in the VM tier).
 """
 
 from __future__ import annotations
@@ -567,6 +568,7 @@ class Demo:
         lab = self.lab
         addresses_after = lab.addresses()
         mag_status = self.cli_status(lab.mag(at))
+        tunnels = lab.dp.datapath_status(f"mag{at}").get("tunnels", [])
         lma_status = self.cli_status(lab.lma)
         mag_ids = [b["mn_id"] for b in mag_status["status"]["bindings"]]
         lma_ids = [b["mn_id"] for b in lma_status["status"].get("bindings", [])]
@@ -613,6 +615,10 @@ class Demo:
             },
             "addresses": {"before": self.addresses_before, "after": addresses_after},
             "mn_id": {"mag": mag_ids, "mag_daemon": f"mag{at}", "lma": lma_ids},
+            "datapath": {
+                "encapsulation": sorted({str(t.get("encapsulation")) for t in tunnels}),
+                "kernel": platform.release(),
+            },
             "attach_ms": {k: v for k, v in attach.items() if k not in ("binding", "started_wall")},
             "handovers": per_handover,
             "summary": summarize(per_handover),
@@ -654,7 +660,11 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         print("mag-ap demo: needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="mag-ap-demo-"))
-    lab = DemoLab(workdir)
+    lab = DemoLab(
+        workdir,
+        encapsulation="auto" if args.datapath == "ip6gre" else args.datapath,
+        gre_keys=args.datapath == "ip6gre",
+    )
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
     demo = Demo(lab, args.handovers, say, modes)
     report_path = Path(args.report)
@@ -809,6 +819,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("both", *MODES),
         default="both",
         help="break-before-make (bbm), make-before-break (mbb) or both (default)",
+    )
+    parser.add_argument(
+        "--datapath",
+        choices=("auto", "seg6", "ip6tnl", "ip6gre"),
+        default="auto",
+        help="encapsulation of every daemon (ip6gre: GRE keys negotiated, RFC 5845); "
+        "auto: ip6tnl where the kernel has it, else seg6 (default)",
     )
     parser.add_argument("--report", default="demo-report.json", help="where to write the report")
     args = parser.parse_args(argv)

@@ -201,6 +201,7 @@ class DemoLab:
     )
     workdir: Path
     encapsulation: str = "auto"
+    gre_keys: bool = False  # the profile asks for GRE keys (RFC 5845): ip6gre tunnels
     identity: str = EAP_IDENTITY
     password: str = EAP_PASSWORD
     dp: DatapathLab = field(init=False)
@@ -212,7 +213,12 @@ class DemoLab:
     _radio_nl: RadioNetlink | None = None
 
     def __post_init__(self) -> None:
-        self.dp = DatapathLab(self.workdir, encapsulation=self.encapsulation, mags=2)
+        self.dp = DatapathLab(
+            self.workdir,
+            encapsulation=self.encapsulation,
+            mags=2,
+            profile_extra="gre_key = true\n" if self.gre_keys else "",
+        )
         self.dp.mn_id = self.identity
 
     # --- names ----------------------------------------------------------------------

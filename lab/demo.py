@@ -330,6 +330,12 @@ class Demo:
             15,
             "DHCP lease not obtained",
         )[0]
+        # the hook writes "bound" before it configures: pings wait for the default route
+        self.wait(
+            lambda: [e for e in lab.dhcp_events_seen() if e[1] == "bound-configured"],
+            15,
+            "DHCP lease not configured on the MN",
+        )
         self.event(
             lease[0],
             f"MN: DHCP lease {lease[2].get('ip')}/{lease[2].get('mask')} "

@@ -72,6 +72,8 @@ case "$1" in
     ip -4 addr add "$ip/${mask:-$subnet}" dev "$interface"
     for r in $router; do ip -4 route replace default via "$r" dev "$interface"; break; done ;;
 esac
+# the lease is in place (address and default route): what the demo waits for before pinging
+echo "$(date +%s.%N) $1-configured" >> "$DEMO_DHCP_EVENTS"
 exit 0
 """
 

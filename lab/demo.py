@@ -184,9 +184,15 @@ class Demo:
     """One run: build, attach, ping, walk, report. Raises DemoError with the reason."""
 
     def __init__(
-        self, lab: DemoLab, handovers: int, say: Callable[[str], None], modes: tuple[str, ...]
+        self,
+        lab: DemoLab,
+        handovers: int,
+        say: Callable[[str], None],
+        modes: tuple[str, ...],
+        slow: float = 1.0,
     ) -> None:
         self.lab = lab
+        self.slow = slow  # every wait's deadline is multiplied by this (an emulated guest)
         self.handovers = handovers
         self.modes = modes
         # ping -D and wpa_supplicant -t print wall time; the daemons log CLOCK_MONOTONIC
@@ -208,6 +214,7 @@ class Demo:
         self, condition: Callable[[], Any], timeout_s: float, what: str, logs: str = "mag1"
     ) -> Any:
         """Poll until ``condition()`` is truthy; else fail naming ``what`` and a log."""
+        timeout_s *= self.slow
         try:
             return wait_for(condition, timeout_s, what, interval_s=0.01)
         except TimeoutError:
@@ -245,7 +252,9 @@ class Demo:
     def cli_status(self, daemon: Daemon) -> dict[str, Any]:
         """``mag-ap status --json`` exactly as an operator would run it."""
         argv = [*mag_ap_command(), "status", "--json", "-s", str(daemon.socket)]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=20 * self.slow, check=False
+        )
         if proc.returncode != 0:
             raise DemoError(f"mag-ap status failed: {proc.stderr.strip()}")
         answer: dict[str, Any] = json.loads(proc.stdout)
@@ -670,9 +679,10 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         workdir,
         encapsulation="auto" if args.datapath == "ip6gre" else args.datapath,
         gre_keys=args.datapath == "ip6gre",
+        daemon_timeout_s=20.0 * args.slow,
     )
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
-    demo = Demo(lab, args.handovers, say, modes)
+    demo = Demo(lab, args.handovers, say, modes, slow=args.slow)
     report_path = Path(args.report)
     rc = 1
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -832,6 +842,13 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="encapsulation of every daemon (ip6gre: GRE keys negotiated, RFC 5845); "
         "auto: ip6tnl where the kernel has it, else seg6 (default)",
+    )
+    parser.add_argument(
+        "--slow",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every deadline by F (an emulated guest: bench/handover_vm.py uses 12)",
     )
     parser.add_argument("--report", default="demo-report.json", help="where to write the report")
     args = parser.parse_args(argv)

@@ -204,6 +204,7 @@ class DemoLab:
     workdir: Path
     encapsulation: str = "auto"
     gre_keys: bool = False  # the profile asks for GRE keys (RFC 5845): ip6gre tunnels
+    daemon_timeout_s: float = 20.0  # an emulated guest starts Python ~40x slower
     identity: str = EAP_IDENTITY
     password: str = EAP_PASSWORD
     dp: DatapathLab = field(init=False)
@@ -220,6 +221,7 @@ class DemoLab:
             encapsulation=self.encapsulation,
             mags=2,
             profile_extra="gre_key = true\n" if self.gre_keys else "",
+            daemon_timeout_s=self.daemon_timeout_s,
         )
         self.dp.mn_id = self.identity
 

@@ -550,8 +550,16 @@ class Demo:
     def family_breakdown(
         self, log: PingLog, leave: float, marks: dict[str, float | None]
     ) -> dict[str, Any]:
-        """The longest silence around the walk, and its steps."""
-        lo, hi = self.to_wall(leave) - 0.2, self.to_wall(leave) + 3.0
+        """The longest silence around the walk, and its steps.
+
+        The window reaches 1 s past the later of the LMA's route switch and the new
+        MAG's datapath, at least 3 s past the departure: a PBA that came late (a
+        retransmitted PBU) must not cut the silence short.
+        """
+        done = [m for m in (marks.get("datapath_done"), marks.get("lma_route_done")) if m]
+        restored = max(done, default=leave)
+        lo = self.to_wall(leave) - 0.2
+        hi = self.to_wall(max(leave + 3.0, restored + 1.0))
         times = sorted((t, seq) for seq, t in log.replies.items() if lo <= t <= hi)
         if len(times) < 2:
             return {"interruption_ms": None}

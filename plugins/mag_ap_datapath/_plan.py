@@ -67,6 +67,7 @@ __all__ = [
     "diff",
     "endpoint",
     "keep_endpoint",
+    "keep_idle_links",
     "link_name",
     "plan",
     "tunnel_keys",
@@ -582,6 +583,27 @@ def keep_endpoint(
     if not kept and not sticky:
         return desired
     return as_plan([*desired.values(), *kept.values(), *sticky.values()])
+
+
+def keep_idle_links(installed: Mapping[tuple[object, ...], KernelObject], desired: Plan) -> Plan:
+    """``desired`` plus the unkeyed tunnel devices installed and no longer used, kept until stop.
+
+    A station walking between two MAGs empties the shared tunnel at the old MAG
+    and at the LMA on every move, and the next move wants it back: creating a
+    tunnel device is the dearest kernel operation of a handover (on a slow CPU,
+    hundreds of milliseconds). An unkeyed device is one per peer, so keeping it
+    is bounded by the peers; a GRE-keyed one (RFC 5845) may be one per key pair
+    and goes with its last MN.
+    """
+    idle = {
+        key: obj
+        for key, obj in installed.items()
+        if isinstance(obj, TunnelLink)
+        and obj.ikey is None
+        and obj.okey is None
+        and key not in desired
+    }
+    return as_plan([*desired.values(), *idle.values()]) if idle else desired
 
 
 def plan(

@@ -4,9 +4,11 @@ The provider keeps three things: the MN entries (what the protocol said), the
 objects it believes are installed (updated after every successful operation),
 and the facts the IO side resolved (peer paths, supported encapsulations).
 Each action recomputes the whole desired plan (pure) and applies only the
-diff, so handover is a route *replace* and a shared tunnel goes with its last
-MN. A failure rolls that one MN back out of the kernel and raises
-:class:`DatapathError`, which the runtime logs and counts; other MNs keep working.
+diff, so handover is a route *replace*; what the next MN would build again
+stays until stop (the seg6 endpoint, built at start, and the unkeyed tunnel
+devices: ``keep_endpoint``, ``keep_idle_links``). A failure rolls that one MN
+back out of the kernel and raises :class:`DatapathError`, which the runtime logs
+and counts; other MNs keep working.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ._plan import (
     diff,
     endpoint,
     keep_endpoint,
+    keep_idle_links,
     link_name,
     plan,
     tunnel_keys,
@@ -221,7 +224,8 @@ class NetlinkDatapath:
             self.paths[peer] = await self.kernel.resolve(peer)
         slots = assign_slots(self.slots, tunnels.values(), s.max_tunnels)
         desired = plan(s, entries.values(), tunnels, slots, self.paths)
-        await self._converge(keep_endpoint(s, self.installed, desired), strict=strict)
+        kept = keep_idle_links(self.installed, keep_endpoint(s, self.installed, desired))
+        await self._converge(kept, strict=strict)
         self.entries, self.tunnels, self.slots = entries, tunnels, slots
 
     async def _converge(self, desired: Plan, strict: bool = True) -> None:

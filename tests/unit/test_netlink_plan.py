@@ -35,6 +35,7 @@ from mag_ap_datapath._plan import (
     diff,
     endpoint,
     keep_endpoint,
+    keep_idle_links,
     link_name,
     plan,
     tunnel_keys,
@@ -270,6 +271,30 @@ def test_gre_keys_give_one_device_and_table_per_key_pair() -> None:
     ]
     tables = {o.table for o in objs.values() if isinstance(o, RuleObj)}
     assert len(tables) == 2
+
+
+def test_an_emptied_unkeyed_tunnel_device_stays_for_the_next_mn_and_a_keyed_one_goes() -> None:
+    s = mag_settings(encapsulation="auto")
+    plain = build(s, entries_after(up("a")), ALL6)
+    keyed = build(s, entries_after(up("k", gre_key_to_lma=100, gre_key_from_lma=200)), ALL6)
+    installed = {**plain, **keyed}
+    after = keep_idle_links(installed, {})
+    (link,) = after.values()
+    assert isinstance(link, TunnelLink) and link.kind == "ip6tnl"
+    removed = {type(op.obj).__name__ for op in diff(installed, after)}
+    assert removed == {"TunnelLink", "RouteObj", "RuleObj", "AddressObj"}  # the ip6gre one
+    back = keep_idle_links(after, build(s, entries_after(up("b", hnp=2, v4=3)), ALL6))
+    assert not [op for op in diff(after, back) if isinstance(op.obj, TunnelLink)]
+    assert keep_idle_links({}, plain) is plain
+    # the LMA: the device to the MAG the MN left stays, the MN's routes move
+    lma = lma_settings(encapsulation="ip6tnl")
+    at1 = build(lma, entries_after(route_up("a", MAG1)), ALL6)
+    at2 = keep_idle_links(at1, build(lma, entries_after(route_up("a", MAG2)), ALL6))
+    ops = diff(at1, at2)
+    assert {(op.verb, type(op.obj).__name__) for op in ops} == {
+        ("add", "TunnelLink"),
+        ("replace", "RouteObj"),
+    }
 
 
 def test_choose_kind() -> None:

@@ -69,6 +69,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
                 "datapath_install_p50_ms": f["step_p50_ms"].get(STEP),
                 "pbu_to_pba_p50_ms": f["step_p50_ms"].get("PBU to PBA (LMA round trip)"),
                 "lma_route_switch_p50_ms": f["step_p50_ms"].get("LMA route switch"),
+                "step_p50_ms": f["step_p50_ms"],
             }
             for family, f in families.items()
         }

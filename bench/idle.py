@@ -70,8 +70,7 @@ import json, sys, time, tracemalloc
 if sys.argv[2] == "heap":
     tracemalloc.start()
 t0 = time.perf_counter()
-from mag_ap.cli import _import_asyncio_without_ssl
-_import_asyncio_without_ssl()
+import mag_ap.runtime  # the runtime's one import of asyncio (ssl hidden)
 from mag_ap.config import load_config
 from mag_ap.plugins import PluginHost
 import mag_ap.runtime.daemon

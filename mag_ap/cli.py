@@ -95,27 +95,9 @@ def _run_daemon(path: str, role: str) -> int:
     if config.role != role:
         hint = "mag-ap run" if config.role == "mag" else "mag-ap lma"
         return _fail(f"{path} configures a {config.role.upper()} (daemon.role); use '{hint}'")
-    _import_asyncio_without_ssl()
     from .runtime.daemon import run_lma, run_mag
 
     return run_mag(config) if role == "mag" else run_lma(config)
-
-
-def _import_asyncio_without_ssl() -> None:
-    """Import asyncio with ``ssl`` hidden: the daemons never speak TLS.
-
-    asyncio imports ssl only to offer TLS (``ssl = None`` when it is missing,
-    as on OpenWrt without python3-openssl); ssl maps libssl and libcrypto,
-    about 5 MB of RSS on an idle MAG (bench/idle.py). ssl stays importable
-    afterwards for any plugin that wants it.
-    """
-    if "asyncio" in sys.modules or "ssl" in sys.modules:
-        return
-    sys.modules["ssl"] = None  # type: ignore[assignment]  # makes `import ssl` raise ImportError
-    try:
-        import asyncio  # noqa: F401
-    finally:
-        del sys.modules["ssl"]
 
 
 def _config_error_text(exc: ConfigError, path: str) -> str:

@@ -19,7 +19,6 @@ its package ``__init__`` (:data:`DEFERRED_FOR_PYROUTE2`).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import errno
 import logging
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mag_ap.imports import deferred
+from mag_ap.runtime import asyncio
 
 # The pyroute2 modules this file imports (the import statements below name exactly
 # these; a unit test holds them equal). The OpenWrt packaging ships what they need.

@@ -8,7 +8,6 @@ times out. An answer (even NXDOMAIN) is cached for its TTL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mag_ap.core.types import Address
+from mag_ap.runtime import asyncio
 from mag_ap.runtime.udp_queue import DatagramQueue
 
 from ._answers import (

@@ -30,6 +30,10 @@ from mag_ap.plugins import PluginHost
 config = load_config(sys.argv[1])  # what `mag-ap run` does, in its order
 from mag_ap.runtime.daemon import MagDaemon
 host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
+# the providers the daemon asks for at start (MagDaemon.prepare_providers and its base)
+host.datapath_provider(), host.address_services(), host.identity_provider()
+host.policy_provider(), host.trigger_providers(), host.lma_discovery_provider()
+host.status_extra()
 before = sorted(sys.modules)
 import ssl  # hidden only while asyncio imported: still there for whoever needs it
 print(json.dumps({"before": before, "after": sorted(sys.modules)}))

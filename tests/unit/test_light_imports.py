@@ -90,3 +90,54 @@ def test_asyncio_imported_without_ssl_has_no_ssl_support(first: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+FULL = (
+    LIGHT
+    + """
+[plugin.datapath]
+access_interface = "access"
+[plugin.dhcp4]
+interface = "access"
+[plugin.ra]
+interface = "access"
+[plugin.linkwatch]
+interface = "access"
+[plugin.hostapd]
+control_sockets = ["/nonexistent/hostapd/access"]
+[plugin.radius]
+servers = [{ address = "2001:db8:ffff::1", secret = "test" }]
+[plugin.dns]
+servers = ["127.0.0.1"]
+"""
+)
+
+
+def test_full_config_maps_no_openssl_and_skips_pyroute2s_package_init(tmp_path: Path) -> None:
+    """Full install: pyroute2's submodules without its __init__ (every netlink API,
+    sqlite3 for NDB), no ssl/_hashlib (libssl, libcrypto: RADIUS uses the built-in MD5),
+    dnslib only at the first DNS lookup; a later `from pyroute2 import X` still works."""
+    config = tmp_path / "mag.toml"
+    config.write_text(FULL)
+    probe = PROBE.replace(
+        "before = sorted(sys.modules)",
+        "before = sorted(sys.modules)\n"
+        "import pyroute2\n"
+        "init_ran = 'IPRoute' in vars(pyroute2)\n"
+        "from pyroute2 import IPRoute\n"
+        "before.append(f'init_ran={init_ran}')\n"
+        "before.append(f'init_on_demand={IPRoute is vars(pyroute2)[\"IPRoute\"]}')",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.stdout)["before"])
+    assert {"init_ran=False", "init_on_demand=True"} <= modules, out.stderr
+    assert {"mag_ap_datapath._kernel_io", "mag_ap_radius.packet", "mag_ap_dhcp4._io"} <= modules
+    # ssl itself is there, deferred (mag_ap.imports.deferred): _ssl shows whether it ran
+    heavy = {"_ssl", "_hashlib", "sqlite3", "dnslib", "pyroute2.ndb", "pyroute2.ipdb"}
+    assert sorted(modules & heavy) == []

@@ -25,6 +25,8 @@ lma_address = "2001:db8:ffff::1"
 
 PROBE = """
 import json, sys
+from mag_ap.cli import build_parser
+build_parser().parse_args(["run", "-c", sys.argv[1]])
 from mag_ap.config import load_config
 from mag_ap.plugins import PluginHost
 config = load_config(sys.argv[1])  # what `mag-ap run` does, in its order
@@ -40,8 +42,11 @@ print(json.dumps({"before": before, "after": sorted(sys.modules)}))
 """
 
 # pyroute2 and dnslib: only with [plugin.datapath] / [plugin.dns]; ssl and _hashlib map
-# libssl/libcrypto (MBs of RSS); importlib.metadata only with plugins.entry_points.
-NOT_IN_LIGHT = ("pyroute2", "dnslib", "_hashlib", "importlib.metadata", "ssl", "_ssl")
+# libssl/libcrypto (MBs of RSS); importlib.metadata only with plugins.entry_points;
+# bz2 and lzma (shutil's, which argparse imports for the terminal width) map their libraries.
+NOT_IN_LIGHT = (
+    "pyroute2", "dnslib", "_hashlib", "importlib.metadata", "ssl", "_ssl", "bz2", "lzma"
+)  # fmt: skip
 
 
 def _heavy(modules: set[str]) -> list[str]:

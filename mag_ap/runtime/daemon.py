@@ -71,6 +71,10 @@ PROVIDER_TIMEOUT_S = 5.0  # identity, policy, datapath and address-service calls
 # or a TCG guest on a busy host, that takes seconds; a per-call budget would fail the start.
 PROVIDER_START_TIMEOUT_S = 30.0
 ATTACH_WAIT_MAX_S = 60.0
+# Trigger attaches (identity and policy lookups) running at once. The plugins' gates
+# bound the rate of unknown stations (mag_ap.admission); this bounds the tasks when
+# lookups are slow (RADIUS, accounting identity waits) so a flood cannot pile them up.
+MAX_TRIGGER_ATTACHES_IN_FLIGHT = 64
 
 T = TypeVar("T")
 
@@ -511,7 +515,13 @@ class MagDaemon(_Daemon):
         self.policy: PolicyProvider | None = None
         self.triggers: list[TriggerProvider] = []
         self.discovery: LmaDiscoveryProvider | None = None
-        self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
+        self.counters: dict[str, int] = {
+            "attach_requests": 0,
+            "attach_refused": 0,
+            "trigger_duplicate": 0,  # a station already being attached, reported again
+            "trigger_dropped_busy": 0,  # MAX_TRIGGER_ATTACHES_IN_FLIGHT reached
+        }
+        self.trigger_attaches: set[str] = set()  # MACs whose trigger attach is running
 
     @property
     def endpoint(self) -> LmaFailover:
@@ -733,8 +743,20 @@ class _TriggerSink:
         self._daemon = daemon
 
     def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        daemon = self._daemon
+        running = daemon.trigger_attaches
+        if mac in running:
+            daemon.counters["trigger_duplicate"] += 1
+            return
+        if len(running) >= MAX_TRIGGER_ATTACHES_IN_FLIGHT:
+            daemon.counters["trigger_dropped_busy"] += 1
+            if daemon.counters["trigger_dropped_busy"] == 1:
+                _log("warning", "trigger: too many attaches running, dropping", mac=mac)
+            return  # the station asks again (DHCP and RS retransmit)
         _log("debug", "trigger: station attached", mac=mac)
-        self._daemon.spawn(self._daemon._attach_logged(mac, mn_id, "trigger"), "attach")
+        running.add(mac)
+        task = daemon.spawn(daemon._attach_logged(mac, mn_id, "trigger"), "attach")
+        task.add_done_callback(lambda _: running.discard(mac))
 
     def station_detached(self, mac: str, reason: str = "trigger") -> None:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
 from mag_ap_dhcp4._packet import DhcpMessage, MessageType, encode, encode_udp_frame
@@ -50,7 +51,12 @@ def solicitation(mac: bytes) -> bytes:
     return encode_frame(Frame(multicast_mac(ALL_ROUTERS), mac, link_local, ALL_ROUTERS, rs))
 
 
-BUILDERS = {"dhcp": lambda mac, i: discover(mac, i), "rs": lambda mac, i: solicitation(mac)}
+def solicitation_of(mac: bytes, i: int) -> bytes:
+    del i
+    return solicitation(mac)
+
+
+BUILDERS: dict[str, Callable[[bytes, int], bytes]] = {"dhcp": discover, "rs": solicitation_of}
 
 
 def flood(ifname: str, kinds: list[str], count: int, rate_per_s: float, first: int = 0) -> int:

@@ -67,7 +67,9 @@ def lab() -> Iterator[OpenAccessLab]:
         prefix = lab.prefix
         lab.close()
         shutil.rmtree(workdir, ignore_errors=True)
-        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
         left = [line.split()[0] for line in out.splitlines() if line.startswith(f"{prefix}-")]
         assert not left, f"namespaces left behind: {left}"
 
@@ -104,7 +106,7 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
         def gates_dropping() -> bool:
             dhcp = lab.plugin_status(1, "mag_ap_dhcp4")["counters"]
             ra = lab.plugin_status(1, "mag_ap_ra")
-            return dhcp["rate_limited_global"] > 200 and ra["unknown_dropped_rate"] > 200
+            return bool(dhcp["rate_limited_global"] > 200 and ra["unknown_dropped_rate"] > 200)
 
         wait_for(gates_dropping, 20, "both gates to drop the flood")
         legit = lab.add_station("legit", LEGIT_MAC, ap=1)
@@ -147,6 +149,6 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
     assert runtime["trigger_dropped_busy"] >= 0  # present (a slow policy would use it)
     # Alive and serving.
     assert mag.proc is not None and mag.proc.poll() is None
-    print("flood:", json.dumps({"elapsed_s": round(elapsed, 1), "dhcp": c, "bindings": len(bindings),
-                                "ra": {k: v for k, v in ra.items() if k != "nodes"},
-                                "runtime": runtime}))  # fmt: skip
+    ra_counters = {k: v for k, v in ra.items() if k != "nodes"}
+    summary = {"elapsed_s": round(elapsed, 1), "dhcp": c, "bindings": len(bindings)}
+    print("flood:", json.dumps({**summary, "ra": ra_counters, "runtime": runtime}))

@@ -251,6 +251,7 @@ class RsTrigger:
     """TriggerProvider: a Router Solicitation from a MAC with no binding attaches it."""
 
     name = "ra-rs"
+    forgeable = True  # any source MAC can solicit
 
     def __init__(self, service: RaService) -> None:
         self.service = service

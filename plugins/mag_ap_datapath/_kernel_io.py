@@ -38,6 +38,8 @@ except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
     _AsyncIPRoute = None
 from pyroute2.iproute.linux import IPRoute as _IPRoute
 
+from mag_ap.packages import kernel_module_fix
+
 from ._plan import (
     LINK_KINDS,
     AddressObj,
@@ -427,7 +429,7 @@ class Kernel:
             if code == errno.EOPNOTSUPP:
                 raise KernelError(
                     f"cannot create {link.name}: this kernel has no {kind} tunnels "
-                    "(module missing: 'Unknown device type')"
+                    f"('Unknown device type'): {kernel_module_fix(kind)}"
                 ) from exc
             if code != errno.EEXIST:
                 raise

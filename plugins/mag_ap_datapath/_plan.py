@@ -39,6 +39,7 @@ from mag_ap.core.types import (
     MobileRouteDown,
     MobileRouteUp,
 )
+from mag_ap.packages import kernel_module_fix
 
 __all__ = [
     "ENCAPSULATIONS",
@@ -447,7 +448,7 @@ def choose_kind(encapsulation: str, peer: Address, keyed: bool, supported: froze
     if kind not in supported:
         raise PlanError(
             f"encapsulation {kind!r} is not supported by this kernel "
-            f"(available: {', '.join(sorted(supported)) or 'none'})"
+            f"(available: {', '.join(sorted(supported)) or 'none'}): {kernel_module_fix(kind)}"
         )
     return kind
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mag_ap.config import ConfigError
 from mag_ap.core.types import Action, BindingDown, BindingUp, MobileRouteDown, MobileRouteUp
+from mag_ap.packages import kernel_module_fix
+from mag_ap.runtime.startup_errors import StartupError, kernel_module_error
 
 from ._plan import (
     ENCAPSULATIONS,
@@ -114,17 +117,17 @@ class NetlinkDatapath:
                 "rename them or choose another prefix",
             )
         self.supported = await self.kernel.probe(_wanted_kinds(s))
+        key = "plugin.datapath.encapsulation"
         if s.encapsulation != "auto" and s.encapsulation not in self.supported:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                f"{s.encapsulation!r} is not supported by this kernel (module missing: "
-                f"'Unknown device type'); available here: "
-                f"{', '.join(sorted(self.supported)) or 'none'}; 'auto' picks one",
-            )
+            auto = replace(s, encapsulation="auto")  # what "auto" would find here
+            available = await self.kernel.probe(_wanted_kinds(auto))
+            raise kernel_module_error(s.encapsulation, key=key, available=available)
         if s.encapsulation == "auto" and not self.supported - {"ip6gre", "gre"}:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                "no encapsulation available: the kernel has neither tunnel modules nor SRv6",
+            tunnel = "ip6tnl" if s.local.version == 6 else "ipip"
+            raise StartupError(
+                f"{key} = 'auto': no encapsulation available, the kernel has neither tunnel "
+                f"modules nor SRv6. Fix: {kernel_module_fix(tunnel)}",
+                key_path=key,
             )
         await self._reconcile_leftovers()
         self.running = True

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.access_flood", description=__doc__)
     parser.add_argument("--macs", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--out", type=Path, default=Path("bench/access_flood_results.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/access_flood.json"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mag-ap-bench-flood-") as tmp:
         started = time.monotonic()

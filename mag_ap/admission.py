@@ -81,12 +81,13 @@ class NewcomerGate:
         """True: go ahead and trigger the attach of ``key`` (a MAC); False: dropped."""
         refused_at = self._refused.get(key)
         if refused_at is not None and now - refused_at >= self.settings.retry_gap_s:
-            del self._refused[key]
+            # Kept (restamped) after a second chance: a station whose attach is turned
+            # away further on (the daemon's backlog) keeps its place here on its next try.
+            self._remember(key, now)
             if self._retry.take(now):
                 self.counters["admitted_on_retry"] += 1
                 return True
             self.counters["dropped_retry_rate"] += 1
-            self._remember(key, now)
             return self._dropped(now)
         if self._first.take(now):
             self.counters["admitted"] += 1

@@ -119,3 +119,12 @@ def test_rs_flood_keeps_the_scheduler_bounded_and_the_kernels_next_rs_gets_in() 
     assert status["unknown_dropped_rate"] >= 9_000
     assert status["unknown_admitted_on_retry"] >= 1
     assert len(reported) <= 50 + 20 * 20 + 2
+
+
+def test_a_station_admitted_on_retry_keeps_its_place_for_the_next_try() -> None:
+    """Turned away further on (the daemon's backlog), its next knock is a retry again."""
+    gate = NewcomerGate(GateSettings(rate_per_s=1, burst=1))
+    assert gate.admit("x", 0.0)  # the first bucket's only token
+    assert not gate.admit(MAC, 0.0)
+    assert gate.admit(MAC, 1.0) and gate.admit(MAC, 2.0)
+    assert gate.counters["admitted_on_retry"] == 2 and gate.counters["dropped_rate"] == 1

@@ -7,7 +7,8 @@ from __future__ import annotations
 from mag_ap.admission import GateSettings, NewcomerGate, TokenBucket
 from mag_ap.core.types import LogEvent
 from mag_ap_dhcp4._packet import MessageType
-from mag_ap_dhcp4._server import Dhcp4Server, ServerSettings, StationAttached
+from mag_ap_dhcp4._server import Dhcp4Server, StationAttached
+from mag_ap_dhcp4._settings import ServerSettings
 from mag_ap_ra._schedule import MAX_HELD_OFF, RaScheduler
 from tests.unit.test_dhcp4_server import MAC, pkt
 from tests.unit.test_ra_schedule import MN, SETTINGS, rs_frame

@@ -116,7 +116,14 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
         client.start()
         wait_for(lambda: bool(client.leases()), 30, "udhcpc's lease during the flood", 0.1)
         binding = lab.wait_bound(1, LEGIT_MAC, timeout_s=5)
-        wait_for(lambda: _slaac_in(legit, binding["hnp"]), 30, "SLAAC during the flood", 0.1)
+        try:
+            wait_for(lambda: _slaac_in(legit, binding["hnp"]), 30, "SLAAC during the flood", 0.1)
+        except TimeoutError:
+            ra = lab.plugin_status(1, "mag_ap_ra")
+            node = ra["nodes"].get(LEGIT_MAC)
+            counters = {k: v for k, v in ra.items() if k != "nodes"}
+            addrs = legit.host.run("ip", "-6", "addr", "show", "dev", MN_IF)
+            raise AssertionError(f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}")
         assert flood.poll() is None, "the flood ended before the station was served"
         lease = client.leases()[0]
         assert lease.fields["ip"] == binding["ipv4_hoa"].split("/")[0]

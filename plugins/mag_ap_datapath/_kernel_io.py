@@ -215,6 +215,23 @@ class Kernel:
 
     # --- facts -----------------------------------------------------------------------
 
+    @staticmethod
+    def missing_module(encapsulation: str, available: frozenset[str] | None) -> Exception:
+        """The start-up error for a kernel without ``encapsulation`` (module, package, fix).
+
+        ``available`` None: "auto" found nothing at all, ``encapsulation`` is what to add.
+        """
+        from mag_ap.runtime.startup_errors import StartupError, kernel_module_error
+
+        key = "plugin.datapath.encapsulation"
+        if available is not None:
+            return kernel_module_error(encapsulation, key=key, available=available)
+        return StartupError(
+            f"{key} = 'auto': no encapsulation available, the kernel has neither tunnel "
+            f"modules nor SRv6. Fix: {kernel_module_fix(encapsulation)}",
+            key_path=key,
+        )
+
     async def probe(self, wanted: Iterable[str]) -> frozenset[str]:
         """Which of the ``wanted`` encapsulations this kernel can build.
 

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mag_ap.config import ConfigError
 from mag_ap.core.types import Action, BindingDown, BindingUp, MobileRouteDown, MobileRouteUp
-from mag_ap.packages import kernel_module_fix
-from mag_ap.runtime.startup_errors import StartupError, kernel_module_error
 
 from ._plan import (
     ENCAPSULATIONS,
@@ -117,18 +115,12 @@ class NetlinkDatapath:
                 "rename them or choose another prefix",
             )
         self.supported = await self.kernel.probe(_wanted_kinds(s))
-        key = "plugin.datapath.encapsulation"
         if s.encapsulation != "auto" and s.encapsulation not in self.supported:
             auto = replace(s, encapsulation="auto")  # what "auto" would find here
             available = await self.kernel.probe(_wanted_kinds(auto))
-            raise kernel_module_error(s.encapsulation, key=key, available=available)
+            raise self.kernel.missing_module(s.encapsulation, available)
         if s.encapsulation == "auto" and not self.supported - {"ip6gre", "gre"}:
-            tunnel = "ip6tnl" if s.local.version == 6 else "ipip"
-            raise StartupError(
-                f"{key} = 'auto': no encapsulation available, the kernel has neither tunnel "
-                f"modules nor SRv6. Fix: {kernel_module_fix(tunnel)}",
-                key_path=key,
-            )
+            raise self.kernel.missing_module("ip6tnl" if s.local.version == 6 else "ipip", None)
         await self._reconcile_leftovers()
         self.running = True
         log.info(

@@ -123,7 +123,8 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
             node = ra["nodes"].get(LEGIT_MAC)
             counters = {k: v for k, v in ra.items() if k != "nodes"}
             addrs = legit.host.run("ip", "-6", "addr", "show", "dev", MN_IF)
-            raise AssertionError(f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}")
+            message = f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}"
+            raise AssertionError(message) from None
         assert flood.poll() is None, "the flood ended before the station was served"
         lease = client.leases()[0]
         assert lease.fields["ip"] == binding["ipv4_hoa"].split("/")[0]

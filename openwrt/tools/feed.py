@@ -53,13 +53,14 @@ LICENSE: Final = "GPL-2.0-or-later"
 PLUGIN_PACKAGES: Final = _PLUGIN_PACKAGES
 
 # Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
-# modules go with it. Programs the code runs come from here too: uci-to-toml runs `uci`
-# (package uci), the ubus trigger runs `ubus` (package ubus). Nothing runs `ip` in the
-# default paths (netlink); the
-# opt-in SRv6 datapath mode needs ip-full and says so when it is missing.
+# modules go with it (mag_ap.packages.KERNEL_MODULES: ip6tnl, ip6gre, gre, and sit,
+# which the "ipip" encapsulation uses in mode any). Programs the code runs come from
+# here too: uci-to-toml runs `uci` (package uci), the ubus trigger runs `ubus`
+# (package ubus). Nothing runs `ip` in the default paths (netlink); the opt-in SRv6
+# datapath mode needs ip-full and says so when it is missing.
 EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
     MAIN: ("uci",),
-    "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
+    "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-sit"),
     "mag-ap-ubus": ("ubus",),
 }
 # Programs each package's code executes (the release matrix gives the device root only

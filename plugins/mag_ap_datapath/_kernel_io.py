@@ -62,6 +62,8 @@ except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
     _AsyncIPRoute = None
 from pyroute2.iproute.linux import IPRoute as _IPRoute  # noqa: E402
 
+from mag_ap.packages import kernel_module_fix  # noqa: E402
+
 from ._plan import (  # noqa: E402
     LINK_KINDS,
     AddressObj,
@@ -214,6 +216,23 @@ class Kernel:
         return time.monotonic()
 
     # --- facts -----------------------------------------------------------------------
+
+    @staticmethod
+    def missing_module(encapsulation: str, available: frozenset[str] | None) -> Exception:
+        """The start-up error for a kernel without ``encapsulation`` (module, package, fix).
+
+        ``available`` None: "auto" found nothing at all, ``encapsulation`` is what to add.
+        """
+        from mag_ap.runtime.startup_errors import StartupError, kernel_module_error
+
+        key = "plugin.datapath.encapsulation"
+        if available is not None:
+            return kernel_module_error(encapsulation, key=key, available=available)
+        return StartupError(
+            f"{key} = 'auto': no encapsulation available, the kernel has neither tunnel "
+            f"modules nor SRv6. Fix: {kernel_module_fix(encapsulation)}",
+            key_path=key,
+        )
 
     async def probe(self, wanted: Iterable[str]) -> frozenset[str]:
         """Which of the ``wanted`` encapsulations this kernel can build.
@@ -534,7 +553,7 @@ class Kernel:
             if code == errno.EOPNOTSUPP:
                 raise KernelError(
                     f"cannot create {link.name}: this kernel has no {kind} tunnels "
-                    "(module missing: 'Unknown device type')"
+                    f"('Unknown device type'): {kernel_module_fix(kind)}"
                 ) from exc
             if code != errno.EEXIST:
                 raise

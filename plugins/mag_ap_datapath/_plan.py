@@ -39,6 +39,7 @@ from mag_ap.core.types import (
     MobileRouteDown,
     MobileRouteUp,
 )
+from mag_ap.packages import kernel_module_fix
 
 # The settings live with their parser (the plugin validates them without loading the
 # planner); named here too, where the planner's users have always found them.
@@ -402,7 +403,7 @@ def choose_kind(encapsulation: str, peer: Address, keyed: bool, supported: froze
     if kind not in supported:
         raise PlanError(
             f"encapsulation {kind!r} is not supported by this kernel "
-            f"(available: {', '.join(sorted(supported)) or 'none'})"
+            f"(available: {', '.join(sorted(supported)) or 'none'}): {kernel_module_fix(kind)}"
         )
     return kind
 

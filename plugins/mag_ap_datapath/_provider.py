@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mag_ap.config import ConfigError
@@ -119,17 +120,11 @@ class NetlinkDatapath:
             )
         self.supported = await self.kernel.probe(_wanted_kinds(s))
         if s.encapsulation != "auto" and s.encapsulation not in self.supported:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                f"{s.encapsulation!r} is not supported by this kernel (module missing: "
-                f"'Unknown device type'); available here: "
-                f"{', '.join(sorted(self.supported)) or 'none'}; 'auto' picks one",
-            )
+            auto = replace(s, encapsulation="auto")  # what "auto" would find here
+            available = await self.kernel.probe(_wanted_kinds(auto))
+            raise self.kernel.missing_module(s.encapsulation, available)
         if s.encapsulation == "auto" and not self.supported - {"ip6gre", "gre"}:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                "no encapsulation available: the kernel has neither tunnel modules nor SRv6",
-            )
+            raise self.kernel.missing_module("ip6tnl" if s.local.version == 6 else "ipip", None)
         await self._reconcile_leftovers()
         await self._build_endpoint()
         self.running = True

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mag_ap.packages import KERNEL_MODULES
+from mag_ap_datapath._plan import LINK_KINDS
 from openwrt.tools import feed
 from openwrt.tools.feed import (
     BASE_PYTHON,
@@ -85,8 +87,9 @@ def test_datapath_package_carries_the_tunnel_modules() -> None:
         pytest.fail("plugins/mag_ap_datapath is expected (the kernel datapath)")
     deps = packages["mag-ap-datapath"].depends
     assert "mag-ap-pyroute2" in deps and "python3-pyroute2" not in deps  # not the full python3
-    for kmod in ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"):
-        assert kmod in deps
+    # every link kind the datapath creates, by the package the start-up errors name
+    for kind in LINK_KINDS:
+        assert KERNEL_MODULES[kind][1] in deps, kind
 
 
 def test_imports_of_sees_lazy_optional_and_type_only_imports() -> None:

@@ -503,16 +503,15 @@ class _Daemon:
         extra = self._status_extra()
         if extra:
             runtime["plugin_status"] = extra
+        if self.ipsec is not None:
+            runtime["ipsec"] = self.ipsec.status()
         return {"role": self.role, "status": status, "runtime": runtime}
 
     def _status_extra(self) -> dict[str, Any]:
         if self.host is None:
             return {}
         try:
-            extra = dict(self.host.status_extra())
-            if self.ipsec is not None:
-                extra["ipsec"] = self.ipsec.status()
-            return extra
+            return self.host.status_extra()
         except Exception as exc:  # a plugin's bug must not break status
             return {"error": repr(exc)}
 

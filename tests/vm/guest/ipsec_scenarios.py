@@ -1,12 +1,14 @@
 """IPsec ESP on the signalling (RFC 5213 section 4), in the guest: the host kernel has no ESP.
 
-Runs inside the VM guest (the host kernel here has XFRM but neither esp4/esp6
-nor rfc4106(gcm(aes))). Real ``mag-ap`` daemons in a ``lab.domain.Domain``
-(LMA + 2 MAGs, IPv6 transport) with ``[ipsec] mode = "static"`` and random keys,
-plus a third namespace that forges PBUs. dumpcap writes the LMA side of the
-MAG1 link to ``$GUEST_OUT/ipsec/*.pcapng``; tests/vm/test_ipsec_wire.py decodes
-it on the host with tshark (only ESP, no cleartext MH or UDP 5436) and checks
-the SPIs against ``facts.json``.
+Runs inside its own VM guest, booted by tests/vm/test_ipsec.py (not by the shared
+``guest_pytest`` boot: these scenarios start seven daemons, minutes under TCG); the
+host kernel here has XFRM but neither esp4/esp6 nor rfc4106(gcm(aes)). Real
+``mag-ap`` daemons in a ``lab.domain.Domain`` (LMA + 2 MAGs, IPv6 transport) with
+``[ipsec] mode = "static"`` and random keys, plus a third namespace that forges
+PBUs; then a wrong-key pair and an IPv4-transport pair. dumpcap writes the LMA's
+links to ``$GUEST_OUT/ipsec/*.pcapng`` and the facts to ``facts.json``;
+tests/vm/test_ipsec.py decodes the captures on the host with tshark (only ESP with
+the configured SPIs, no cleartext MH or UDP 5436).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def xfrm_stat(host: Host) -> dict[str, int]:
 def capture(host: Host, ifname: str, path: Path) -> Iterator[None]:
     """dumpcap on ``ifname`` (every frame) until the file holds what crossed the link."""
     log = path.with_suffix(".log")
+    log.unlink(missing_ok=True)  # spawn appends: an old "File:" line must not pass the wait
     proc = host.spawn(["dumpcap", "-q", "-i", ifname, "-w", str(path)], log)
 
     def crossed() -> int:

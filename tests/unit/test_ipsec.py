@@ -314,3 +314,25 @@ def test_dump_answers_are_read_back() -> None:
 def test_malformed_kernel_answers_are_decode_errors(data: bytes) -> None:
     with pytest.raises(DecodeError):
         list(parse_dump(data))
+
+
+def test_uci_sections_become_the_ipsec_table(tmp_path: Path) -> None:
+    from mag_ap.openwrt.uci import UciError, parse_export, uci_to_config
+
+    key = tmp_path / "out.key"
+    key.write_text(KEY_OUT)
+    key.chmod(0o600)
+    text = (
+        "package mag-ap\n\nconfig daemon 'daemon'\n\toption role 'mag'\n\n"
+        "config mag 'main'\n\toption own_address '2001:db8:ffff::10'\n\n"
+        "config ipsec 'ipsec'\n\toption mode 'static'\n\n"
+        "config ipsec_peer\n\toption address '2001:db8:ffff::1'\n\toption spi_in '0x1001'\n"
+        f"\toption spi_out '4098'\n\toption key_in '{KEY_IN}'\n\toption key_out_file '{key}'\n"
+    )
+    _tr, config = uci_to_config(parse_export(text))
+    (peer,) = config.ipsec.peers
+    assert (peer.spi_in, peer.spi_out) == (0x1001, 0x1002)
+    assert (peer.key_in, peer.key_out) == (bytes.fromhex(KEY_IN), bytes.fromhex(KEY_OUT))
+    with pytest.raises(UciError) as info:
+        uci_to_config(parse_export(text.replace(KEY_IN, KEY_IN[:-1])))
+    assert str(info.value).startswith("mag-ap.@ipsec_peer[0].key_in:")

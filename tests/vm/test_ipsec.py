@@ -69,12 +69,12 @@ def test_every_guest_scenario_passes(guest: vm.VmResult) -> None:
 def test_mag_lma_signalling_is_only_esp_with_the_configured_spis(guest: vm.VmResult) -> None:
     pcap = _out(guest) / "mag1-lma.pcapng"
     spis = _facts(guest)["spis"]["mag1"]
-    esp = _frames(pcap, "esp", "ip6.src", "esp.spi")
+    esp = _frames(pcap, "esp", "ipv6.src", "esp.spi")
     # registration, handover revocation, de-registration: at least 3 exchanges, both ways
     assert len(esp) >= 6, esp
     by_spi = {int(spi, 16): src for src, spi in esp}
     assert by_spi == {spis["up"]: "2001:db8:f1::2", spis["down"]: "2001:db8:ff::1"}, esp
-    assert _frames(pcap, "mip6 || udp.port == 5436") == []
+    assert _frames(pcap, "mipv6 || udp.port == 5436") == []
 
 
 def test_forged_pbus_crossed_in_clear_and_got_no_answer(guest: vm.VmResult) -> None:
@@ -89,4 +89,4 @@ def test_ipv4_transport_signalling_is_only_esp(guest: vm.VmResult) -> None:
     esp = _frames(pcap, "esp", "ip.src", "esp.spi")
     assert len(esp) >= 4, esp
     assert {src for src, _ in esp} == {"192.0.2.6", "192.0.2.250"}
-    assert _frames(pcap, "udp.port == 5436 || mip6") == []
+    assert _frames(pcap, "udp.port == 5436 || mipv6") == []

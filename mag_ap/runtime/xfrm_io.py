@@ -41,14 +41,14 @@ from .startup_errors import StartupError
 log = logging.getLogger("mag_ap.ipsec")
 
 ACK_TIMEOUT_S: Final = 5.0
-# What the kernel's errno means on a device: which OpenWrt package brings the missing part.
+# What the kernel's errno means: which part is missing (the kernel checks the algorithm
+# before ESP itself, so a kernel without both names the algorithm first).
 _MISSING: Final = {
-    errno.EPROTONOSUPPORT: "ESP for this address family (OpenWrt: kmod-ipsec4 / kmod-ipsec6; "
-    "Linux: CONFIG_INET_ESP / CONFIG_INET6_ESP)",
-    errno.ENOSYS: "the AEAD algorithm rfc4106(gcm(aes)) (OpenWrt: kmod-crypto-gcm; "
-    "Linux: CONFIG_CRYPTO_GCM)",
-    errno.ENOENT: "a kernel crypto module (OpenWrt: kmod-crypto-gcm, kmod-crypto-seqiv)",
+    errno.ENOSYS: "the AEAD algorithm rfc4106(gcm(aes)) (CONFIG_CRYPTO_GCM)",
+    errno.ENOENT: "a crypto module (CONFIG_CRYPTO_GCM, CONFIG_CRYPTO_SEQIV)",
+    errno.EPROTONOSUPPORT: "ESP for this address family (CONFIG_INET_ESP / CONFIG_INET6_ESP)",
 }
+OPENWRT_KMODS: Final = "kmod-ipsec kmod-ipsec4 kmod-ipsec6 kmod-crypto-gcm"
 _seq = itertools.count(1)
 
 
@@ -141,7 +141,12 @@ def install(plan: IpsecPlan, own: Address) -> None:
 
 def _fail(code: int, what: str) -> None:
     missing = _MISSING.get(code)
-    fix = f"the kernel lacks {missing}" if missing else "check ipsec.peer SPIs and keys"
+    fix = (
+        f"the kernel lacks {missing}: on OpenWrt install {OPENWRT_KMODS}, elsewhere load "
+        'esp4/esp6 and gcm, or set ipsec.mode = "off"'
+        if missing
+        else "check the ipsec.peer addresses and SPIs (another SA or policy may hold them)"
+    )
     raise StartupError(
         f"cannot install IPsec {what}: {os.strerror(code)}. Fix: {fix}", key_path="ipsec"
     )

@@ -262,6 +262,7 @@ class _Daemon:
         self.started_at = time.monotonic()
         self.restart_counter = 0
         self.signals: list[signal.Signals] = []
+        self.ipsec: Any = None  # an xfrm_io.IpsecGuard when [ipsec] mode = "static"
 
     # -- hooks for the subclasses --
 
@@ -318,6 +319,8 @@ class _Daemon:
         )
         driver = self.driver
         try:
+            if config.ipsec.mode == "static":  # before the first packet: none leaves in clear
+                self._start_ipsec()
             try:
                 self.sock = open_mh_socket(
                     config.own_address,
@@ -391,6 +394,21 @@ class _Daemon:
     def prepare_providers(self, host: PluginHost) -> None:
         """Subclass hook: pick up role-specific providers (identity, policy, triggers)."""
 
+    def _start_ipsec(self) -> None:
+        from ..ipsec import plan
+        from .xfrm_io import IpsecGuard
+
+        own = self.config.own_address
+        guard = self.ipsec = IpsecGuard(plan(self.config.ipsec, own), own)
+        guard.start()
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(guard.CHECK_INTERVAL_S)  # a poll interval, not a sync
+                guard.check()
+
+        self.spawn(watch(), "ipsec-watch")
+
     async def _teardown(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in self.signals:
             with contextlib.suppress(Exception):
@@ -416,6 +434,11 @@ class _Daemon:
             await self.control.close()
         close_quietly(self.sock)
         self.sock = None
+        if self.ipsec is not None:  # after the last PBA: de-registrations stay protected
+            try:
+                self.ipsec.stop()
+            except Exception as exc:
+                _log("error", "ipsec removal failed", error=repr(exc))
 
     # -- IO glue --
 
@@ -494,6 +517,8 @@ class _Daemon:
         extra = self._status_extra()
         if extra:
             runtime["plugin_status"] = extra
+        if self.ipsec is not None:
+            runtime["ipsec"] = self.ipsec.status()
         return {"role": self.role, "status": status, "runtime": runtime}
 
     def _status_extra(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from mag_ap.core.bul import (
     BindingState,
     BindingUpdateListEntry,
     Step,
+    pack_ipv4_interface,
     pack_ipv6_network,
 )
 from mag_ap.core.gre_keys import GreKeyAllocator
@@ -213,6 +214,7 @@ class MagProtocol:
         self._by_mn_id: dict[str, BindingUpdateListEntry | tuple[BindingUpdateListEntry, ...]] = {}
         # Policy profiles (MN-ID blanked) shared by the entries: one object per policy.
         self._policies: dict[MobileNodeProfile, MobileNodeProfile] = {}
+        self._routers: dict[int, int] = {}  # IPv4 default routers granted, shared the same way
         # LMA -> how many active entries have the datapath up (heartbeats run while > 0)
         self._up_count_by_lma: dict[Address, int] = {}
         self._timers = TimerLanes()  # one deadline per entry: the earliest of deadlines()
@@ -659,12 +661,33 @@ class MagProtocol:
         gre_key_to_lma = grant.gre_key_to_lma
         if entry.gre_key_from_lma is not None and gre_key_to_lma is None:
             self._log("warning", "GRE key asked for, none granted", mac=entry.mac)
-        granted = (hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma)
-        before = (entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma)
+        granted = (
+            None if hnp is None else pack_ipv6_network(hnp),
+            None if ipv4_hoa is None else pack_ipv4_interface(ipv4_hoa),
+            None if ipv4_default_router is None else int(ipv4_default_router),
+            gre_key_to_lma,
+        )
+        before = (
+            entry.hnp_packed,
+            entry.ipv4_hoa_packed,
+            entry.ipv4_router_int,
+            entry.gre_key_to_lma,
+        )
         refresh = entry.datapath_up and granted == before
         if entry.datapath_up and not refresh:
             self._take_down(entry, "binding changed")
-        entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma = granted
+        if not refresh:  # a refresh keeps the ints it holds (no new objects per binding)
+            (
+                entry.hnp_packed,
+                entry.ipv4_hoa_packed,
+                entry.ipv4_router_int,
+                entry.gre_key_to_lma,
+            ) = granted
+            router = entry.ipv4_router_int
+            if router is not None:  # one int per router, not one per binding
+                if len(self._routers) >= MAX_POLICIES:
+                    self._routers.clear()
+                entry.ipv4_router_int = self._routers.setdefault(router, router)
         if entry.hnp_packed is not None:
             self._hnp_owner[entry.hnp_packed] = entry.mn_id
         if entry.ipv4_hoa_packed is not None:

@@ -131,21 +131,12 @@ def unpack_ipv6_network(packed: int) -> IPv6Network:
     return IPv6Network((packed >> 8, packed & 0xFF))
 
 
-def pack_ipv4_interface(iface: IPv4Interface) -> int:
-    """``address << 8 | prefix length`` of an IPv4 home address."""
-    return int(iface.ip) << 8 | iface.network.prefixlen
-
-
-def unpack_ipv4_interface(packed: int) -> IPv4Interface:
-    return IPv4Interface((packed >> 8, packed & 0xFF))
-
-
 class BindingUpdateListEntry:
     """One mobile node's binding as the MAG sees it (RFC 5213 section 6.1).
 
     40,000 of these live on a busy AP, so the record is compact: slots, the
-    granted addresses as packed ints (``*_packed``; the properties of the same
-    name without the suffix convert at the edges: status, actions, tests), the
+    granted addresses as ints (``*_packed``, ``*_int``; the properties of the
+    same name without the suffix convert at the edges: status, actions, tests), the
     policy profile shared by every MN with the same policy (``policy``; its own
     ``mn_id`` is meaningless, ``mn_id`` is the entry's), the history packed in an
     int, and no retransmission object while no PBU is outstanding.
@@ -160,12 +151,13 @@ class BindingUpdateListEntry:
         "gre_key_from_lma",
         "gre_key_to_lma",
         "hnp_packed",
-        "ipv4_hoa_packed",
+        "ipv4_hoa_int",
+        "ipv4_hoa_plen",
         "ipv4_router_int",
         "last_registration_delay_ms",
         "lifetime_requested_s",
         "lifetime_s",
-        "mac",
+        "mac_int",
         "policy",
         "refresh_at",
         "registrations",
@@ -183,7 +175,8 @@ class BindingUpdateListEntry:
         *,
         policy: MobileNodeProfile | None = None,
     ) -> None:
-        self.mac = mac
+        # the canonical MAC (aa:bb:...) as a 48-bit int: half a str's bytes
+        self.mac_int = int(mac.replace(":", ""), 16)
         self._mn_id = profile.mn_id
         # ``policy``: the same profile with any MN-ID, shared by many entries (MagProtocol
         # interns it); without one the entry keeps the caller's profile.
@@ -193,7 +186,8 @@ class BindingUpdateListEntry:
         self.gre_key_from_lma: int | None = None  # the key we asked the LMA to use
         # what the LMA granted (kept across refreshes and asked for again), packed
         self.hnp_packed: int | None = None
-        self.ipv4_hoa_packed: int | None = None
+        self.ipv4_hoa_int: int | None = None  # also the key of the MAG's owner map
+        self.ipv4_hoa_plen = 32
         self.ipv4_router_int: int | None = None
         self.gre_key_to_lma: int | None = None
         self.lifetime_s = 0
@@ -210,6 +204,12 @@ class BindingUpdateListEntry:
 
     def __repr__(self) -> str:
         return f"BindingUpdateListEntry({self.mac!r}, {self._mn_id!r}, {self.state.name})"
+
+    @property
+    def mac(self) -> str:
+        """The canonical spelling (``aa:bb:cc:dd:ee:ff``), built on demand."""
+        digits = f"{self.mac_int:012x}"
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
     @property
     def mn_id(self) -> str:
@@ -236,12 +236,15 @@ class BindingUpdateListEntry:
 
     @property
     def ipv4_hoa(self) -> IPv4Interface | None:
-        packed = self.ipv4_hoa_packed
-        return None if packed is None else unpack_ipv4_interface(packed)
+        address = self.ipv4_hoa_int
+        return None if address is None else IPv4Interface((address, self.ipv4_hoa_plen))
 
     @ipv4_hoa.setter
     def ipv4_hoa(self, value: IPv4Interface | None) -> None:
-        self.ipv4_hoa_packed = None if value is None else pack_ipv4_interface(value)
+        if value is None:
+            self.ipv4_hoa_int = None
+        else:
+            self.ipv4_hoa_int, self.ipv4_hoa_plen = int(value.ip), value.network.prefixlen
 
     @property
     def ipv4_default_router(self) -> IPv4Address | None:

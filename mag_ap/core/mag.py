@@ -24,7 +24,6 @@ from mag_ap.core.bul import (
     BindingState,
     BindingUpdateListEntry,
     Step,
-    pack_ipv4_interface,
     pack_ipv6_network,
 )
 from mag_ap.core.gre_keys import GreKeyAllocator
@@ -174,6 +173,11 @@ def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] 
     return best
 
 
+def _mac_key(mac: str) -> int:
+    """The 48-bit int a MAC is indexed by (any accepted spelling; ValueError otherwise)."""
+    return int(normalize_mac(mac).replace(":", ""), 16)
+
+
 def _lane(entry: BindingUpdateListEntry, event: BindingEvent) -> Hashable:
     """The timer lane of a deadline: its kind and the constant it adds to a growing base."""
     if event is BindingEvent.ACK_TIMEOUT or event is BindingEvent.GIVE_UP:
@@ -209,7 +213,7 @@ class MagProtocol:
         # The live entries: by MAC those not de-registering (attach order), and the few
         # de-registering ones by id. One more index, by MN-ID (an entry, or a tuple of
         # them in attach order when a MN-ID has several); LMA-wide events scan.
-        self._active: dict[str, BindingUpdateListEntry] = {}
+        self._active: dict[int, BindingUpdateListEntry] = {}  # by mac_int
         self._leaving: dict[int, BindingUpdateListEntry] = {}
         self._by_mn_id: dict[str, BindingUpdateListEntry | tuple[BindingUpdateListEntry, ...]] = {}
         # Policy profiles (MN-ID blanked) shared by the entries: one object per policy.
@@ -264,7 +268,8 @@ class MagProtocol:
         repeat themselves); with another profile the old binding is de-registered first.
         """
         mac = normalize_mac(mac)
-        existing = self._active.get(mac)
+        key = _mac_key(mac)
+        existing = self._active.get(key)
         policy = self._policy_of(profile)
         if existing is not None:
             same_policy = existing.policy is policy or existing.policy == policy
@@ -280,7 +285,7 @@ class MagProtocol:
         if profile.gre_key:
             entry.gre_key_from_lma = self._gre_keys.allocate()
         self._add(entry)
-        self._active[mac] = entry
+        self._active[key] = entry
         if handoff is None:
             handoff = self._handoff_for(profile.mn_id, now)
         self._log(
@@ -324,7 +329,7 @@ class MagProtocol:
 
     def detach(self, mac: str, now: float, reason: str = "detach") -> None:
         """A station left: BindingDown at once, then a lifetime-0 PBU to the LMA."""
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         if entry is None:
             self._log("debug", "detach of an unknown station ignored", mac=mac)
             return
@@ -332,7 +337,7 @@ class MagProtocol:
 
     def shutdown(self, now: float) -> None:
         """Clean stop: de-register every binding (lifetime 0)."""
-        for mac in list(self._active):
+        for mac in [entry.mac for entry in self._active.values()]:
             self.detach(mac, now, reason="shutdown")
 
     def receive_datagram(
@@ -406,7 +411,7 @@ class MagProtocol:
 
     def binding_status(self, mac: str, now: float) -> dict[str, Any] | None:
         """The status row of one attached station (O(1): for attach waits and tools)."""
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         return None if entry is None else self._entry_status(entry, now)
 
     def attach_settled(self, mac: str) -> bool:
@@ -415,7 +420,7 @@ class MagProtocol:
         True once the binding is acknowledged, or when there is no entry any more
         (rejected or detached meanwhile: nothing more will happen).
         """
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         return entry is None or entry.acknowledged
 
     @property
@@ -471,7 +476,7 @@ class MagProtocol:
 
     def _live(self, entry: BindingUpdateListEntry) -> bool:
         """Still in the list (not closed)."""
-        return self._active.get(entry.mac) is entry or id(entry) in self._leaving
+        return self._active.get(entry.mac_int) is entry or id(entry) in self._leaving
 
     def _entries(self) -> list[BindingUpdateListEntry]:
         """Every live entry: the active ones in attach order, then the de-registering ones."""
@@ -490,13 +495,13 @@ class MagProtocol:
 
     def _leave(self, entry: BindingUpdateListEntry) -> None:
         """Active -> de-registering (still live, no longer found by MAC)."""
-        if self._active.get(entry.mac) is entry:
-            del self._active[entry.mac]
+        if self._active.get(entry.mac_int) is entry:
+            del self._active[entry.mac_int]
             self._leaving[id(entry)] = entry
 
     def _remove(self, entry: BindingUpdateListEntry) -> None:
-        if self._active.get(entry.mac) is entry:
-            del self._active[entry.mac]
+        if self._active.get(entry.mac_int) is entry:
+            del self._active[entry.mac_int]
         elif self._leaving.pop(id(entry), None) is None:
             return
         self._timers.schedule(entry, None)
@@ -535,7 +540,7 @@ class MagProtocol:
 
     def _count_up(self, entry: BindingUpdateListEntry) -> None:
         """Keep ``_up_count_by_lma`` equal to the active entries with the datapath up."""
-        up = entry.datapath_up and self._active.get(entry.mac) is entry
+        up = entry.datapath_up and self._active.get(entry.mac_int) is entry
         if up is entry.counted_up:
             return
         entry.counted_up = up
@@ -625,11 +630,11 @@ class MagProtocol:
 
     def _release_owned(self, entry: BindingUpdateListEntry) -> None:
         key = entry.mn_id
-        hnp, hoa = entry.hnp_packed, entry.ipv4_hoa_packed
+        hnp, hoa = entry.hnp_packed, entry.ipv4_hoa_int
         if hnp is not None and self._hnp_owner.get(hnp) == key:
             del self._hnp_owner[hnp]
-        if hoa is not None and self._hoa_owner.get(hoa >> 8) == key:
-            del self._hoa_owner[hoa >> 8]
+        if hoa is not None and self._hoa_owner.get(hoa) == key:
+            del self._hoa_owner[hoa]
 
     def _reject(self, entry: BindingUpdateListEntry, status: int | None, reason: str) -> None:
         self._actions.append(
@@ -663,13 +668,15 @@ class MagProtocol:
             self._log("warning", "GRE key asked for, none granted", mac=entry.mac)
         granted = (
             None if hnp is None else pack_ipv6_network(hnp),
-            None if ipv4_hoa is None else pack_ipv4_interface(ipv4_hoa),
+            None if ipv4_hoa is None else int(ipv4_hoa.ip),
+            entry.ipv4_hoa_plen if ipv4_hoa is None else ipv4_hoa.network.prefixlen,
             None if ipv4_default_router is None else int(ipv4_default_router),
             gre_key_to_lma,
         )
         before = (
             entry.hnp_packed,
-            entry.ipv4_hoa_packed,
+            entry.ipv4_hoa_int,
+            entry.ipv4_hoa_plen,
             entry.ipv4_router_int,
             entry.gre_key_to_lma,
         )
@@ -679,7 +686,8 @@ class MagProtocol:
         if not refresh:  # a refresh keeps the ints it holds (no new objects per binding)
             (
                 entry.hnp_packed,
-                entry.ipv4_hoa_packed,
+                entry.ipv4_hoa_int,
+                entry.ipv4_hoa_plen,
                 entry.ipv4_router_int,
                 entry.gre_key_to_lma,
             ) = granted
@@ -690,8 +698,8 @@ class MagProtocol:
                 entry.ipv4_router_int = self._routers.setdefault(router, router)
         if entry.hnp_packed is not None:
             self._hnp_owner[entry.hnp_packed] = entry.mn_id
-        if entry.ipv4_hoa_packed is not None:
-            self._hoa_owner[entry.ipv4_hoa_packed >> 8] = entry.mn_id
+        if entry.ipv4_hoa_int is not None:
+            self._hoa_owner[entry.ipv4_hoa_int] = entry.mn_id
         lifetime_s = grant.lifetime_s
         entry.lifetime_s = lifetime_s
         entry.expires_at = sent_at + lifetime_s
@@ -950,7 +958,7 @@ class MagProtocol:
         Only the policy's own wishes must come back as asked: a refresh that gets new
         values replaces the datapath (an LMA may renumber).
         """
-        profile, settings, key = entry.profile, self._settings, entry.mn_id
+        profile, settings, key = entry.policy, self._settings, entry.mn_id
         return PbaRequest(
             lma=entry.lma,
             own_address=settings.own_address,

@@ -51,8 +51,7 @@ def build_pbu(
         mn_identifier_option(entry.mn_id),
         HandoffIndicatorOption(indicator=entry.transaction.handoff),
         AccessTechnologyTypeOption(access_technology=access_technology),
-        # entry.mac is canonical (normalize_mac): its hex digits are the octets
-        MNLinkLayerIdentifier(link_layer_identifier=bytes.fromhex(entry.mac.replace(":", ""))),
+        MNLinkLayerIdentifier(link_layer_identifier=entry.mac_int.to_bytes(6, "big")),
     ]
     if profile.ipv6:
         granted = entry.hnp_packed  # prefix << 8 | length, no IPv6Network built
@@ -66,10 +65,10 @@ def build_pbu(
     if timestamp_unix_s is not None:
         options.append(Timestamp.at_unix_time(timestamp_unix_s))
     if profile.ipv4:
-        hoa = entry.ipv4_hoa_packed
+        hoa = entry.ipv4_hoa_int
         if hoa is not None:
             request = IPv4HomeAddressRequest(
-                prefix_length=hoa & 0xFF, address=IPv4Address(hoa >> 8)
+                prefix_length=entry.ipv4_hoa_plen, address=IPv4Address(hoa)
             )
         else:
             request = IPv4HomeAddressRequest(address=profile.ipv4_address or IPv4Address(0))

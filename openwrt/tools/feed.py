@@ -126,7 +126,8 @@ THIRD_PARTY: Final[Mapping[str, str]] = {
 # ast scan cannot see them. (module, loaded module, which releases).
 IMPLIED_IMPORTS: Final[tuple[tuple[str, str, Callable[[Release], bool]], ...]] = (
     ("pathlib", "urllib", lambda r: r.python_minor == "3.11"),  # 3.11 pathlib: urllib.parse
-    ("pluggy", "importlib.metadata", lambda r: r.pluggy.startswith("1.3.")),
+    # pluggy 1.3 (24.10, 25.12) imports importlib.metadata at load time, but mag-ap
+    # imports it with a placeholder there (mag_ap/_pluggy.py): no python3-email needed
     ("importlib.metadata", "email", lambda r: True),
 )
 # The python3-* packages our own third-party packages load, by pyroute2 version: measured

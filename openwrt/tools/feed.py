@@ -125,7 +125,8 @@ THIRD_PARTY: Final[Mapping[str, str]] = {
 # Standard library modules that a module loads at import time on some release: the
 # ast scan cannot see them. (module, loaded module, which releases).
 IMPLIED_IMPORTS: Final[tuple[tuple[str, str, Callable[[Release], bool]], ...]] = (
-    ("pathlib", "urllib", lambda r: r.python_minor == "3.11"),  # 3.11 pathlib: urllib.parse
+    # 3.11's pathlib imports urllib.parse at load time, but mag_ap/__init__.py imports it
+    # with a placeholder there (Path.as_uri only): no python3-urllib (+ -email) on 24.10
     # pluggy 1.3 (24.10, 25.12) imports importlib.metadata at load time, but mag-ap
     # imports it with a placeholder there (mag_ap/_pluggy.py): no python3-email needed
     ("importlib.metadata", "email", lambda r: True),
@@ -549,6 +550,9 @@ def vendored_needs(lib: Path, modules: list[str], release: Release) -> tuple[str
             if imp.module.split(".")[0] not in sys.stdlib_module_names:
                 continue  # another library's optional feature (pyroute2: none unguarded)
             needs.add(stdlib_package(release, imp.module))
+            # ssl.py is python3-light's on OpenWrt, its _ssl python3-openssl's: the same
+            # for ctypes, sqlite3, ... (the C part of a module `x` is `_x`)
+            needs.add(stdlib_package(release, "_" + imp.module.split(".")[0]))
     return _order(needs)
 
 

@@ -43,6 +43,16 @@ def test_committed_makefile_is_generated_from_the_table() -> None:
     )
 
 
+def test_committed_pyroute2_module_list_is_generated() -> None:
+    current = (ROOT / feed.PYROUTE2_SDK_LIST).read_text()
+    assert current == feed.render_pyroute2_list(ROOT), (
+        f"{feed.PYROUTE2_SDK_LIST} is stale: python -m openwrt.tools.feed --write"
+    )
+    listed = [line for line in current.splitlines() if not line.startswith("#")]
+    assert "pyroute2/iproute/linux.py" in listed and "pyroute2/__init__.py" not in listed
+    assert not any(line.startswith("pyroute2/ndb/") for line in listed)  # sqlite3: not used
+
+
 def test_makefile_follows_python_feed_conventions() -> None:
     text = (ROOT / feed.MAKEFILE).read_text()
     assert "include $(TOPDIR)/feeds/packages/lang/python/python3-package.mk" in text

@@ -103,7 +103,7 @@ def _loaded_at_ready(root: Path) -> list[str]:
     log = root / "tmp/importtime.log"
     script = (
         f"mount -t proc proc {root}/proc && exec chroot {root} /usr/bin/python3 -B "
-        "-X importtime /usr/bin/mag-ap run -c /etc/b.toml 2>/tmp/importtime.log"
+        f"-X importtime /usr/bin/mag-ap run -c /etc/b.toml 2>{log}"
     )
     sock = root / "var/run/b.sock"
     sock.unlink(missing_ok=True)

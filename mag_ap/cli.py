@@ -249,10 +249,32 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
 
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter with the width shutil would give, without importing shutil.
+
+    argparse makes a formatter for every add_argument, and its default one imports
+    shutil (with bz2, lzma and zlib) for the terminal width: a cost at every start.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return argparse.HelpFormatter(prog, width=max(columns, 20) - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and its subparsers: same class) using :func:`_help_formatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _help_formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mag-ap", description="Proxy Mobile IPv6 MAG for OpenWrt access points"
-    )
+    parser = _Parser(prog="mag-ap", description="Proxy Mobile IPv6 MAG for OpenWrt access points")
     parser.add_argument("--version", action="version", version=f"mag-ap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

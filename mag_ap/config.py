@@ -12,7 +12,6 @@ converters, so every key path and refusal is found in one file.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -419,6 +418,8 @@ class Table:
             if key in self._asked:
                 continue
             reason = "unknown key"
+            import difflib  # only for this message: not at every start
+
             close = difflib.get_close_matches(key, sorted(self._asked), n=1)
             if close:
                 reason += f" (did you mean {close[0]!r}?)"

@@ -505,6 +505,12 @@ def package_version(root: Path = ROOT) -> str:
 
 # pyroute2's __init__ as mag-ap-pyroute2 ships it (the SDK Makefile installs the same file).
 SLIM_PYROUTE2_INIT: Final = "openwrt/net/mag-ap-pyroute2/files/__init__.py"
+# Imports of vendored modules that mag-ap serves with a stand-in while they load
+# (mag_ap.imports.standing_in, in plugins/mag_ap_datapath/_kernel_io.py): not Depends.
+# pyroute2.config names multiprocessing's Pipe/Queue/Process only, for APIs not shipped.
+HIDDEN_IMPORTS: Final[Mapping[str, frozenset[str]]] = {
+    "pyroute2.config": frozenset({"multiprocessing"}),
+}
 
 
 def project_imports_of(top: str, root: Path = ROOT) -> list[str]:
@@ -547,6 +553,8 @@ def vendored_needs(lib: Path, modules: list[str], release: Release) -> tuple[str
         assert path is not None
         for imp in imports_of(path.read_text(encoding="utf-8"), f"{top}:{name}"):
             if imp.optional or imp.module.split(".")[0] == top:
+                continue
+            if imp.module.split(".")[0] in HIDDEN_IMPORTS.get(name, ()):
                 continue
             if imp.module.split(".")[0] not in sys.stdlib_module_names:
                 continue  # another library's optional feature (pyroute2: none unguarded)

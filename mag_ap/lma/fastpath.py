@@ -334,10 +334,14 @@ class FastPbuPath:
                 MobileRouteUp(
                     mn_id=mn_id,
                     mag=src,
-                    hnp=entry.hnp,
-                    ipv4_hoa=entry.ipv4_hoa,
+                    hnp=None,
+                    ipv4_hoa=None,
                     gre_key_to_mag=key_to,
                     gre_key_from_mag=key_from,
+                    hnp_address=hnp_at,
+                    hnp_length=hnp_len,
+                    ipv4_address=v4_at,
+                    ipv4_length=v4_len,
                 )
             )
 

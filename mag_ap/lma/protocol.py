@@ -437,10 +437,14 @@ class LmaProtocol:
                 MobileRouteUp(
                     mn_id=mn_id,
                     mag=entry.mag,
-                    hnp=entry.hnp,
-                    ipv4_hoa=entry.ipv4_hoa,
+                    hnp=None,
+                    ipv4_hoa=None,
                     gre_key_to_mag=entry.gre_key_to_mag,
                     gre_key_from_mag=entry.gre_key_from_mag,
+                    hnp_address=entry.hnp_address,
+                    hnp_length=entry.hnp_length,
+                    ipv4_address=entry.ipv4_address,
+                    ipv4_length=entry.ipv4_length,
                 )
             )
         self._send_pba(pbu, BindingAckStatus.ACCEPTED, lifetime_s, entry, grant)
@@ -660,7 +664,15 @@ class LmaProtocol:
             self._timers.schedule(pending, None)
         self._actions.append(
             MobileRouteDown(
-                mn_id=mn_id, mag=entry.mag, hnp=entry.hnp, ipv4_hoa=entry.ipv4_hoa, reason=reason
+                mn_id=mn_id,
+                mag=entry.mag,
+                hnp=None,
+                ipv4_hoa=None,
+                reason=reason,
+                hnp_address=entry.hnp_address,
+                hnp_length=entry.hnp_length,
+                ipv4_address=entry.ipv4_address,
+                ipv4_length=entry.ipv4_length,
             )
         )
 

@@ -22,13 +22,34 @@ from __future__ import annotations
 
 import struct
 from dataclasses import fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.sequence import sequence_newer
 from ..core.types import Address, Datagram, LmaSettings, MobileRouteUp
 from ..mh.constants import IPPROTO_NONE, LIFETIME_UNIT_S, MHType, OptionType
 from ..mh.options import MobileNodeIdentifier
-from .cache import BceState, BindingCacheEntry
+from .cache import (
+    DEADLINE_AT,
+    EMPTY_RECORD,
+    FLAGS,
+    GRE_FROM_MAG,
+    GRE_TO_MAG,
+    HANDOVERS,
+    HAS_GRE_FROM,
+    HAS_GRE_TO,
+    HAS_HNP,
+    HAS_IPV4,
+    HNP,
+    HNP_LENGTH,
+    IPV4,
+    IPV4_LENGTH,
+    RECORD,
+    REGISTRATIONS,
+    SEQUENCE,
+    TIMESTAMP_TICKS,
+    BceState,
+    BindingCacheEntry,
+)
 from .pbu_checks import timestamp_outside_window
 
 if TYPE_CHECKING:
@@ -45,6 +66,8 @@ _PBA_T = 0x10
 _NAI = 1  # MN-ID subtype
 _PADS = (b"", b"\x00", *(bytes((1, n - 2)) + bytes(n - 2) for n in range(2, 8)))  # Pad1/PadN
 _ZERO16 = bytes(16)
+_NAN = float("nan")
+_NEW_RECORD = RECORD.unpack(EMPTY_RECORD)
 
 _T_MNID = OptionType.MOBILE_NODE_IDENTIFIER.value
 _T_HNP = OptionType.HOME_NETWORK_PREFIX.value
@@ -207,10 +230,29 @@ class FastPbuPath:
         else:
             mn_id = f"{subtype}:{raw_id.hex()}"
         entry = lma._cache.get(mn_id)
+        # The entry's numbers, unpacked once (see cache.RECORD); None fields as None.
+        held_hnp: int | None = None
+        held_v4: int | None = None
+        held_key_from: int | None = None
+        held_key_to: int | None = None
+        held_ticks: int | None = None
+        rec: tuple[Any, ...] = _NEW_RECORD
         if entry is not None:
             if entry.state is not BceState.REGISTERED or entry.mag != src:
                 return False  # handover, de-registered or being revoked: the general path
             mn_id = entry.mn_id  # one string per MN, kept by the cache and the pools
+            rec = RECORD.unpack(entry.record)
+            has = rec[FLAGS]
+            if has & HAS_HNP:
+                held_hnp = int.from_bytes(rec[HNP], "big")
+            if has & HAS_IPV4:
+                held_v4 = rec[IPV4]
+            if has & HAS_GRE_FROM:
+                held_key_from = rec[GRE_FROM_MAG]
+            if has & HAS_GRE_TO:
+                held_key_to = rec[GRE_TO_MAG]
+            if rec[TIMESTAMP_TICKS] >= 0:
+                held_ticks = rec[TIMESTAMP_TICKS]
         settings = lma.settings
         ticks = -1
         if ts >= 0:
@@ -222,13 +264,9 @@ class FastPbuPath:
             window_s = settings.timestamp_validity_window_s
             if timestamp_outside_window(unix_s, lma.unix_time_s(received_at), window_s):
                 return False
-            if (
-                entry is not None
-                and entry.last_timestamp_ticks is not None
-                and ticks < entry.last_timestamp_ticks
-            ):
+            if held_ticks is not None and ticks < held_ticks:
                 return False
-        elif entry is not None and not sequence_newer(sequence, entry.last_sequence):
+        elif entry is not None and not sequence_newer(sequence, rec[SEQUENCE]):
             return False
 
         # Grant: the pools' own methods, each idempotent for this MN if we decline after it.
@@ -246,7 +284,7 @@ class FastPbuPath:
                 if hnp_at is None:
                     return False
             else:
-                held = entry.hnp_address if entry is not None else None
+                held = held_hnp
                 if held is None:
                     return False  # a wish for a given prefix: the general path claims it
                 wanted6 = int.from_bytes(prefix, "big") & _mask6(hnp_len)
@@ -263,10 +301,8 @@ class FastPbuPath:
             wanted = int.from_bytes(data[v4 + 2 : v4 + 6], "big")
             if not wanted:
                 v4_at = v4_pool.allocate_address(mn_id)
-            elif (
-                entry is not None and entry.ipv4_address == wanted and v4_pool.holds(mn_id, wanted)
-            ):
-                v4_at = wanted
+            elif held_v4 == wanted and v4_pool.holds(mn_id, wanted):
+                v4_at = held_v4
             if v4_at is None:
                 return False  # refused or a specific wish: the general path says so
         key_from: int | None = None
@@ -275,9 +311,9 @@ class FastPbuPath:
             key_from = lma._gre_keys.allocate(mn_id)
             key_to = _U32.unpack_from(data, gre + 2)[0]
         if entry is not None and (
-            (entry.hnp_address is not None and entry.hnp_address != hnp_at)
-            or (entry.ipv4_address is not None and entry.ipv4_address != v4_at)
-            or (entry.gre_key_from_mag is not None and entry.gre_key_from_mag != key_from)
+            (held_hnp is not None and held_hnp != hnp_at)
+            or (held_v4 is not None and held_v4 != v4_at)
+            or (held_key_from is not None and held_key_from != key_from)
         ):
             return False  # the refresh gives something back: the general path releases it
 
@@ -292,42 +328,50 @@ class FastPbuPath:
                 else MobileNodeIdentifier.decode_body(data[mnid:mnid_end], mnid)
             )
             entry = BindingCacheEntry(mn_id, option, src)
-            entry.registered_at = now
             lma._cache.add(entry)
             counters["registrations"] += 1
             route_changed = True
         else:
             counters["refreshes"] += 1
             route_changed = (
-                (entry.hnp_address is None) != (hnp_at is None)
-                or (entry.ipv4_address is None) != (v4_at is None)
-                or entry.gre_key_from_mag != key_from
-                or entry.gre_key_to_mag != key_to
+                (held_hnp is None) != (hnp_at is None)
+                or (held_v4 is None) != (v4_at is None)
+                or held_key_from != key_from
+                or held_key_to != key_to
             )
-        entry.hnp_address = hnp_at
-        if hnp_at is not None:
-            entry.hnp_length = hnp_len
-        entry.ipv4_address = v4_at
-        if v4_at is not None:
-            entry.ipv4_length = v4_len
-        entry.gre_key_from_mag = key_from
-        entry.gre_key_to_mag = key_to
-        entry.deregistered_at = None
         lifetime_s = life * LIFETIME_UNIT_S
         # min() returns its first argument on a tie: one int object, not one per binding
         lifetime_s = min(lma._max_lifetime_s, lifetime_s)
-        entry.lifetime_s = lifetime_s
         expires_at = now + lifetime_s
-        entry.expires_at = expires_at
-        entry.registrations += 1
-        entry.last_sequence = sequence
-        if ticks >= 0:
-            entry.last_timestamp_ticks = ticks
-        entry.access_technology = data[att + 1]
-        entry.handoff_indicator = data[hi + 1]
+        flags_out = (
+            (HAS_HNP if hnp_at is not None else 0)
+            | (HAS_IPV4 if v4_at is not None else 0)
+            | (HAS_GRE_FROM if key_from is not None else 0)
+            | (HAS_GRE_TO if key_to is not None else 0)
+        )
+        # One record for every number this registration sets (the general path's fields).
+        entry.record = RECORD.pack(
+            expires_at,
+            _NAN,  # deregistered_at
+            rec[DEADLINE_AT],  # the wheel sets it below
+            ticks if ticks >= 0 else rec[TIMESTAMP_TICKS],
+            rec[HNP] if hnp_at is None else hnp_at.to_bytes(16, "big"),
+            v4_at if v4_at is not None else rec[IPV4],
+            key_to if key_to is not None else rec[GRE_TO_MAG],
+            key_from if key_from is not None else rec[GRE_FROM_MAG],
+            lifetime_s,
+            rec[REGISTRATIONS] + 1,
+            rec[HANDOVERS],
+            sequence,
+            hnp_len if hnp_at is not None else rec[HNP_LENGTH],
+            v4_len if v4_at is not None else rec[IPV4_LENGTH],
+            data[att + 1],
+            data[hi + 1],
+            flags_out,
+        )
         if llid >= 0:
             entry.link_layer_id = data[llid + 2 : llid_end]
-        lma._timers.schedule(entry, expires_at)
+        lma._expiry.schedule(entry, expires_at)
         lma._start_heartbeats(peer, now)
         if route_changed:
             lma._actions.append(

@@ -72,6 +72,7 @@ from ..mh.options import (
 from ..wire import DecodeError
 from . import fastpath
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .expiry import ExpiryWheel
 from .fastpath import FastPbuPath
 from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
 from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
@@ -129,7 +130,8 @@ class LmaProtocol:
         self._ipv4_pool = None if settings.ipv4_pool is None else IPv4HoaPool(settings.ipv4_pool)
         self._gre_keys = GreKeyAllocator()
         self._cache = BindingCache()
-        self._timers = TimerHeap()
+        self._timers = TimerHeap()  # peers (heartbeats) and pending revocations
+        self._expiry = ExpiryWheel()  # binding cache entries, bucketed by the second
         self._peers: dict[Address, PeerState] = {}
         self._revocations: dict[int, PendingRevocation] = {}  # by BRI sequence
         self._revocation_of: dict[str, PendingRevocation] = {}  # by MN id
@@ -198,13 +200,24 @@ class LmaProtocol:
         return self._actions.popleft() if self._actions else None
 
     def get_timer(self) -> float | None:
-        return self._timers.next_at()
+        heap_at, wheel_at = self._timers.next_at(), self._expiry.next_at()
+        if heap_at is None or wheel_at is None:
+            return wheel_at if heap_at is None else heap_at
+        return min(heap_at, wheel_at)
 
     def handle_timer(self, now: float) -> None:
-        while (item := self._timers.pop_due(now)) is not None:
-            if isinstance(item, BindingCacheEntry):
-                self._on_entry_deadline(item, now)
-            elif isinstance(item, PeerState):
+        timers, expiry = self._timers, self._expiry
+        while True:
+            heap_at, wheel_at = timers.next_at(), expiry.next_at()
+            if wheel_at is not None and wheel_at <= now and (heap_at is None or wheel_at < heap_at):
+                entry = expiry.pop_due(now)
+                if entry is not None:
+                    self._on_entry_deadline(entry, now)
+                continue
+            item = timers.pop_due(now)
+            if item is None:
+                return
+            if isinstance(item, PeerState):
                 self._on_heartbeat_due(item, now)
             elif isinstance(item, PendingRevocation):
                 self._on_revocation_timeout(item, now)
@@ -254,7 +267,7 @@ class LmaProtocol:
         pending = self._send_bri(entry, entry.mag, trigger, now)
         self._revocation_of[mn_id] = pending
         entry.state = BceState.REVOKING
-        self._timers.schedule(entry, None)  # the revocation decides the end now
+        self._expiry.schedule(entry, None)  # the revocation decides the end now
         self._log(
             "info",
             "revoking binding",
@@ -386,7 +399,6 @@ class LmaProtocol:
         if entry is None:
             assert pbu.mn_option is not None  # checked by PBU_CHECKS
             entry = BindingCacheEntry(mn_id, pbu.mn_option, pbu.src)
-            entry.registered_at = now
             self._cache.add(entry)
             self.counters["registrations"] += 1
             route_changed = True
@@ -430,7 +442,7 @@ class LmaProtocol:
             entry.link_layer_id = pbu.link_layer.link_layer_identifier
         if pbu.link_local is not None and int(pbu.link_local.address) and entry.link_local is None:
             entry.link_local = pbu.link_local.address
-        self._timers.schedule(entry, entry.expires_at)
+        self._expiry.schedule(entry, entry.expires_at)
         self._start_heartbeats(pbu.peer, now)
         if route_changed:
             self._actions.append(
@@ -556,7 +568,7 @@ class LmaProtocol:
                 self.counters["deregistrations"] += 1
                 entry.state = BceState.DEREGISTERED_WAITING
                 entry.deregistered_at = now
-                self._timers.schedule(entry, now + self.settings.min_delay_before_bce_delete_s)
+                self._expiry.schedule(entry, now + self.settings.min_delay_before_bce_delete_s)
             self._note_order(entry, pbu)
         self._send_pba(pbu, BindingAckStatus.ACCEPTED, 0, entry, None)
 
@@ -650,7 +662,7 @@ class LmaProtocol:
     def _remove(self, entry: BindingCacheEntry, reason: str, now: float) -> None:
         """Delete the entry, give its resources back (remembered for the MN), route down."""
         self._cache.remove(entry)
-        self._timers.schedule(entry, None)
+        self._expiry.schedule(entry, None)
         mn_id = entry.mn_id
         if entry.hnp is not None and self._hnp_pool is not None:
             self._hnp_pool.release(mn_id, entry.hnp)

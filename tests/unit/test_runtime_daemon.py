@@ -223,28 +223,28 @@ def test_lma_revokes_a_binding_whose_route_it_could_not_install(tmp_path: Path) 
         lma = asyncio.create_task(Lma(lma_cfg).run())
         mag = None
         try:
-            for _ in range(500):
-                if Path(lma_cfg.control_socket).exists():
-                    break
-                await asyncio.sleep(0.01)
+            await until(Path(lma_cfg.control_socket).exists, 5, "LMA control socket")
             mag = asyncio.create_task(MagDaemon(mag_cfg).run())
-            for _ in range(500):
-                if Path(mag_cfg.control_socket).exists():
-                    break
-                await asyncio.sleep(0.01)
+            await until(Path(mag_cfg.control_socket).exists, 5, "MAG control socket")
 
             async def ask(path: str, payload: dict[str, Any]) -> dict[str, Any]:
                 return await asyncio.to_thread(request, path, payload)
 
             ans = await ask(mag_cfg.control_socket, {"cmd": "attach", "mac": "02:00:00:00:00:02"})
             assert ans["ok"] and ans["mn_id"] == REFUSED, ans
-            for _ in range(500):
+            mag_rows: list[dict[str, Any]] = []
+            lma_status: dict[str, Any] = {}
+            lma_ids: list[str] = []
+
+            async def revoked() -> bool:
+                nonlocal mag_rows, lma_status, lma_ids
                 mag_rows = _rows(await ask(mag_cfg.control_socket, {"cmd": "status"}))
                 lma_status = await ask(lma_cfg.control_socket, {"cmd": "status"})
                 lma_ids = [r["mn_id"] for r in _rows(lma_status)]
-                if datapath.refused and len(mag_rows) == 1 and lma_ids == ["mn1@example.org"]:
-                    break
-                await asyncio.sleep(0.01)
+                gone = len(mag_rows) == 1 and lma_ids == ["mn1@example.org"]
+                return bool(datapath.refused) and gone
+
+            await until(revoked, 5, "the refused binding revoked on both sides")
             assert datapath.refused == [REFUSED]
             # the static station (mn1) is untouched; the refused one is gone on both sides
             assert [r["mac"] for r in mag_rows] == ["02:00:00:00:00:03"], mag_rows

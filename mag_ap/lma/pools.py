@@ -27,8 +27,9 @@ class IndexPool:
         "_busy_set",
         "_count",
         "_cursor",
+        "_far_owner",
         "_free",
-        "_last_owner",
+        "_owners",
         "_remembered",
         "reserved",
         "size",
@@ -46,7 +47,10 @@ class IndexPool:
         self._busy = bytearray()
         self._busy_set: set[int] = set()
         self._count = 0
-        self._last_owner: dict[int, str] = {}  # slot -> MN that holds it or held it last
+        # Slot -> MN that holds it or held it last: a list grown as slots are used (one
+        # reference per slot, the MN's own string) below _BITMAP_MAX_SLOTS, a dict beyond.
+        self._owners: list[str | None] = []
+        self._far_owner: dict[int, str] = {}
         self._remembered: dict[str, int] = {}  # MN -> its slot (held now or last held)
 
     @property
@@ -82,7 +86,23 @@ class IndexPool:
         """The MN holding ``index`` now, if any."""
         if not 0 <= index < self.size or not self._held(index):
             return None
-        return self._last_owner.get(index)
+        return self._last_owner(index)
+
+    def _last_owner(self, index: int) -> str | None:
+        if index >= _BITMAP_MAX_SLOTS:
+            return self._far_owner.get(index)
+        owners = self._owners
+        return owners[index] if index < len(owners) else None
+
+    def _set_last_owner(self, index: int, mn_id: str) -> None:
+        if index >= _BITMAP_MAX_SLOTS:
+            self._far_owner[index] = mn_id
+            return
+        owners = self._owners
+        if index >= len(owners):  # grown like the byte map: amortised O(1)
+            grown = max(index + 1, len(owners) + len(owners) // 2, 1024)
+            owners.extend([None] * (min(grown, _BITMAP_MAX_SLOTS) - len(owners)))
+        owners[index] = mn_id
 
     def remembered(self, mn_id: str) -> int | None:
         """The slot this MN holds or held last (what it gets again on allocate)."""
@@ -99,7 +119,7 @@ class IndexPool:
         while self._cursor < self.size:
             index = self._cursor
             self._cursor += 1
-            if index not in self.reserved and index not in self._last_owner:
+            if index not in self.reserved and self._last_owner(index) is None:
                 self._take(mn_id, index)
                 return index
         while self._free:
@@ -126,12 +146,12 @@ class IndexPool:
             self._free.append(index)
 
     def _take(self, mn_id: str, index: int) -> None:
-        previous = self._last_owner.get(index)
+        previous = self._last_owner(index)
         if previous is not None and previous != mn_id and self._remembered.get(previous) == index:
             del self._remembered[previous]  # the slot moves on: its old owner gets a new one
         self._set_held(index, True)
         if previous != mn_id:
-            self._last_owner[index] = mn_id
+            self._set_last_owner(index, mn_id)
             self._remembered[mn_id] = index
 
 

@@ -42,8 +42,13 @@ class ExpiryWheel:
         """Set (None: clear) the entry's deadline."""
         old = entry.deadline_at
         entry.deadline_at = deadline_at
-        if deadline_at is None:
-            return  # its reference stays where it is and is skipped when its second comes
+        if deadline_at is not None:
+            self.moved(entry, old, deadline_at)
+        # else: its reference stays where it is and is skipped when its second comes
+
+    def moved(self, entry: BindingCacheEntry, old: float | None, deadline_at: float) -> None:
+        """The entry's ``deadline_at`` went from ``old`` to ``deadline_at`` (already set:
+        the fast path writes it with the rest of the record)."""
         key = math.floor(deadline_at)
         if old is not None and old != _FIRING and math.floor(old) == key:
             self._note_min(key, deadline_at)

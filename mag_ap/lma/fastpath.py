@@ -20,6 +20,7 @@ paths byte for byte (datagrams, actions, counters, status).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,10 @@ if TYPE_CHECKING:
 _FIXED = struct.Struct("!HHH")  # PBU: sequence, flags, lifetime (4 s units)
 _PBA_HEAD = struct.Struct("!BBBBHBBHH")  # MH header + PBA fixed part
 _U32 = struct.Struct("!I")
+_SEQ_LIFE = struct.Struct("!HH")  # PBA sequence and lifetime (4 s units), at offset 8
+_GRANT, _ECHO = 1, 2  # how the PBA's HNP option is filled: the grant, or the PBU's as sent
+#: A PBA template and the offsets of mnid, hnp, hi, att, llid, ts, gre and v4 values (-1: none).
+_Layout = tuple[bytes, int, int, int, int, int, int, int, int]
 _HEAD_LEN = 12  # MH header (6) + PBU/PBA fixed part (6): where options start
 _FLAG_P = 0x0200  # PBU Proxy Registration flag
 _FLAG_T = 0x0080  # PBU TLV-header format flag (RFC 5845), echoed on accept
@@ -123,24 +128,60 @@ def _mask6(length: int) -> int:
     return ((1 << length) - 1) << (128 - length)
 
 
-def _append(out: bytearray, opt_type: int, body: bytes, x: int, y: int) -> None:
-    """One option at MH offset ``len(out)``, after the padding its ``xn+y`` rule needs."""
+def _append(out: bytearray, opt_type: int, body: bytes, x: int, y: int) -> int:
+    """One option at MH offset ``len(out)``, after the padding its ``xn+y`` rule needs;
+    the offset of its body."""
     out += _PADS[(y - len(out)) % x]
     out.append(opt_type)
     out.append(len(body))
+    at = len(out)
     out += body
+    return at
 
 
 class FastPbuPath:
     """Accepted registrations and same-MAG refreshes of one :class:`LmaProtocol`."""
 
-    __slots__ = ("_lma", "_v4_router", "handled")
+    __slots__ = ("_layouts", "_lma", "_v4_router", "handled")
 
     def __init__(self, lma: LmaProtocol) -> None:
         self._lma = lma
         pool = lma._ipv4_pool
         self._v4_router = b"" if pool is None else pool.default_router.packed
         self.handled = 0  # PBUs this path answered (the rest went the general way)
+        self._layouts: dict[tuple[int, ...], _Layout] = {}  # PBA templates by shape
+
+    def _layout(self, shape: tuple[int, ...]) -> _Layout:
+        """The PBA of one shape with every variable byte zero, and where those bytes go.
+
+        Options in the order and alignment of the general encoder; a shape is the
+        sizes and presence of the options (a handful per LMA), so this runs rarely.
+        """
+        mnid_size, hnp_mode, hnp_len, llid_size, stamp, gre, v4_len, t_flag = shape
+        out = bytearray(_HEAD_LEN)
+        at_mnid = _append(out, _T_MNID, bytes(mnid_size), 1, 0)
+        at_hnp = -1
+        if hnp_mode:
+            at_hnp = _append(out, _T_HNP, bytes((0, hnp_len)) + _ZERO16, 8, 4) + 1
+        at_hi = _append(out, _T_HI, bytes(2), 1, 0) + 1
+        at_att = _append(out, _T_ATT, bytes(2), 1, 0) + 1
+        at_llid = -1
+        if llid_size >= 0:
+            at_llid = _append(out, _T_LLID, bytes(llid_size), 1, 0) + 2
+        at_ts = _append(out, _T_TS, bytes(8), 8, 2) if stamp else -1
+        at_gre = _append(out, _T_GRE, bytes(6), 4, 0) + 2 if gre else -1
+        at_v4 = -1
+        if v4_len >= 0:
+            at_v4 = _append(out, _T_V4REP, bytes((0, v4_len << 2)) + bytes(4), 4, 0) + 2
+            _append(out, _T_V4DR, b"\x00\x00" + self._v4_router, 4, 0)
+        out += _PADS[-len(out) % 8]
+        pba_flags = _PBA_P | (_PBA_T if t_flag else 0)
+        _PBA_HEAD.pack_into(
+            out, 0, IPPROTO_NONE, len(out) // 8 - 1, _MH_PBA, 0, 0, 0, pba_flags, 0, 0
+        )
+        layout = (bytes(out), at_mnid, at_hnp, at_hi, at_att, at_llid, at_ts, at_gre, at_v4)
+        self._layouts[shape] = layout
+        return layout
 
     def handle(self, data: bytes, src: Address, now: float, received_at: float) -> bool:
         """Answer ``data`` if it is a PBU this path is sure to accept; False leaves no trace.
@@ -353,7 +394,7 @@ class FastPbuPath:
         entry.record = RECORD.pack(
             expires_at,
             _NAN,  # deregistered_at
-            rec[DEADLINE_AT],  # the wheel sets it below
+            expires_at,  # deadline_at: the wheel learns it below
             ticks if ticks >= 0 else rec[TIMESTAMP_TICKS],
             rec[HNP] if hnp_at is None else hnp_at.to_bytes(16, "big"),
             v4_at if v4_at is not None else rec[IPV4],
@@ -371,7 +412,8 @@ class FastPbuPath:
         )
         if llid >= 0:
             entry.link_layer_id = data[llid + 2 : llid_end]
-        lma._expiry.schedule(entry, expires_at)
+        old_deadline = rec[DEADLINE_AT]
+        lma._expiry.moved(entry, None if math.isnan(old_deadline) else old_deadline, expires_at)
         lma._start_heartbeats(peer, now)
         if route_changed:
             lma._actions.append(
@@ -389,39 +431,45 @@ class FastPbuPath:
                 )
             )
 
-        # The PBA, options in the order and alignment of the general encoder.
-        out = bytearray(_HEAD_LEN)
-        _append(out, _T_MNID, data[mnid:mnid_end], 1, 0)
-        if settings.echo_requested_hnp and hnp >= 0:  # interop switch: echo what was asked
-            _append(out, _T_HNP, b"\x00" + data[hnp + 1 : hnp + 18], 8, 4)
-        elif hnp_at is not None:
-            _append(out, _T_HNP, bytes((0, hnp_len)) + hnp_at.to_bytes(16, "big"), 8, 4)
-        _append(out, _T_HI, b"\x00" + data[hi + 1 : hi + 2], 1, 0)
-        _append(out, _T_ATT, b"\x00" + data[att + 1 : att + 2], 1, 0)
-        if llid >= 0:
-            _append(out, _T_LLID, b"\x00\x00" + data[llid + 2 : llid_end], 1, 0)
-        if ts >= 0 and settings.pba_timestamps:
-            _append(out, _T_TS, data[ts : ts + 8], 8, 2)
-        if key_from is not None:
-            _append(out, _T_GRE, b"\x00\x00" + _U32.pack(key_from), 4, 0)
-        if v4_at is not None:
-            _append(out, _T_V4REP, bytes((0, v4_len << 2)) + v4_at.to_bytes(4, "big"), 4, 0)
-            _append(out, _T_V4DR, b"\x00\x00" + self._v4_router, 4, 0)
-        out += _PADS[-len(out) % 8]
-        pba_flags = _PBA_P | (_PBA_T if flags & _FLAG_T else 0)
-        _PBA_HEAD.pack_into(
-            out,
-            0,
-            IPPROTO_NONE,
-            len(out) // 8 - 1,
-            _MH_PBA,
-            0,
-            0,
-            0,
-            pba_flags,
-            sequence,
-            lifetime_s // LIFETIME_UNIT_S,
+        # The PBA: the template of its shape (options, padding, header constants), filled in.
+        hnp_mode = (
+            (_ECHO if settings.echo_requested_hnp else _GRANT)
+            if hnp >= 0 and (hnp_at is not None or settings.echo_requested_hnp)
+            else 0
         )
+        stamp = ts >= 0 and settings.pba_timestamps
+        shape = (
+            mnid_end - mnid,
+            hnp_mode,
+            hnp_len,
+            llid_end - llid if llid >= 0 else -1,
+            stamp,
+            key_from is not None,
+            v4_len if v4_at is not None else -1,
+            flags & _FLAG_T,
+        )
+        layout = self._layouts.get(shape)
+        if layout is None:
+            layout = self._layout(shape)
+        template, at_mnid, at_hnp, at_hi, at_att, at_llid, at_ts, at_gre, at_v4 = layout
+        out = bytearray(template)
+        out[at_mnid : at_mnid + shape[0]] = data[mnid:mnid_end]
+        if hnp_mode == _ECHO:
+            out[at_hnp : at_hnp + 17] = data[hnp + 1 : hnp + 18]
+        elif hnp_mode:
+            assert hnp_at is not None
+            out[at_hnp + 1 : at_hnp + 17] = hnp_at.to_bytes(16, "big")
+        out[at_hi] = data[hi + 1]
+        out[at_att] = data[att + 1]
+        if at_llid >= 0:
+            out[at_llid : llid_end - llid - 2 + at_llid] = data[llid + 2 : llid_end]
+        if stamp:
+            out[at_ts : at_ts + 8] = data[ts : ts + 8]
+        if key_from is not None:
+            _U32.pack_into(out, at_gre, key_from)
+        if v4_at is not None:
+            _U32.pack_into(out, at_v4, v4_at)
+        _SEQ_LIFE.pack_into(out, 8, sequence, lifetime_s // LIFETIME_UNIT_S)
         counters["pba_sent_accepted"] += 1
         lma._outbox.append(Datagram(bytes(out), src))
         self.handled += 1

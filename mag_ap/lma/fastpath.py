@@ -54,6 +54,7 @@ from .cache import (
 from .pbu_checks import timestamp_outside_window
 
 if TYPE_CHECKING:
+    from .peers import PeerState
     from .protocol import LmaProtocol
 
 _FIXED = struct.Struct("!HHH")  # PBU: sequence, flags, lifetime (4 s units)
@@ -142,12 +143,15 @@ def _append(out: bytearray, opt_type: int, body: bytes, x: int, y: int) -> int:
 class FastPbuPath:
     """Accepted registrations and same-MAG refreshes of one :class:`LmaProtocol`."""
 
-    __slots__ = ("_layouts", "_lma", "_v4_router", "handled")
+    __slots__ = ("_layouts", "_lma", "_peer", "_src", "_v4_len", "_v4_router", "handled")
 
     def __init__(self, lma: LmaProtocol) -> None:
         self._lma = lma
         pool = lma._ipv4_pool
         self._v4_router = b"" if pool is None else pool.default_router.packed
+        self._v4_len = 0 if pool is None else pool.prefix_length
+        self._src: Address | None = None  # the last PBU's source and its PeerState:
+        self._peer: PeerState | None = None  # (hashing an address object costs ~1 us)
         self.handled = 0  # PBUs this path answered (the rest went the general way)
         self._layouts: dict[tuple[int, ...], _Layout] = {}  # PBA templates by shape
 
@@ -258,7 +262,12 @@ class FastPbuPath:
         if mnid < 0 or hi < 0 or att < 0 or (hnp < 0 and v4 < 0):
             return False
         lma = self._lma
-        peer = lma._peers.get(src)
+        if src is self._src:  # peers are never removed: the same object is the same peer
+            peer = self._peer
+        else:
+            peer = lma._peers.get(src)
+            if peer is not None:
+                self._src, self._peer = src, peer
         if peer is None or not peer.authorized:
             return False
         raw_id = data[mnid + 1 : mnid_end]
@@ -321,7 +330,7 @@ class FastPbuPath:
             hnp_len = pool.prefix_length
             prefix = data[hnp + 2 : hnp + 18]
             if prefix == _ZERO16:
-                hnp_at = pool.allocate_address(mn_id)
+                hnp_at = pool.allocate_address(mn_id, held_hnp)
                 if hnp_at is None:
                     return False
             else:
@@ -338,10 +347,10 @@ class FastPbuPath:
             v4_pool = lma._ipv4_pool
             if v4_pool is None:
                 return False
-            v4_len = v4_pool.prefix_length
+            v4_len = self._v4_len
             wanted = int.from_bytes(data[v4 + 2 : v4 + 6], "big")
             if not wanted:
-                v4_at = v4_pool.allocate_address(mn_id)
+                v4_at = v4_pool.allocate_address(mn_id, held_v4)
             elif held_v4 == wanted and v4_pool.holds(mn_id, wanted):
                 v4_at = held_v4
             if v4_at is None:

@@ -108,6 +108,17 @@ class IndexPool:
         """The slot this MN holds or held last (what it gets again on allocate)."""
         return self._remembered.get(mn_id)
 
+    def would_reallocate(self, mn_id: str, index: int) -> bool:
+        """Would :meth:`allocate` give this MN ``index``, which it holds, changing nothing?
+
+        (A refresh asking again: the fast path's cheaper way to the same answer.)
+        """
+        return (
+            self._remembered.get(mn_id) == index
+            and self._held(index)
+            and self._last_owner(index) == mn_id
+        )
+
     def allocate(self, mn_id: str) -> int | None:
         """This MN's slot: its remembered one if still free, else a fresh one; None if full."""
         index = self._remembered.get(mn_id)
@@ -193,8 +204,16 @@ class HnpPool:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.prefix(index)
 
-    def allocate_address(self, mn_id: str) -> int | None:
-        """:meth:`allocate` as the prefix's integer network address (no object made)."""
+    def allocate_address(self, mn_id: str, held: int | None = None) -> int | None:
+        """:meth:`allocate` as the prefix's integer network address (no object made).
+
+        ``held``: the prefix the MN's binding holds, returned as is when allocating
+        again would give it back unchanged (a refresh).
+        """
+        if held is not None:
+            index = self.index_of_address(held)
+            if index is not None and self.pool.would_reallocate(mn_id, index):
+                return held
         index = self.pool.allocate(mn_id)
         return None if index is None else self._base + (index << self._shift)
 
@@ -249,8 +268,11 @@ class IPv4HoaPool:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.address(index)
 
-    def allocate_address(self, mn_id: str) -> int | None:
-        """:meth:`allocate` as the address's integer (no object made)."""
+    def allocate_address(self, mn_id: str, held: int | None = None) -> int | None:
+        """:meth:`allocate` as the address's integer (no object made); ``held`` as for
+        :meth:`HnpPool.allocate_address`."""
+        if held is not None and self.pool.would_reallocate(mn_id, held - self._base):
+            return held
         index = self.pool.allocate(mn_id)
         return None if index is None else self._base + index
 

@@ -76,7 +76,7 @@ from .expiry import ExpiryWheel
 from .fastpath import FastPbuPath
 from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
 from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
-from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
+from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, SlotLedger, is_unspecified_prefix
 
 COUNTER_NAMES = (
     "pbu_received",
@@ -124,11 +124,16 @@ class LmaProtocol:
         self.wall_clock_offset_s = wall_clock_offset_s  # unix time = now + offset
         self._max_lifetime_s = min(MAX_LIFETIME_S, max(0, settings.max_lifetime_s))
         self._max_lifetime_s -= self._max_lifetime_s % LIFETIME_UNIT_S
+        ledger = SlotLedger()  # what each MN held last, in all three pools: one dict entry
         self._hnp_pool = (
-            None if settings.hnp_pool is None else HnpPool(settings.hnp_pool, settings.hnp_length)
+            None
+            if settings.hnp_pool is None
+            else HnpPool(settings.hnp_pool, settings.hnp_length, ledger)
         )
-        self._ipv4_pool = None if settings.ipv4_pool is None else IPv4HoaPool(settings.ipv4_pool)
-        self._gre_keys = GreKeyAllocator()
+        self._ipv4_pool = (
+            None if settings.ipv4_pool is None else IPv4HoaPool(settings.ipv4_pool, ledger)
+        )
+        self._gre_keys = GreKeyAllocator(ledger)
         self._cache = BindingCache()
         self._timers = TimerHeap()  # peers (heartbeats) and pending revocations
         self._expiry = ExpiryWheel()  # binding cache entries, bucketed by the second

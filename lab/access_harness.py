@@ -17,8 +17,10 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from mag_ap.core.types import BindingDown, BindingUp
-from mag_ap_linkwatch import AccessWatch, parse_linkwatch_config
-from mag_ap_ra import RaService, RsTrigger, parse_ra_config
+from mag_ap_linkwatch import parse_linkwatch_config
+from mag_ap_linkwatch._io import AccessWatch
+from mag_ap_ra import parse_ra_config
+from mag_ap_ra._io import RaService, RsTrigger
 
 from .harness import PrintSink, emit
 

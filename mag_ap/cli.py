@@ -95,27 +95,9 @@ def _run_daemon(path: str, role: str) -> int:
     if config.role != role:
         hint = "mag-ap run" if config.role == "mag" else "mag-ap lma"
         return _fail(f"{path} configures a {config.role.upper()} (daemon.role); use '{hint}'")
-    _import_asyncio_without_ssl()
     from .runtime.daemon import run_lma, run_mag
 
     return run_mag(config) if role == "mag" else run_lma(config)
-
-
-def _import_asyncio_without_ssl() -> None:
-    """Import asyncio with ``ssl`` hidden: the daemons never speak TLS.
-
-    asyncio imports ssl only to offer TLS (``ssl = None`` when it is missing,
-    as on OpenWrt without python3-openssl); ssl maps libssl and libcrypto,
-    about 5 MB of RSS on an idle MAG (bench/idle.py). ssl stays importable
-    afterwards for any plugin that wants it.
-    """
-    if "asyncio" in sys.modules or "ssl" in sys.modules:
-        return
-    sys.modules["ssl"] = None  # type: ignore[assignment]  # makes `import ssl` raise ImportError
-    try:
-        import asyncio  # noqa: F401
-    finally:
-        del sys.modules["ssl"]
 
 
 def _config_error_text(exc: ConfigError, path: str) -> str:
@@ -249,10 +231,45 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, read without shutil: COLUMNS, the tty, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told the width: its own ``import shutil`` for it (run for
+    every add_argument) pulls bz2 and lzma, 0.4 MB of an idle daemon's RSS."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser with :class:`_HelpFormatter`; sub-parsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mag-ap", description="Proxy Mobile IPv6 MAG for OpenWrt access points"
-    )
+    parser = _Parser(prog="mag-ap", description="Proxy Mobile IPv6 MAG for OpenWrt access points")
     parser.add_argument("--version", action="version", version=f"mag-ap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -15,16 +15,17 @@ encapsulation in use, every shared tunnel with its MTU, and counters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
 
-from ._plan import PlanSettings
-from ._provider import DatapathError, NetlinkDatapath
-from ._settings import SECTION, parse_settings
+from ._settings import SECTION, PlanSettings, parse_settings
 
-__all__ = ["SECTION", "DatapathError", "NetlinkDatapath", "PlanSettings", "active_provider"]
+if TYPE_CHECKING:
+    from ._provider import NetlinkDatapath
+
+__all__ = ["SECTION", "PlanSettings", "active_provider"]
 
 # The provider of this daemon (at most one) and the config it was built for, for status.
 _active: list[tuple[Config, NetlinkDatapath]] = []
@@ -56,6 +57,7 @@ def mag_datapath_provider(config: Config) -> NetlinkDatapath | None:
     # start(): the daemon gives start() a few seconds, and on a slow CPU (an access
     # point, an emulated guest) the import alone can take longer than that.
     from ._kernel_io import Kernel
+    from ._provider import NetlinkDatapath  # the planner too: only when the section is there
 
     provider = NetlinkDatapath(settings, Kernel(settings))
     _active[:] = [(config, provider)]

@@ -12,11 +12,13 @@ generic-netlink command pyroute2 has no API for) always does, once per tunnel.
 
 Idempotent by construction: EEXIST on add and ENOENT/ESRCH/ENODEV/EADDRNOTAVAIL
 on delete count as success; routes are always written with replace.
+
+pyroute2 is imported submodule by submodule (:data:`PYROUTE2_MODULES`) without running
+its package ``__init__`` (:data:`DEFERRED_FOR_PYROUTE2`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import errno
 import logging
@@ -29,16 +31,35 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
 
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
+from mag_ap.imports import deferred
+from mag_ap.runtime import asyncio
 
-try:  # pyroute2 >= 0.9 (OpenWrt master). Submodules: the package __init__ may be slimmed.
+# The pyroute2 modules this file imports (the import statements below name exactly
+# these; a unit test holds them equal). The OpenWrt packaging ships what they need.
+PYROUTE2_MODULES: Final = (
+    "pyroute2.netlink.exceptions",
+    "pyroute2.netlink.rtnl.rtmsg",
+    "pyroute2.iproute.linux",
+)
+# Imported deferred (mag_ap.imports.deferred): their code runs only if something asks
+# them for a name. pyroute2: the package __init__, 6 MB of RSS (every netlink API,
+# NDB with sqlite3, ...; no lazy mode or switch in 0.7.9 or 0.9.x): the submodules
+# above import without it. ssl: imported by 0.9's probe_msg for a TLS probe never used
+# here (libssl + libcrypto). A third-party `from pyroute2 import IPRoute` still works.
+DEFERRED_FOR_PYROUTE2: Final = ("pyroute2", "ssl")
+for _name in DEFERRED_FOR_PYROUTE2:
+    deferred(_name)
+
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+
+try:  # pyroute2 >= 0.9 (OpenWrt master)
     from pyroute2.iproute.linux import AsyncIPRoute as _AsyncIPRoute
 except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
     _AsyncIPRoute = None
-from pyroute2.iproute.linux import IPRoute as _IPRoute
+from pyroute2.iproute.linux import IPRoute as _IPRoute  # noqa: E402
 
-from ._plan import (
+from ._plan import (  # noqa: E402
     LINK_KINDS,
     AddressObj,
     KernelObject,

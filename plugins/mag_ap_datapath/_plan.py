@@ -40,6 +40,10 @@ from mag_ap.core.types import (
     MobileRouteUp,
 )
 
+# The settings live with their parser (the plugin validates them without loading the
+# planner); named here too, where the planner's users have always found them.
+from ._settings import ENCAPSULATIONS, MIN_MTU, PlanSettings
+
 __all__ = [
     "ENCAPSULATIONS",
     "LINK_KINDS",
@@ -74,10 +78,8 @@ __all__ = [
 ]
 
 Family = Literal[4, 6]
-Role = Literal["mag", "lma"]
 Verb = Literal["add", "replace", "remove"]
 
-ENCAPSULATIONS: Final = ("auto", "ip6tnl", "ip6gre", "gre", "ipip", "seg6")
 # Kernel link kinds we create: a link with our prefix and one of these kinds is ours.
 # "ipip" is built as a sit device in mode any: it carries IPv4 *and* IPv6 over IPv4.
 LINK_KINDS: Final = frozenset({"ip6tnl", "ip6gre", "gre", "sit"})
@@ -95,9 +97,7 @@ OVERHEAD_BYTES: Final[Mapping[str, int]] = {
     "gre": 28,
     "ipip": 20,
 }
-MIN_MTU: Final = 1280  # IPv6 minimum link MTU (RFC 8200): the HNP traffic needs it
 MAIN_TABLE: Final = 254
-PRIORITY_SPAN: Final = 3  # decap rules, moved local rule, per-MN rules
 IPPROTO_IPIP: Final = 4
 IPPROTO_IPV6: Final = 41
 
@@ -354,50 +354,6 @@ def apply_action(
 
 
 # --- settings and facts the IO side resolves --------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanSettings:
-    """What the planner needs of ``[plugin.datapath]`` and the daemon's role."""
-
-    role: Role
-    local: Address  # our tunnel endpoint (the MAG's Proxy-CoA / the LMA's LMAA)
-    access_interface: str | None = None  # MAG only
-    transport_interface: str | None = None  # None: the IO side looks the peer up
-    encapsulation: str = "auto"
-    mtu: int | None = None  # None: transport link MTU minus the encapsulation overhead
-    table_base: int = 2600
-    max_tunnels: int = 64
-    rule_priority: int = 1000
-    route_protocol: int = 0xB5
-    link_prefix: str = "pm6-"
-
-    @property
-    def decap_tables(self) -> tuple[int, int]:
-        return self.table_base, self.table_base + 1
-
-    def tunnel_table(self, slot: int) -> int:
-        return self.table_base + 2 + slot
-
-    @property
-    def table_range(self) -> range:
-        return range(self.table_base, self.table_base + 2 + self.max_tunnels)
-
-    @property
-    def priority_range(self) -> range:
-        return range(self.rule_priority, self.rule_priority + PRIORITY_SPAN)
-
-    @property
-    def decap_priority(self) -> int:
-        return self.rule_priority
-
-    @property
-    def local_priority(self) -> int:
-        return self.rule_priority + 1
-
-    @property
-    def mn_priority(self) -> int:
-        return self.rule_priority + 2
 
 
 @dataclass(frozen=True)

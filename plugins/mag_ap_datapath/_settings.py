@@ -22,11 +22,17 @@ datapath runs, so a config never gets kernel changes it did not ask for.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 from mag_ap.config import Config, ConfigError, Table
+from mag_ap.core.types import Address
 
-from ._plan import ENCAPSULATIONS, MIN_MTU, PRIORITY_SPAN, PlanSettings
+Role = Literal["mag", "lma"]
+
+ENCAPSULATIONS: Final = ("auto", "ip6tnl", "ip6gre", "gre", "ipip", "seg6")
+MIN_MTU: Final = 1280  # IPv6 minimum link MTU (RFC 8200): the HNP traffic needs it
+PRIORITY_SPAN: Final = 3  # decap rules, moved local rule, per-MN rules
 
 SECTION: Final = "datapath"
 IFNAMSIZ: Final = 15  # bytes of an interface name, without the NUL
@@ -34,6 +40,50 @@ LINK_SUFFIX_LEN: Final = 8  # hex digits link_name() appends
 _RESERVED_TABLES: Final = frozenset({0, 253, 254, 255})
 _V6_ONLY: Final = frozenset({"ip6tnl", "ip6gre", "seg6"})
 _V4_ONLY: Final = frozenset({"gre", "ipip"})
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What the planner needs of ``[plugin.datapath]`` and the daemon's role."""
+
+    role: Role
+    local: Address  # our tunnel endpoint (the MAG's Proxy-CoA / the LMA's LMAA)
+    access_interface: str | None = None  # MAG only
+    transport_interface: str | None = None  # None: the IO side looks the peer up
+    encapsulation: str = "auto"
+    mtu: int | None = None  # None: transport link MTU minus the encapsulation overhead
+    table_base: int = 2600
+    max_tunnels: int = 64
+    rule_priority: int = 1000
+    route_protocol: int = 0xB5
+    link_prefix: str = "pm6-"
+
+    @property
+    def decap_tables(self) -> tuple[int, int]:
+        return self.table_base, self.table_base + 1
+
+    def tunnel_table(self, slot: int) -> int:
+        return self.table_base + 2 + slot
+
+    @property
+    def table_range(self) -> range:
+        return range(self.table_base, self.table_base + 2 + self.max_tunnels)
+
+    @property
+    def priority_range(self) -> range:
+        return range(self.rule_priority, self.rule_priority + PRIORITY_SPAN)
+
+    @property
+    def decap_priority(self) -> int:
+        return self.rule_priority
+
+    @property
+    def local_priority(self) -> int:
+        return self.rule_priority + 1
+
+    @property
+    def mn_priority(self) -> int:
+        return self.rule_priority + 2
 
 
 def is_enabled(raw: Mapping[str, Any]) -> bool:
@@ -103,4 +153,15 @@ def validate(config: Config) -> None:
     parse_settings(config)
 
 
-__all__ = ["SECTION", "ConfigError", "is_enabled", "parse_settings", "validate"]
+__all__ = [
+    "ENCAPSULATIONS",
+    "MIN_MTU",
+    "PRIORITY_SPAN",
+    "SECTION",
+    "ConfigError",
+    "PlanSettings",
+    "Role",
+    "is_enabled",
+    "parse_settings",
+    "validate",
+]

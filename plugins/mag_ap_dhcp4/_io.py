@@ -29,7 +29,6 @@ program is run; pyroute2 stays the datapath plugin's alone.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -41,6 +40,7 @@ from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp, LogEvent
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.runtime.one_timer import OneTimer
 from mag_ap.runtime.rtnl_io import change_address, set_link_address
 

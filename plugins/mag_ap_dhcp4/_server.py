@@ -58,29 +58,11 @@ from ._packet import (
     decode,
     make_reply,
 )
+from ._settings import ServerSettings
 
 BROADCAST_MAC: Final = b"\xff" * 6
 MIN_LEASE_TIME_S: Final = 60
 DOWN_MEMORY: Final = 1024  # how many "binding went down here" MACs are remembered
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServerSettings:
-    """Knobs of the server; the plugin config builds it (``[plugin.dhcp4]``)."""
-
-    lease_time_s: int = 3600  # the offer is min(this, binding lifetime)
-    dns_servers: tuple[IPv4Address, ...] = ()
-    server_address: IPv4Address | None = None  # None: the binding's default router
-    interface_mtu: int | None = None  # sent when the client asks for option 26
-    offer_hold_s: float = 60.0  # an OFFER not followed by a REQUEST is forgotten
-    pending_timeout_s: float = 30.0  # a station waiting for its binding
-    retrigger_after_s: float = 5.0  # repeat the attach trigger for a pending station
-    detach_on_lease_expiry: bool = True
-    per_mac_rate_per_s: float = 4.0
-    per_mac_burst: int = 10
-    global_rate_per_s: float = 20.0  # packets from MACs without a binding
-    global_burst: int = 50
-    max_stations: int = 1024  # pending stations and per-MAC buckets kept
 
 
 @dataclass(frozen=True, kw_only=True)

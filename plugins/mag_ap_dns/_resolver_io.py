@@ -8,7 +8,6 @@ times out. An answer (even NXDOMAIN) is cached for its TTL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mag_ap.core.types import Address
+from mag_ap.runtime import asyncio
 from mag_ap.runtime.udp_queue import DatagramQueue
 
 from ._answers import (
@@ -29,23 +29,9 @@ from ._answers import (
     qtype_for,
 )
 from ._cache import AnswerCache
-from ._settings import DnsSettings, nameservers_of
+from ._settings import COUNTERS, DnsSettings, nameservers_of
 
 log = logging.getLogger("mag_ap.dns")
-
-COUNTERS = (
-    "lookups",
-    "cache_hits",
-    "queries",
-    "answers",
-    "nxdomain",
-    "empty",  # NOERROR without records of the type
-    "timeouts",
-    "unreachable",
-    "bad_answers",  # undecodable or not ours
-    "server_failures",  # SERVFAIL, REFUSED, truncated: the next server is asked
-    "failed",  # no server gave an answer
-)
 
 
 class DnsLmaDiscovery:

@@ -12,6 +12,20 @@ from mag_ap.core.types import Address
 SECTION: Final = "dns"
 RESOLV_CONF: Final = "/etc/resolv.conf"
 POLICY_BUDGET_S: Final = 5.0  # the MAG daemon's provider timeout (PROVIDER_TIMEOUT_S)
+# What the provider counts (its status), known before the resolver is loaded.
+COUNTERS = (
+    "lookups",
+    "cache_hits",
+    "queries",
+    "answers",
+    "nxdomain",
+    "empty",  # NOERROR without records of the type
+    "timeouts",
+    "unreachable",
+    "bad_answers",  # undecodable or not ours
+    "server_failures",  # SERVFAIL, REFUSED, truncated: the next server is asked
+    "failed",  # no server gave an answer
+)
 
 
 @dataclass(frozen=True, kw_only=True)

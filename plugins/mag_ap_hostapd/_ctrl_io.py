@@ -9,12 +9,13 @@ that only carries events, so a reply is never mistaken for an event.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
 import socket
 from typing import Final
+
+from mag_ap.runtime import asyncio
 
 MAX_DATAGRAM: Final = 65536
 _counter = itertools.count()

@@ -14,12 +14,12 @@ ignored.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import tempfile
 
 from mag_ap.providers import IDENTITY_PRIORITY, TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.stations import StationTable
 
 from ._ctrl_io import ControlError, ControlSocket

@@ -17,50 +17,27 @@ Logic: :mod:`._watch`; netlink codec: :mod:`._netlink`; IO: :mod:`._io`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mag_ap.config import Config, Table
+from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
 from mag_ap.plugin_kit import PluginKit
 
-from ._io import AccessWatch, LinkwatchConfig
+from ._settings import SECTION, LinkwatchConfig, parse_linkwatch_config
 
-__all__ = ["SECTION", "AccessWatch", "LinkwatchConfig", "parse_linkwatch_config", "watch_for"]
+if TYPE_CHECKING:
+    from ._io import AccessWatch
 
-SECTION: Final = "linkwatch"
-IFNAMSIZ: Final = 15
-
-
-def parse_linkwatch_config(section: Mapping[str, Any]) -> LinkwatchConfig:
-    """Validate ``[plugin.linkwatch]``; errors name ``plugin.linkwatch.<key>``."""
-    t = Table(section, f"plugin.{SECTION}")
-    d = LinkwatchConfig()
-    enabled = t.get_bool("enabled", d.enabled)
-    interface = t.get_str("interface", None, max_len=IFNAMSIZ)
-    if interface is not None and ("/" in interface or any(c.isspace() for c in interface)):
-        raise t.error("interface", f"{interface!r} is not an interface name")
-    timeout = t.get_float("inactivity_timeout_s", d.inactivity_timeout_s, min=0)
-    link_down = t.get_bool("link_down_detach", d.link_down_detach)
-    poll = t.get_float("poll_interval_s", d.poll_interval_s, min=0.1, max=3600)
-    t.finish()
-    if enabled and interface is None and section:
-        raise t.error("interface", "is required when the section is enabled")
-    if 0 < timeout < poll:
-        raise t.error("inactivity_timeout_s", f"must be at least poll_interval_s ({poll:g})")
-    return LinkwatchConfig(
-        enabled=enabled,
-        interface=interface,
-        inactivity_timeout_s=timeout,
-        link_down_detach=link_down,
-        poll_interval_s=poll,
-    )
+__all__ = ["SECTION", "LinkwatchConfig", "parse_linkwatch_config", "watch_for"]
 
 
 def _build(config: Config) -> AccessWatch | None:
     settings = parse_linkwatch_config(config.plugin_section(SECTION))
     if not settings.active or config.role != "mag":
         return None
+    from ._io import AccessWatch  # sockets only when the plugin is in use
+
     return AccessWatch(settings)
 
 

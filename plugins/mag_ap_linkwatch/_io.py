@@ -17,15 +17,14 @@ address) and a TriggerProvider (``run`` owns the sockets until cancelled).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
-from dataclasses import dataclass
 from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.wire import DecodeError
 
 from ._netlink import (
@@ -38,30 +37,14 @@ from ._netlink import (
     neighbour_dump_request,
     neighbour_probe_request,
 )
+from ._settings import LinkwatchConfig
 from ._watch import StationWatch, WatchSettings
 
-__all__ = ["AccessWatch", "LinkwatchConfig"]
+__all__ = ["AccessWatch"]
 
 log = logging.getLogger(__name__)
 NETLINK_BUFFER: Final = 1 << 16
 _OPERSTATE_UP: Final = ("up", "unknown")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinkwatchConfig:
-    enabled: bool = True
-    interface: str | None = None
-    inactivity_timeout_s: float = 0.0
-    link_down_detach: bool = True
-    poll_interval_s: float = 2.0
-
-    @property
-    def active(self) -> bool:
-        return (
-            self.enabled
-            and self.interface is not None
-            and (self.link_down_detach or self.inactivity_timeout_s > 0)
-        )
 
 
 def read_operstate(ifname: str) -> bool:

@@ -28,21 +28,26 @@ Packets: :mod:`._packet`; timing: :mod:`._schedule`; IO: :mod:`._io`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mag_ap.config import Config
 from mag_ap.hookspecs import hookimpl
 from mag_ap.plugin_kit import PluginKit
 
-from ._io import RaService, RsTrigger
 from ._settings import SECTION, RaConfig, parse_ra_config
 
-__all__ = ["SECTION", "RaConfig", "RaService", "RsTrigger", "parse_ra_config", "service_for"]
+if TYPE_CHECKING:
+    from ._io import RaService, RsTrigger
+
+__all__ = ["SECTION", "RaConfig", "parse_ra_config", "service_for"]
 
 
 def _build(config: Config) -> RaService | None:
     settings = parse_ra_config(config.plugin_section(SECTION))
     if not settings.active or config.role != "mag":
         return None
+    from ._io import RaService  # sockets only when the plugin is in use
+
     return RaService(settings)
 
 
@@ -62,4 +67,9 @@ def mag_address_services(config: Config) -> Sequence[RaService]:
 
 @hookimpl(trylast=True)
 def mag_trigger_providers(config: Config) -> Sequence[RsTrigger]:
-    return [RsTrigger(s) for s in kit.providers(config) if s.config.rs_trigger]
+    services = [s for s in kit.providers(config) if s.config.rs_trigger]
+    if not services:
+        return []
+    from ._io import RsTrigger
+
+    return [RsTrigger(s) for s in services]

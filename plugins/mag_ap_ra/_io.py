@@ -15,7 +15,6 @@ the forwarded traffic of an access point never reaches Python.
 from __future__ import annotations
 
 import array
-import asyncio
 import contextlib
 import errno
 import logging
@@ -27,6 +26,7 @@ from typing import Any, Final
 from mag_ap.core.types import Action, BindingDown, BindingUp
 from mag_ap.mac import mac_bytes
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.runtime.one_timer import OneTimer
 from mag_ap.runtime.rtnl_io import change_address
 

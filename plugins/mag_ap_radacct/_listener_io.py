@@ -11,13 +11,13 @@ authorized: the trigger may ask first.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from typing import cast
 
 from mag_ap.mac import parse_mac
 from mag_ap.providers import IDENTITY_PRIORITY, TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.wire import DecodeError
 from mag_ap_radius.packet import accounting_response, decode, verify_request
 

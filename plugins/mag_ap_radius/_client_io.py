@@ -13,7 +13,6 @@ Access-Reject / Challenge / no usable LMA / no answer -> None (no binding).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from ipaddress import ip_address
 from typing import Any
 
 from mag_ap.core.types import Address, MobileNodeProfile
+from mag_ap.runtime import asyncio
 from mag_ap.runtime.udp_queue import DatagramQueue
 from mag_ap.ttl_cache import TtlCache
 from mag_ap.wire import DecodeError

@@ -20,16 +20,27 @@ User-Password is hidden as RFC 2865 section 5.2 says.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Final, Literal
 
+from mag_ap.imports import hiding
 from mag_ap.wire import DecodeError
+
+# MD5 and HMAC-MD5 from CPython's own _md5 (hashlib's and hmac's fallbacks when OpenSSL
+# is absent, as on OpenWrt without python3-openssl): _hashlib would map libcrypto,
+# 3.5 MB of an idle MAG's RSS (bench/idle.py), for a few digests per exchange.
+with hiding("_hashlib"):
+    import hashlib
+    import hmac
+if not hasattr(hashlib, "md5"):  # a Python built without its own MD5: OpenSSL's, then
+    del sys.modules["hmac"], sys.modules["hashlib"]
+    import hashlib
+    import hmac
 
 __all__ = [
     "ATTRIBUTES",

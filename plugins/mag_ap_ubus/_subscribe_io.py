@@ -7,11 +7,11 @@ exits (hostapd or ubusd restarted) is restarted with exponential backoff.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
 from mag_ap.providers import TriggerSink
+from mag_ap.runtime import asyncio
 from mag_ap.stations import StationTable
 
 from ._notify import Notification, NotificationStream, authorized_clients

@@ -150,6 +150,31 @@ def test_every_shipped_module_imports_and_no_source_is_needed(device: Device) ->
     assert "pyroute2 modules: 0" not in proc.stdout
 
 
+def test_the_datapath_imports_its_pyroute2_submodules_only(device: Device) -> None:
+    """The release's pyroute2 (0.7.9 or 0.9.6) as shipped: _kernel_io's submodules load
+    without the package __init__ (mag_ap.imports.deferred), nothing maps libssl, and
+    the API matches the version (AsyncIPRoute from 0.9 on)."""
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, '/usr/lib/mag-ap')\n"
+        "import mag_ap_datapath._kernel_io as k\n"
+        "from pyroute2.config.version import __version__\n"
+        "pyroute2 = sys.modules['pyroute2']\n"
+        "print(json.dumps({'version': __version__, 'init_ran': '__version__' in vars(pyroute2),\n"
+        "  'ssl_ran': '_ssl' in sys.modules, 'async': k._AsyncIPRoute is not None,\n"
+        "  'imported': all(m in sys.modules for m in k.PYROUTE2_MODULES),\n"
+        "  'encap_red': k.ENCAP_RED_OVER_NETLINK}))\n"
+    )
+    proc = device.run("/usr/bin/python3", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    version = device.root.release.pyroute2
+    assert found["version"] == version
+    assert (found["init_ran"], found["ssl_ran"]) == (False, False)  # the slim __init__ sets it
+    assert found["async"] is not version.startswith("0.7.")
+    assert found["imported"] and found["encap_red"]
+
+
 def test_help_check_config_and_the_shipped_uci_config(device: Device) -> None:
     before = _tree(device.path / "usr")
     proc = device.mag_ap("--help")

@@ -17,7 +17,8 @@ import pytest
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import DEFAULT_PLUGINS, PluginHost
 from mag_ap.wire import DecodeError
-from mag_ap_linkwatch import AccessWatch, parse_linkwatch_config
+from mag_ap_linkwatch import parse_linkwatch_config
+from mag_ap_linkwatch._io import AccessWatch
 from mag_ap_linkwatch._netlink import (
     NUD_FAILED,
     NUD_REACHABLE,
@@ -31,7 +32,8 @@ from mag_ap_linkwatch._netlink import (
     neighbour_probe_request,
 )
 from mag_ap_linkwatch._watch import StationWatch, WatchSettings
-from mag_ap_ra import RaService, RsTrigger, parse_ra_config
+from mag_ap_ra import parse_ra_config
+from mag_ap_ra._io import RaService, RsTrigger
 from mag_ap_ra._settings import RFC6543_LINK_LOCAL
 from tests.conftest import ROOT
 

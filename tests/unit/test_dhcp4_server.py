@@ -29,10 +29,10 @@ from mag_ap_dhcp4._server import (
     Dhcp4Server,
     SendReply,
     ServerAction,
-    ServerSettings,
     StationAttached,
     StationDetached,
 )
+from mag_ap_dhcp4._settings import ServerSettings
 
 MAC = "02:00:00:00:00:01"
 MAC_RAW = bytes.fromhex("020000000001")

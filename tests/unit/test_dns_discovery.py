@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import PluginHost
-from mag_ap_dns import parse_settings
+from mag_ap_dns import DiscoveryOnDemand, parse_settings
 from mag_ap_dns._answers import AnswerError, build_query, parse_answer, qtype_for
 from mag_ap_dns._cache import AnswerCache
 from mag_ap_dns._resolver_io import DnsLmaDiscovery
-from mag_ap_dns._settings import nameservers_of
+from mag_ap_dns._settings import COUNTERS, nameservers_of
 
 NAME = "lma.example.net"
 MAG = '[daemon]\nrole = "mag"\n[mag]\nown_address = "2001:db8::10"\n'
@@ -157,5 +157,8 @@ def test_hook_gives_the_mag_a_discovery_provider() -> None:
         parse_config_text(MAG + '[plugin.dns]\nservers = ["192.0.2.53"]\n'), entry_points=False
     )
     provider = host.lma_discovery_provider()
-    assert isinstance(provider, DnsLmaDiscovery)
-    assert host.status_extra()["mag_ap_dns"]["lookups"] == 0
+    assert isinstance(provider, DiscoveryOnDemand)
+    assert host.status_extra()["mag_ap_dns"] == {**dict.fromkeys(COUNTERS, 0), "cached": 0}
+    assert isinstance(provider.resolver(), DnsLmaDiscovery)  # built on the first lookup
+    assert provider.resolver() is provider.resolver()
+    assert host.status_extra()["mag_ap_dns"] == {**dict.fromkeys(COUNTERS, 0), "cached": 0}

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 LIGHT = """\
 [daemon]
 role = "mag"
@@ -23,20 +25,32 @@ lma_address = "2001:db8:ffff::1"
 
 PROBE = """
 import json, sys
-from mag_ap.cli import _import_asyncio_without_ssl
-_import_asyncio_without_ssl()
+from mag_ap.cli import build_parser
+build_parser().parse_args(["run", "-c", sys.argv[1]])
 from mag_ap.config import load_config
 from mag_ap.plugins import PluginHost
+config = load_config(sys.argv[1])  # what `mag-ap run` does, in its order
 from mag_ap.runtime.daemon import MagDaemon
-config = load_config(sys.argv[1])
 host = PluginHost.from_config(config, entry_points=config.plugins.entry_points)
+# the providers the daemon asks for at start (MagDaemon.prepare_providers and its base)
+host.datapath_provider(), host.address_services(), host.identity_provider()
+host.policy_provider(), host.trigger_providers(), host.lma_discovery_provider()
+host.status_extra()
+before = sorted(sys.modules)
 import ssl  # hidden only while asyncio imported: still there for whoever needs it
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps({"before": before, "after": sorted(sys.modules)}))
 """
 
 # pyroute2 and dnslib: only with [plugin.datapath] / [plugin.dns]; ssl and _hashlib map
-# libssl/libcrypto (MBs of RSS); importlib.metadata only with plugins.entry_points.
-NOT_IN_LIGHT = ("pyroute2", "dnslib", "_hashlib", "importlib.metadata")
+# libssl/libcrypto (MBs of RSS); importlib.metadata only with plugins.entry_points;
+# bz2 and lzma (shutil's, which argparse imports for the terminal width) map their libraries.
+NOT_IN_LIGHT = (
+    "pyroute2", "dnslib", "_hashlib", "importlib.metadata", "ssl", "_ssl", "bz2", "lzma"
+)  # fmt: skip
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in NOT_IN_LIGHT or m in NOT_IN_LIGHT)
 
 
 def test_light_config_loads_no_heavy_module(tmp_path: Path) -> None:
@@ -49,20 +63,86 @@ def test_light_config_loads_no_heavy_module(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    modules = set(json.loads(out.stdout))
+    found = json.loads(out.stdout)
+    modules, after = set(found["before"]), set(found["after"])
     assert "mag_ap.runtime.daemon" in modules
-    assert "ssl" in modules  # the probe imported it after asyncio: it stays importable
-    loaded = sorted(m for m in modules if m.split(".")[0] in NOT_IN_LIGHT or m in NOT_IN_LIGHT)
-    assert loaded == []
+    assert "ssl" in after  # the probe imported it after asyncio: it stays importable
+    assert _heavy(modules) == []
+    # plugins the config does not enable load their settings and nothing else (IO
+    # modules, planners, codecs come with the section that uses them)
+    plugin_modules = {m for m in modules if m.startswith("mag_ap_") and "." in m}
+    unused = {m for m in plugin_modules if not m.startswith("mag_ap_localpolicy.")}
+    assert sorted(m for m in unused if not m.endswith("._settings")) == []
 
 
-def test_asyncio_imported_without_ssl_has_no_ssl_support() -> None:
+@pytest.mark.parametrize(
+    "first",
+    [
+        "mag_ap.runtime.daemon",
+        "mag_ap.runtime.control",
+        "mag_ap_dhcp4._io",
+        "mag_ap_hostapd._ctrl_io",
+    ],
+)
+def test_asyncio_imported_without_ssl_has_no_ssl_support(first: str) -> None:
+    """Whatever a process imports first (daemon, LMA, a plugin's IO module in a test),
+    asyncio comes from the runtime's one import, with ssl hidden."""
     code = (
         "import sys\n"
-        "from mag_ap.cli import _import_asyncio_without_ssl\n"
-        "_import_asyncio_without_ssl()\n"
+        f"import {first}\n"
         "import asyncio.sslproto\n"
         "print(asyncio.sslproto.ssl is None, 'ssl' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert out.stdout.split() == ["True", "False"]
+    assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+FULL = (
+    LIGHT
+    + """
+[plugin.datapath]
+access_interface = "access"
+[plugin.dhcp4]
+interface = "access"
+[plugin.ra]
+interface = "access"
+[plugin.linkwatch]
+interface = "access"
+[plugin.hostapd]
+control_sockets = ["/nonexistent/hostapd/access"]
+[plugin.radius]
+servers = [{ address = "2001:db8:ffff::1", secret = "test" }]
+[plugin.dns]
+servers = ["127.0.0.1"]
+"""
+)
+
+
+def test_full_config_maps_no_openssl_and_skips_pyroute2s_package_init(tmp_path: Path) -> None:
+    """Full install: pyroute2's submodules without its __init__ (every netlink API,
+    sqlite3 for NDB), no ssl/_hashlib (libssl, libcrypto: RADIUS uses the built-in MD5),
+    dnslib only at the first DNS lookup; a later `from pyroute2 import X` still works."""
+    config = tmp_path / "mag.toml"
+    config.write_text(FULL)
+    probe = PROBE.replace(
+        "before = sorted(sys.modules)",
+        "before = sorted(sys.modules)\n"
+        "import pyroute2\n"
+        "init_ran = 'IPRoute' in vars(pyroute2)\n"
+        "from pyroute2 import IPRoute\n"
+        "before.append(f'init_ran={init_ran}')\n"
+        "before.append(f'init_on_demand={IPRoute is vars(pyroute2)[\"IPRoute\"]}')",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.stdout)["before"])
+    assert {"init_ran=False", "init_on_demand=True"} <= modules, out.stderr
+    assert {"mag_ap_datapath._kernel_io", "mag_ap_radius.packet", "mag_ap_dhcp4._io"} <= modules
+    # ssl itself is there, deferred (mag_ap.imports.deferred): _ssl shows whether it ran
+    heavy = {"_ssl", "_hashlib", "sqlite3", "dnslib", "pyroute2.ndb", "pyroute2.ipdb"}
+    assert sorted(modules & heavy) == []

@@ -10,7 +10,6 @@ from mag_ap.config import ConfigError
 from mag_ap.config import parse_config_text as parse_config
 from mag_ap.core.types import BindingDown, BindingUp, MobileRouteDown, MobileRouteUp
 from mag_ap.plugins import PluginHost
-from mag_ap_datapath import NetlinkDatapath
 from mag_ap_datapath._plan import (
     MAIN_TABLE,
     AddressObj,
@@ -38,6 +37,7 @@ from mag_ap_datapath._plan import (
     plan,
     tunnel_keys,
 )
+from mag_ap_datapath._provider import NetlinkDatapath
 from mag_ap_datapath._settings import parse_settings
 
 LMA = IPv6Address("2001:db8:ff::1")

@@ -26,8 +26,10 @@ class MagSettings:
     refresh_before_s: float = 300.0  # re-register this long before the lifetime ends
     # Refresh at least this often (0: only before the lifetime ends). With an LMA without
     # revocation (RFC 5846) a refresh refused after a handover (154...) is how the old
-    # MAG learns the station moved: this bounds how long it keeps a stale binding.
-    max_refresh_interval_s: float = 0.0
+    # MAG learns the station moved: this bounds how long it keeps a stale binding. On by
+    # default because nothing on the wire says whether an LMA revokes: 300 s costs one
+    # PBU per station per 5 minutes (40,000 stations: 133 PBU/s; an AP's 100: 0.33/s).
+    max_refresh_interval_s: float = 300.0
     initial_bindack_timeout_first_reg_s: float = 1.5  # InitialBindackTimeoutFirstReg
     initial_bindack_timeout_s: float = 1.0  # INITIAL_BINDACK_TIMEOUT (re-registration)
     max_bindack_timeout_s: float = 32.0  # MAX_BINDACK_TIMEOUT: give up after this

@@ -277,6 +277,11 @@ class Driver(Generic[E]):
         self._timer.arm(self._loop, deadline, now=self.now())
 
     @property
+    def action_backlog(self) -> int:
+        """Actions queued for the providers, not yet applied (the datapath's backlog)."""
+        return self._actions.qsize()
+
+    @property
     def timer_deadline(self) -> float | None:
         """When the one timer fires (protocol clock), for tests and status."""
         return self._timer.deadline

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv4Interface, IPv6Network
 from typing import Any
 
 from mag_ap.core.bul import (
@@ -26,6 +27,7 @@ from mag_ap.core.bul import (
     Step,
     pack_ipv6_network,
 )
+from mag_ap.core.fastpath import PbuTemplates, RefreshPba, matches_held, parse_refresh_pba
 from mag_ap.core.gre_keys import GreKeyAllocator
 from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
@@ -53,6 +55,7 @@ from mag_ap.mh.constants import (
     BindingAckStatus,
     BindingErrorStatus,
     HandoffIndicator,
+    MHType,
     RevocationStatus,
     RevocationTrigger,
 )
@@ -112,6 +115,7 @@ COUNTER_NAMES = (
     "mh_unexpected",
 )
 
+_PBA_TYPE = int(MHType.BINDING_ACKNOWLEDGEMENT)
 _MAX_TIMER_STEPS = 100_000  # a runaway guard, far above any real burst of due timers
 _NO_ANSWER = "no answer from LMA"
 MOVED_AWAY_MEMORY_S = 600.0  # how long a BRI "moved to another MAG" makes a return HI 3
@@ -204,8 +208,12 @@ class MagProtocol:
         wall_clock_offset_s: float = 0.0,
         initial_sequence: int = 0,
         access_technology: AccessTechnologyType = AccessTechnologyType.IEEE_802_11,
+        fast_refresh: bool = True,
     ) -> None:
         self._settings = settings
+        # Refreshes that change nothing, on bytes (fastpath.py); False: always the general path.
+        self._fast_refresh = fast_refresh
+        self._pbu_templates = PbuTemplates()
         self._wall_clock_offset_s = wall_clock_offset_s
         self._access_technology = access_technology
         self._sequence = SequenceCounter(initial_sequence)
@@ -348,6 +356,10 @@ class MagProtocol:
         ``received_at`` (arrival on the protocol clock, default ``now``) bounds when an
         LMA can have stamped a PBA; see :meth:`_correct_clock`.
         """
+        if self._fast_refresh and len(data) > 2 and data[2] == _PBA_TYPE:
+            parsed = parse_refresh_pba(data)
+            if parsed is not None and self._refreshed(parsed, src, now):
+                return
         try:
             msg = decode_message(data)
         except DecodeError as exc:
@@ -579,19 +591,34 @@ class MagProtocol:
             correction = self._clock_correction_s.get(entry.lma, 0.0)
             timestamp_unix_s = now + self._wall_clock_offset_s + correction
         sequence = self._sequence.take()
-        pbu = build_pbu(
-            entry,
-            sequence=sequence,
-            deregistration=tx.kind is TransactionKind.DE_REGISTRATION,
-            own_address=self._settings.own_address,
-            timestamp_unix_s=timestamp_unix_s,
-            access_technology=self._access_technology,
-        )
+        deregistration = tx.kind is TransactionKind.DE_REGISTRATION
+
+        def general() -> bytes:
+            pbu = build_pbu(
+                entry,
+                sequence=sequence,
+                deregistration=deregistration,
+                own_address=self._settings.own_address,
+                timestamp_unix_s=timestamp_unix_s,
+                access_technology=self._access_technology,
+            )
+            return encode_message(pbu)
+
+        if self._fast_refresh and tx.kind is TransactionKind.RE_REGISTRATION:
+            data = self._pbu_templates.encode(
+                entry,
+                tx.handoff,
+                sequence,
+                wire_lifetime_s(entry.lifetime_requested_s),
+                timestamp_unix_s=timestamp_unix_s,
+                general=general,
+            )
+        else:
+            data = general()
         tx.record_send(sequence, now)
         if timestamp_unix_s is None:
-            self._send(pbu, entry.lma)
+            self._datagrams.append(Datagram(data=data, peer=entry.lma))
         else:  # the runtime rewrites the Timestamp as the PBU leaves (Datagram.at_departure)
-            data = encode_message(pbu)
             self._datagrams.append(
                 Datagram(
                     data=data,
@@ -696,11 +723,31 @@ class MagProtocol:
                 if len(self._routers) >= MAX_POLICIES:
                     self._routers.clear()
                 entry.ipv4_router_int = self._routers.setdefault(router, router)
+        self._bound(
+            entry,
+            now,
+            sent_at,
+            grant.lifetime_s,
+            refresh=refresh,
+            granted=(hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma),
+        )
+
+    def _bound(
+        self,
+        entry: BindingUpdateListEntry,
+        now: float,
+        sent_at: float,
+        lifetime_s: int,
+        *,
+        refresh: bool,
+        granted: tuple[IPv6Network | None, IPv4Interface | None, IPv4Address | None, int | None],
+    ) -> None:
+        """The end of every bind, general or fast: owners, timers, BindingUp, heartbeat."""
+        hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma = granted
         if entry.hnp_packed is not None:
             self._hnp_owner[entry.hnp_packed] = entry.mn_id
         if entry.ipv4_hoa_int is not None:
             self._hoa_owner[entry.ipv4_hoa_int] = entry.mn_id
-        lifetime_s = grant.lifetime_s
         entry.lifetime_s = lifetime_s
         entry.expires_at = sent_at + lifetime_s
         entry.refresh_at = entry.expires_at - self._refresh_lead_s(lifetime_s)
@@ -725,6 +772,48 @@ class MagProtocol:
             )
         )
         self._update_heartbeat(entry, now)
+
+    def _refreshed(self, pba: RefreshPba, src: Address, now: float) -> bool:
+        """The fast path: a PBA answering a refresh with exactly the values held.
+
+        False, with nothing changed, for anything else: the general path then
+        decodes and checks the same bytes. What it accepts is what ``_on_pba``,
+        ``_apply_pba``, ``check_pba`` and ``_step_bind`` would accept, with the
+        same effect (tests/unit/test_mag_fastpath.py).
+        """
+        entry = self._by_mn_id.get(pba.mn_id)
+        if not isinstance(entry, BindingUpdateListEntry):  # none, or several: general path
+            return False
+        tx = entry.transaction
+        if (
+            entry.state is not BindingState.REFRESHING
+            or tx is None
+            or pba.sequence not in tx.sent_at
+            or entry.lma != src
+            or (self._settings.use_timestamps and not pba.timestamped)
+            or not matches_held(pba, entry)
+        ):
+            return False
+        key = entry.mn_id  # the held values are still this MN's alone (no other took them)
+        if entry.hnp_packed is not None and self._hnp_owner.get(entry.hnp_packed) != key:
+            return False
+        if entry.ipv4_hoa_int is not None and self._hoa_owner.get(entry.ipv4_hoa_int) != key:
+            return False
+        self._count("pba_received")
+        self._count("pba_accepted")
+        sent_at = tx.sent_at[pba.sequence]
+        try:
+            entry.fire(BindingEvent.PBA_ACCEPTED)  # REFRESHING -> BOUND (Step.BIND)
+            granted = (
+                entry.hnp,
+                entry.ipv4_hoa,
+                entry.ipv4_default_router,
+                entry.gre_key_to_lma,
+            )
+            self._bound(entry, now, sent_at, pba.lifetime_s, refresh=True, granted=granted)
+        finally:
+            self._reschedule(entry)
+        return True
 
     def _refresh_lead_s(self, lifetime_s: int) -> float:
         """Re-register refresh_before_s before the end, but never later than mid-life.

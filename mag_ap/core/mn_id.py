@@ -24,10 +24,15 @@ def mn_key(option: MobileNodeIdentifier) -> str:
     return f"{int(option.subtype)}:{raw.hex()}"
 
 
+def is_nai(mn_id: str) -> bool:
+    """Whether :func:`mn_identifier_option` sends ``mn_id`` as an NAI (not a raw subtype)."""
+    return _RAW.match(mn_id) is None
+
+
 def mn_identifier_option(mn_id: str) -> MobileNodeIdentifier:
     """The MN-ID option for a text MN-ID (inverse of :func:`mn_key`)."""
     match = _RAW.match(mn_id)
-    if match is None:
+    if match is None:  # is_nai
         return MobileNodeIdentifier.nai(mn_id)
     return MobileNodeIdentifier(
         subtype=MNIdentifierSubtype(int(match.group(1))),

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from mag_ap.core.bul import BindingUpdateListEntry
 from mag_ap.core.mn_id import is_nai
+from mag_ap.core.pbu import timestamp_value_offset
 from mag_ap.mh.constants import MHType, OptionType
 from mag_ap.mh.options import Timestamp
 
@@ -222,14 +223,17 @@ class PbuTemplates:
         *,
         timestamp_unix_s: float | None,
         general: Callable[[], bytes],
-    ) -> bytes:
-        """The PBU's bytes; ``general()`` encodes it the general way (first of a shape)."""
+    ) -> tuple[bytes, int]:
+        """The PBU's bytes and its Timestamp value's offset (-1: none).
+
+        ``general()`` encodes it the general way (the first PBU of a shape).
+        """
         mn_id = entry.mn_id.encode("utf-8")
         hnp, hoa, gre = entry.hnp_packed, entry.ipv4_hoa_int, entry.gre_key_from_lma
         key = (
             entry.policy,
             len(mn_id),
-            is_nai(entry.mn_id),
+            entry.mn_id[1:2] != ":" or is_nai(entry.mn_id),  # no regex for a plain NAI
             handoff,
             hnp is None,
             hoa is None,
@@ -243,7 +247,7 @@ class PbuTemplates:
                 if len(self._layouts) >= MAX_TEMPLATES:
                     self._layouts.clear()
                 self._layouts[key] = _layout(data) if self._fits(data, mn_id) else None
-            return data
+            return data, timestamp_value_offset(data)
         out = bytearray(layout.template)
         out[6:8] = sequence.to_bytes(2, "big")
         out[10:12] = (lifetime_s // _LIFETIME_UNIT_S).to_bytes(2, "big")
@@ -265,7 +269,7 @@ class PbuTemplates:
         if timestamp_unix_s is not None:
             at = layout.timestamp_at
             out[at : at + 8] = Timestamp.at_unix_time(timestamp_unix_s).encode_body()
-        return bytes(out)
+        return bytes(out), layout.timestamp_at
 
     @staticmethod
     def _fits(data: bytes, mn_id: bytes) -> bool:

@@ -605,7 +605,7 @@ class MagProtocol:
             return encode_message(pbu)
 
         if self._fast_refresh and tx.kind is TransactionKind.RE_REGISTRATION:
-            data = self._pbu_templates.encode(
+            data, timestamp_at = self._pbu_templates.encode(
                 entry,
                 tx.handoff,
                 sequence,
@@ -615,6 +615,7 @@ class MagProtocol:
             )
         else:
             data = general()
+            timestamp_at = -1 if timestamp_unix_s is None else timestamp_value_offset(data)
         tx.record_send(sequence, now)
         if timestamp_unix_s is None:
             self._datagrams.append(Datagram(data=data, peer=entry.lma))
@@ -623,7 +624,7 @@ class MagProtocol:
                 Datagram(
                     data=data,
                     peer=entry.lma,
-                    timestamp_at=timestamp_value_offset(data),
+                    timestamp_at=timestamp_at,
                     unix_offset_s=timestamp_unix_s - now,
                 )
             )

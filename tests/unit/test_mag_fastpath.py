@@ -121,7 +121,7 @@ class Twin:
             self.hits += taken
             return taken
 
-        fast._refreshed = counted  # type: ignore[method-assign]
+        fast._refreshed = counted  # type: ignore[method-assign,assignment]
 
     def drain(self, now: float) -> None:
         for fast, mag in self.protocols.items():

@@ -119,6 +119,7 @@ _HISTORY_BITS = 6
 _HISTORY_DEPTH = 4
 _HISTORY_MASK = (1 << (_HISTORY_BITS * _HISTORY_DEPTH)) - 1
 _CODE_MASK = (1 << _HISTORY_BITS) - 1
+_DELAY_SHIFT = _HISTORY_BITS * _HISTORY_DEPTH
 assert len(_TRANSITION_LIST) < 1 << _HISTORY_BITS
 
 
@@ -143,8 +144,8 @@ class BindingUpdateListEntry:
     """
 
     __slots__ = (
-        "_history",
         "_mn_id",
+        "_packed",
         "counted_up",
         "datapath_up",
         "expires_at",
@@ -154,7 +155,6 @@ class BindingUpdateListEntry:
         "ipv4_hoa_int",
         "ipv4_hoa_plen",
         "ipv4_router_int",
-        "last_registration_delay_ms",
         "lifetime_requested_s",
         "lifetime_s",
         "mac_int",
@@ -197,8 +197,10 @@ class BindingUpdateListEntry:
         self.expires_at: float | None = None
         self.transaction: Transaction | None = None
         self.registrations = 0
-        self.last_registration_delay_ms: float | None = None
-        self._history = 0
+        # the history (low _HISTORY_BITS * _HISTORY_DEPTH bits) and, above it, the last
+        # registration's delay in microseconds + 1 (0: none yet): one int, not an int
+        # and a float per binding
+        self._packed = 0
         self.timer_at: float | None = None  # the deadline the MAG's timer lanes hold for it
         self.counted_up = False  # counted in the MAG's per-LMA count of datapaths up
 
@@ -261,10 +263,20 @@ class BindingUpdateListEntry:
         return self.state in _ACKNOWLEDGED
 
     @property
+    def last_registration_delay_ms(self) -> float | None:
+        """PBU out to PBA in of the last registration or refresh, in ms (microsecond steps)."""
+        delay = self._packed >> _DELAY_SHIFT
+        return None if not delay else (delay - 1) / 1000
+
+    def note_registration_delay(self, delay_s: float) -> None:
+        delay_us = max(0, round(delay_s * 1_000_000))
+        self._packed = (delay_us + 1) << _DELAY_SHIFT | self._packed & _HISTORY_MASK
+
+    @property
     def history(self) -> list[tuple[BindingState, BindingEvent, BindingState]]:
         """The last transitions, oldest first (enough for a post-mortem, bounded)."""
         out = []
-        packed = self._history
+        packed = self._packed & _HISTORY_MASK
         while packed:
             out.append(_TRANSITION_LIST[(packed & _CODE_MASK) - 1])
             packed >>= _HISTORY_BITS
@@ -281,7 +293,8 @@ class BindingUpdateListEntry:
                 f"{self.mac}: no transition for {event.name} in state {state.name}"
             ) from None
         code = _TRANSITION_CODE[(state, event, next_state)]
-        self._history = (self._history << _HISTORY_BITS | code) & _HISTORY_MASK
+        packed = self._packed
+        self._packed = packed & ~_HISTORY_MASK | (packed << _HISTORY_BITS | code) & _HISTORY_MASK
         self.state = next_state
         return step
 

@@ -293,7 +293,7 @@ class MagProtocol:
         if profile.gre_key:
             entry.gre_key_from_lma = self._gre_keys.allocate()
         self._add(entry)
-        self._active[key] = entry
+        self._active[entry.mac_int] = entry  # the entry's own int: one object, not two
         if handoff is None:
             handoff = self._handoff_for(profile.mn_id, now)
         self._log(
@@ -756,7 +756,7 @@ class MagProtocol:
             entry.refresh_at = min(entry.refresh_at, now + self._settings.max_refresh_interval_s)
         entry.transaction = None
         entry.registrations += 1
-        entry.last_registration_delay_ms = round((now - sent_at) * 1000, 3)
+        entry.note_registration_delay(now - sent_at)
         entry.datapath_up = True
         self._actions.append(
             BindingUp(

@@ -120,6 +120,7 @@ _HISTORY_DEPTH = 4
 _HISTORY_MASK = (1 << (_HISTORY_BITS * _HISTORY_DEPTH)) - 1
 _CODE_MASK = (1 << _HISTORY_BITS) - 1
 _DELAY_SHIFT = _HISTORY_BITS * _HISTORY_DEPTH
+_DATAPATH_UP, _COUNTED_UP = 1, 2
 assert len(_TRANSITION_LIST) < 1 << _HISTORY_BITS
 
 
@@ -144,10 +145,10 @@ class BindingUpdateListEntry:
     """
 
     __slots__ = (
+        "_flags",
         "_mn_id",
+        "_next_at",
         "_packed",
-        "counted_up",
-        "datapath_up",
         "expires_at",
         "gre_key_from_lma",
         "gre_key_to_lma",
@@ -159,9 +160,7 @@ class BindingUpdateListEntry:
         "lifetime_s",
         "mac_int",
         "policy",
-        "refresh_at",
         "registrations",
-        "retry_at",
         "state",
         "timer_at",
         "transaction",
@@ -191,9 +190,10 @@ class BindingUpdateListEntry:
         self.ipv4_router_int: int | None = None
         self.gre_key_to_lma: int | None = None
         self.lifetime_s = 0
-        self.datapath_up = False  # a BindingUp went out and no BindingDown since
-        self.refresh_at: float | None = None
-        self.retry_at: float | None = None  # WAITING: when the next initial registration starts
+        self._flags = 0  # _DATAPATH_UP | _COUNTED_UP
+        # WAITING: when the next initial registration starts (retry_at); any other
+        # state: when the refresh is due (refresh_at). One slot for both.
+        self._next_at: float | None = None
         self.expires_at: float | None = None
         self.transaction: Transaction | None = None
         self.registrations = 0
@@ -202,7 +202,6 @@ class BindingUpdateListEntry:
         # and a float per binding
         self._packed = 0
         self.timer_at: float | None = None  # the deadline the MAG's timer lanes hold for it
-        self.counted_up = False  # counted in the MAG's per-LMA count of datapaths up
 
     def __repr__(self) -> str:
         return f"BindingUpdateListEntry({self.mac!r}, {self._mn_id!r}, {self.state.name})"
@@ -261,6 +260,46 @@ class BindingUpdateListEntry:
     def acknowledged(self) -> bool:
         """The LMA has accepted the binding and it is in force (a refresh may be under way)."""
         return self.state in _ACKNOWLEDGED
+
+    @property
+    def datapath_up(self) -> bool:
+        """A BindingUp went out and no BindingDown since."""
+        return bool(self._flags & _DATAPATH_UP)
+
+    @datapath_up.setter
+    def datapath_up(self, value: bool) -> None:
+        self._flags = self._flags | _DATAPATH_UP if value else self._flags & ~_DATAPATH_UP
+
+    @property
+    def counted_up(self) -> bool:
+        """Counted in the MAG's per-LMA count of datapaths up."""
+        return bool(self._flags & _COUNTED_UP)
+
+    @counted_up.setter
+    def counted_up(self, value: bool) -> None:
+        self._flags = self._flags | _COUNTED_UP if value else self._flags & ~_COUNTED_UP
+
+    @property
+    def refresh_at(self) -> float | None:
+        return None if self.state is BindingState.WAITING else self._next_at
+
+    @refresh_at.setter
+    def refresh_at(self, value: float | None) -> None:
+        if self.state is not BindingState.WAITING or value is None:
+            self._next_at = value
+        else:  # the table never binds into WAITING
+            raise LocalProtocolError(f"{self.mac}: refresh_at set while WAITING")
+
+    @property
+    def retry_at(self) -> float | None:
+        return self._next_at if self.state is BindingState.WAITING else None
+
+    @retry_at.setter
+    def retry_at(self, value: float | None) -> None:
+        if self.state is BindingState.WAITING or value is None:
+            self._next_at = value
+        else:
+            raise LocalProtocolError(f"{self.mac}: retry_at set outside WAITING")
 
     @property
     def last_registration_delay_ms(self) -> float | None:

@@ -29,6 +29,7 @@ from . import (
     lma_outage,
     lma_rate,
     mass_attach,
+    mipsel,
     openwrt_startup,
     scaling,
     ubus_status,
@@ -39,7 +40,7 @@ from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage",
+    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage", "mipsel",
 )  # fmt: skip
 
 
@@ -78,6 +79,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             workdir / "unauth_flood", attaches=100 if quick else 1000
         ),
         "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
+        "mipsel": lambda: mipsel.run(workdir / "mipsel", sizes=(1000,) if quick else mipsel.SIZES),
     }
 
 
@@ -200,6 +202,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append("scaling (in process):")
         lines.extend(curves)
+    emulated = report["benchmarks"].get("mipsel", {}).get("metrics", {}).get("table")
+    if emulated:
+        lines.append("")
+        lines.append("32-bit mipsel (qemu-user, emulated) beside x86_64, same run:")
+        lines.extend(emulated)
     lines.append(f"overall: {report.get('verdict', '?')} in {report.get('duration_s')} s")
     return "\n".join(lines)
 

@@ -40,11 +40,12 @@ from typing import Any
 from mag_ap.runtime.control import ControlError, NoDaemonError, request
 
 from . import idle, mipsel_root, scaling
-from .common import ROOT, BenchResult
+from .common import ROOT, BenchResult, machine_info
 from .lma_loadgen import PbuTemplates
 
 TITLE = "emulated 32-bit MIPS (qemu-user, Debian mipsel root) beside x86_64"
 SIZES = (1000, 10_000)
+RESULTS = Path(__file__).resolve().parent / "mipsel_results.json"  # standalone runs
 SRC_DIR = "opt/mag-ap-src"  # in the root
 TREES = ("mag_ap", "plugins", "lab", "bench")
 READY_TIMEOUT_S = 120.0  # the emulated daemon takes seconds where x86_64 takes a fraction
@@ -195,6 +196,11 @@ def ready_s(ns: str, cmd: list[str], sock: Path, log: Path) -> float:
             proc.wait()
 
 
+def _first_line(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    return (out.stdout.splitlines() or ["?"])[0]
+
+
 def _ratio(mipsel: float | None, x86: float | None) -> float | None:
     if mipsel is None or not x86:
         return None
@@ -332,6 +338,8 @@ def run(workdir: Path, sizes: Sequence[int] = SIZES, root: Path | None = None) -
         "comparison": rows,
         "table": table(rows),
         "emulated": True,
+        "qemu": _first_line([mipsel_root.QEMU, "--version"]),
+        "root_debian": (root / "etc/debian_version").read_text().strip(),
     }
     result.notes.append(NOTE)
     return result
@@ -341,17 +349,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mipsel", description=__doc__)
     parser.add_argument("--probe", help="in-process: bytes per binding at these sizes (JSON)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe([int(s) for s in args.probe.split(",")])))
         return 0
     import tempfile
 
-    res = run(
-        Path(tempfile.mkdtemp(prefix="mag-ap-mipsel-")), [int(s) for s in args.sizes.split(",")]
-    )
+    sizes = [int(s) for s in args.sizes.split(",")]
+    t0 = time.monotonic()
+    res = run(Path(tempfile.mkdtemp(prefix="mag-ap-mipsel-")), sizes)
+    res.duration_s = time.monotonic() - t0
+    record = {"machine": machine_info(), "benchmarks": {"mipsel": res.to_json()}}
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
     print("\n".join(res.metrics["table"]))
-    print(json.dumps(res.to_json(), indent=2))
+    print(f"results: {args.out}")
     return 0
 
 

@@ -146,16 +146,15 @@ def copy_sources(root: Path) -> Path:
     return dest
 
 
-def root_python(root: Path, mount_proc: bool = False) -> list[str]:
+def root_python(root: Path) -> list[str]:
     """argv prefix: the root's python3 under qemu-user, chrooted, with the project importable.
 
-    ``mount_proc``: a private mount namespace with /proc mounted (gone with the process).
+    In a private mount namespace with /proc mounted (gone with the process): the
+    probes and the daemon read /proc/self.
     """
     env = ["/usr/bin/env", f"PYTHONPATH={PYTHONPATH}", "/usr/bin/python3"]
-    if mount_proc:
-        script = 'mount -t proc proc /proc && exec "$@"'
-        return ["unshare", "--mount", "chroot", str(root), "/bin/sh", "-c", script, "sh", *env]
-    return ["chroot", str(root), *env]
+    script = 'mount -t proc proc /proc && exec "$@"'
+    return ["unshare", "--mount", "chroot", str(root), "/bin/sh", "-c", script, "sh", *env]
 
 
 def host_python(*argv: str) -> list[str]:
@@ -164,8 +163,10 @@ def host_python(*argv: str) -> list[str]:
 
 def run_probe(cmd: list[str], timeout_s: float) -> dict[str, Any]:
     out = subprocess.run(
-        cmd, check=True, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT
+        cmd, check=False, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]}... exited {out.returncode}: {out.stderr[-1500:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -274,17 +275,18 @@ def _side(
     timeout_s: float,
 ) -> dict[str, Any]:
     """All figures for one interpreter: ``python`` runs a module, ``daemon`` is its mag-ap run."""
+    print(f"[mipsel] {label}: imports and start-up", file=sys.stderr, flush=True)
+    heap = run_probe([*python, "-c", idle._PROBE, config_arg, "heap"], timeout_s)
+    timed = run_probe([*python, "-c", idle._PROBE, config_arg, "time"], timeout_s)
+    ready = ready_s(ns, daemon, config.parent / "mag.sock", config.parent / "mag.log")
     print(f"[mipsel] {label}: bytes per binding at {list(sizes)}", file=sys.stderr, flush=True)
     found = run_probe(
         [*python, "-m", "bench.mipsel", "--probe", ",".join(map(str, sizes))], timeout_s
     )
-    print(f"[mipsel] {label}: imports and start-up", file=sys.stderr, flush=True)
-    heap = run_probe([*python, "-c", idle._PROBE, config_arg, "heap"], timeout_s)
-    timed = run_probe([*python, "-c", idle._PROBE, config_arg, "time"], timeout_s)
     found["heap_mb"] = round(heap["heap_mb"], 2)
     found["import_s"] = round(timed["import_s"], 3)
     found["modules"] = timed["modules"]
-    found["ready_s"] = ready_s(ns, daemon, config.parent / "mag.sock", config.parent / "mag.log")
+    found["ready_s"] = ready
     return found
 
 
@@ -321,7 +323,7 @@ def run(workdir: Path, sizes: Sequence[int] = SIZES, root: Path | None = None) -
         mips = _side(
             "mipsel",
             python=root_python(root),
-            daemon=[*root_python(root, mount_proc=True), "-m", "mag_ap", "run", "-c", mips_cfg_arg],
+            daemon=[*root_python(root), "-m", "mag_ap", "run", "-c", mips_cfg_arg],
             config=mips_cfg,
             config_arg=mips_cfg_arg,
             ns=ns,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    access_flood,
     attach_latency,
     capacity,
     footprint,
@@ -40,7 +41,8 @@ from .common import BenchResult, host_cpu_jiffies, host_load, machine_info
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
-    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage", "mipsel",
+    "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage", "access_flood",
+    "mipsel",
 )  # fmt: skip
 
 
@@ -79,6 +81,9 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             workdir / "unauth_flood", attaches=100 if quick else 1000
         ),
         "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
+        "access_flood": lambda: access_flood.run(
+            workdir / "access_flood", macs=2000 if quick else 10_000
+        ),
         "mipsel": lambda: mipsel.run(workdir / "mipsel", sizes=(1000,) if quick else mipsel.SIZES),
     }
 

@@ -456,17 +456,19 @@ class DatapathLab(Closing):
     # --- kernel state ---------------------------------------------------------------
 
     def mn_state(self, name: str) -> list[str]:
-        """``tagged_state`` without the seg6 tunnel endpoint, which stays until stop.
+        """``tagged_state`` without what stays until stop to serve whichever MN comes next.
 
-        The endpoint (tunnel source, End.DX6/End.DX4 decapsulation routes, their
-        rules, the moved ``local`` rule) serves whichever MN comes next: what is
-        left here after the last MN leaves must be nothing else.
+        The seg6 endpoint (tunnel source, End.DX6/End.DX4 decapsulation routes,
+        their rules, the moved ``local`` rule) and the unkeyed shared tunnel
+        devices (ip6tnl, sit: one per peer); what is left here after the last MN
+        leaves must be nothing else (a GRE-keyed device goes with its last MN).
         """
         return [
             line
             for line in self.tagged_state(name)
             if not (
                 line.startswith("tunsrc ")
+                or (line.startswith("link ") and ("link/tunnel6" in line or "link/sit" in line))
                 or "seg6local" in line
                 or (line.startswith("rule ") and ("ipproto" in line or "lookup local" in line))
             )

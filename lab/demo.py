@@ -27,7 +27,8 @@ unaccounted. Prints a timeline and per-mode medians, writes ``demo-report.json``
 and removes every namespace and process, also on failure or Ctrl-C.
 
 Usage: ``python -m lab.demo [--keep] [--json-only] [--handovers N] [--mode bbm|mbb|both]
-[--report PATH]``.
+[--datapath auto|seg6|ip6tnl|ip6gre] [--report PATH]`` (a kernel with tunnel
+modules for the last two: ``bench/handover_vm.py`` runs it in the VM tier).
 """
 
 from __future__ import annotations
@@ -183,9 +184,15 @@ class Demo:
     """One run: build, attach, ping, walk, report. Raises DemoError with the reason."""
 
     def __init__(
-        self, lab: DemoLab, handovers: int, say: Callable[[str], None], modes: tuple[str, ...]
+        self,
+        lab: DemoLab,
+        handovers: int,
+        say: Callable[[str], None],
+        modes: tuple[str, ...],
+        slow: float = 1.0,
     ) -> None:
         self.lab = lab
+        self.slow = slow  # every wait's deadline is multiplied by this (an emulated guest)
         self.handovers = handovers
         self.modes = modes
         # ping -D and wpa_supplicant -t print wall time; the daemons log CLOCK_MONOTONIC
@@ -207,6 +214,7 @@ class Demo:
         self, condition: Callable[[], Any], timeout_s: float, what: str, logs: str = "mag1"
     ) -> Any:
         """Poll until ``condition()`` is truthy; else fail naming ``what`` and a log."""
+        timeout_s *= self.slow
         try:
             return wait_for(condition, timeout_s, what, interval_s=0.01)
         except TimeoutError:
@@ -244,7 +252,9 @@ class Demo:
     def cli_status(self, daemon: Daemon) -> dict[str, Any]:
         """``mag-ap status --json`` exactly as an operator would run it."""
         argv = [*mag_ap_command(), "status", "--json", "-s", str(daemon.socket)]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=20 * self.slow, check=False
+        )
         if proc.returncode != 0:
             raise DemoError(f"mag-ap status failed: {proc.stderr.strip()}")
         answer: dict[str, Any] = json.loads(proc.stdout)
@@ -329,6 +339,12 @@ class Demo:
             15,
             "DHCP lease not obtained",
         )[0]
+        # the hook writes "bound" before it configures: pings wait for the default route
+        self.wait(
+            lambda: [e for e in lab.dhcp_events_seen() if e[1] == "bound-configured"],
+            15,
+            "DHCP lease not configured on the MN",
+        )
         self.event(
             lease[0],
             f"MN: DHCP lease {lease[2].get('ip')}/{lease[2].get('mask')} "
@@ -534,8 +550,16 @@ class Demo:
     def family_breakdown(
         self, log: PingLog, leave: float, marks: dict[str, float | None]
     ) -> dict[str, Any]:
-        """The longest silence around the walk, and its steps."""
-        lo, hi = self.to_wall(leave) - 0.2, self.to_wall(leave) + 3.0
+        """The longest silence around the walk, and its steps.
+
+        The window reaches 1 s past the later of the LMA's route switch and the new
+        MAG's datapath, at least 3 s past the departure: a PBA that came late (a
+        retransmitted PBU) must not cut the silence short.
+        """
+        done = [m for m in (marks.get("datapath_done"), marks.get("lma_route_done")) if m]
+        restored = max(done, default=leave)
+        lo = self.to_wall(leave) - 0.2
+        hi = self.to_wall(max(leave + 3.0, restored + 1.0))
         times = sorted((t, seq) for seq, t in log.replies.items() if lo <= t <= hi)
         if len(times) < 2:
             return {"interruption_ms": None}
@@ -567,6 +591,7 @@ class Demo:
         lab = self.lab
         addresses_after = lab.addresses()
         mag_status = self.cli_status(lab.mag(at))
+        tunnels = lab.dp.datapath_status(f"mag{at}").get("tunnels", [])
         lma_status = self.cli_status(lab.lma)
         mag_ids = [b["mn_id"] for b in mag_status["status"]["bindings"]]
         lma_ids = [b["mn_id"] for b in lma_status["status"].get("bindings", [])]
@@ -613,6 +638,10 @@ class Demo:
             },
             "addresses": {"before": self.addresses_before, "after": addresses_after},
             "mn_id": {"mag": mag_ids, "mag_daemon": f"mag{at}", "lma": lma_ids},
+            "datapath": {
+                "encapsulation": sorted({str(t.get("encapsulation")) for t in tunnels}),
+                "kernel": platform.release(),
+            },
             "attach_ms": {k: v for k, v in attach.items() if k not in ("binding", "started_wall")},
             "handovers": per_handover,
             "summary": summarize(per_handover),
@@ -654,9 +683,14 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         print("mag-ap demo: needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="mag-ap-demo-"))
-    lab = DemoLab(workdir)
+    lab = DemoLab(
+        workdir,
+        encapsulation="auto" if args.datapath == "ip6gre" else args.datapath,
+        gre_keys=args.datapath == "ip6gre",
+        daemon_timeout_s=20.0 * args.slow,
+    )
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
-    demo = Demo(lab, args.handovers, say, modes)
+    demo = Demo(lab, args.handovers, say, modes, slow=args.slow)
     report_path = Path(args.report)
     rc = 1
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -809,6 +843,20 @@ def main(argv: list[str] | None = None) -> int:
         choices=("both", *MODES),
         default="both",
         help="break-before-make (bbm), make-before-break (mbb) or both (default)",
+    )
+    parser.add_argument(
+        "--datapath",
+        choices=("auto", "seg6", "ip6tnl", "ip6gre"),
+        default="auto",
+        help="encapsulation of every daemon (ip6gre: GRE keys negotiated, RFC 5845); "
+        "auto: ip6tnl where the kernel has it, else seg6 (default)",
+    )
+    parser.add_argument(
+        "--slow",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every deadline by F (an emulated guest: bench/handover_vm.py uses 12)",
     )
     parser.add_argument("--report", default="demo-report.json", help="where to write the report")
     args = parser.parse_args(argv)

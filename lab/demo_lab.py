@@ -72,6 +72,8 @@ case "$1" in
     ip -4 addr add "$ip/${mask:-$subnet}" dev "$interface"
     for r in $router; do ip -4 route replace default via "$r" dev "$interface"; break; done ;;
 esac
+# the lease is in place (address and default route): what the demo waits for before pinging
+echo "$(date +%s.%N) $1-configured" >> "$DEMO_DHCP_EVENTS"
 exit 0
 """
 
@@ -201,6 +203,8 @@ class DemoLab:
     )
     workdir: Path
     encapsulation: str = "auto"
+    gre_keys: bool = False  # the profile asks for GRE keys (RFC 5845): ip6gre tunnels
+    daemon_timeout_s: float = 20.0  # an emulated guest starts Python ~40x slower
     identity: str = EAP_IDENTITY
     password: str = EAP_PASSWORD
     dp: DatapathLab = field(init=False)
@@ -212,7 +216,13 @@ class DemoLab:
     _radio_nl: RadioNetlink | None = None
 
     def __post_init__(self) -> None:
-        self.dp = DatapathLab(self.workdir, encapsulation=self.encapsulation, mags=2)
+        self.dp = DatapathLab(
+            self.workdir,
+            encapsulation=self.encapsulation,
+            mags=2,
+            profile_extra="gre_key = true\n" if self.gre_keys else "",
+            daemon_timeout_s=self.daemon_timeout_s,
+        )
         self.dp.mn_id = self.identity
 
     # --- names ----------------------------------------------------------------------

@@ -4,8 +4,10 @@
 random bytes, truncations and bit-flipped copies of valid PBU/PBA/heartbeat
 messages. Over IPv6 the kernel fills the MH checksum (raw protocol-135
 socket), so the garbage reaches the daemon's parser instead of being dropped
-by the kernel; with ``--udp`` it goes to UDP port 5436 (IPv4 transport). Only
-for namespaces a test created: it sends to exactly the address given.
+by the kernel; with ``--udp`` it goes to UDP port 5436 (IPv4 transport).
+``--valid`` sends well-formed PBUs instead (one MN-ID each: a forged MAG, for the
+IPsec tests). Only for namespaces a test created: it sends to exactly the address
+given.
 """
 
 from __future__ import annotations
@@ -61,6 +63,20 @@ def hostile_packets(count: int, seed: int) -> list[bytes]:
     return out
 
 
+def valid_pbus(count: int, seed: int) -> list[bytes]:
+    """Well-formed registrations an unprotected LMA would accept from anyone authorized."""
+    return [
+        encode_message(
+            ProxyBindingUpdate(
+                sequence=(seed + i) & 0xFFFF,
+                lifetime_s=40,
+                options=(MobileNodeIdentifier.nai(f"forged{i}@example.org"), HomeNetworkPrefix()),
+            )
+        )
+        for i in range(count)
+    ]
+
+
 def send(dst: str, packets: Sequence[bytes], udp: bool) -> int:
     """Send each packet once; the number the kernel accepted."""
     addr = ip_address(dst)
@@ -88,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--udp", action="store_true", help="UDP 5436 (IPv4 transport)")
+    parser.add_argument("--valid", action="store_true", help="well-formed PBUs, not garbage")
     args = parser.parse_args(argv)
-    print(send(args.dst, hostile_packets(args.count, args.seed), args.udp))
+    make = valid_pbus if args.valid else hostile_packets
+    print(send(args.dst, make(args.count, args.seed), args.udp))
     return 0
 
 

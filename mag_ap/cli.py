@@ -113,7 +113,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             from .plugins import PluginError, PluginHost
 
             try:
-                PluginHost.from_config(config)
+                PluginHost.from_config(config, entry_points=config.plugins.entry_points)
             except PluginError as exc:
                 return _fail(f"{args.config}: {exc}")
     except ConfigError as exc:

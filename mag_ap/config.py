@@ -12,8 +12,8 @@ converters, so every key path and refusal is found in one file.
 
 from __future__ import annotations
 
-import difflib
 import math
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar, cast
 
 from .core.types import Address, LmaSettings, MagSettings
+from .ipsec import AEADS, SPI_MAX, SPI_MIN, IpsecPeer, IpsecSettings
 from .mac import parse_mac
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli on older OpenWrt Pythons
@@ -144,6 +145,7 @@ class Config:
         default_factory=lambda: MappingProxyType({})
     )
     static_attach: tuple[StaticAttachment, ...] = ()
+    ipsec: IpsecSettings = IpsecSettings()  # [ipsec]: ESP for PBU/PBA (RFC 5213 section 4)
     source: str = "<string>"  # where it came from, for messages
 
     def plugin_section(self, name: str) -> Mapping[str, Any]:
@@ -416,6 +418,8 @@ class Table:
             if key in self._asked:
                 continue
             reason = "unknown key"
+            import difflib  # only for this message: not at every start
+
             close = difflib.get_close_matches(key, sorted(self._asked), n=1)
             if close:
                 reason += f" (did you mean {close[0]!r}?)"
@@ -590,6 +594,73 @@ def _parse_static_attach(root: Table) -> tuple[StaticAttachment, ...]:
     return tuple(stations)
 
 
+def _read_key_file(path: str, key_path: str) -> str:
+    """The hex text of a key file only root (or the daemon's own user) can read, else refused."""
+    if not path.startswith("/"):
+        raise ConfigError(key_path, f"must be an absolute path, not {path!r}")
+    try:
+        st = os.stat(path)
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o077:
+            raise ConfigError(
+                key_path,
+                f"key file {path} must be owned by root and readable by nobody else "
+                f"(it is uid {st.st_uid}, mode {st.st_mode & 0o777:o}; fix: chown root "
+                f"{path} && chmod 600 {path})",
+            )
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key_path, f"cannot read key file {path}: {exc}") from None
+
+
+def _ipsec_key(t: Table, key: str, length: int) -> bytes:
+    """``key`` (hex) or ``key_file`` (a root-only file holding hex): exactly ``length`` bytes."""
+    file_key = f"{key}_file"
+    inline = t.get_str(key, None)
+    path = t.get_str(file_key, None)
+    if (inline is None) == (path is None):
+        raise t.error(key, f"give either {t.key_path(key)} or {t.key_path(file_key)}")
+    where = t.key_path(key) if inline is not None else t.key_path(file_key)
+    text = inline if inline is not None else _read_key_file(cast(str, path), where)
+    text = text.removeprefix("0x").replace(":", "")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigError(where, "the key is not hexadecimal") from None
+    if len(raw) != length:
+        raise ConfigError(
+            where,
+            f"the key is {len(raw)} bytes; the algorithm needs {length} "
+            f"({2 * length} hex digits: the AES key and a 4-byte salt)",
+        )
+    return raw
+
+
+def _parse_ipsec(t: Table | None, transport: Transport) -> IpsecSettings:
+    if t is None:
+        return IpsecSettings()
+    mode = t.get_str("mode", "off", choices=("off", "static"))
+    algorithm = t.get_str("algorithm", "aes-gcm-128", choices=tuple(AEADS))
+    length = AEADS[algorithm].key_bytes
+    peers: list[IpsecPeer] = []
+    seen_in: dict[int, str] = {}
+    for p in t.get_tables("peer"):
+        address = p.get_address("address", family=_family(transport))
+        spis = {k: p.get_int(k, min=SPI_MIN, max=SPI_MAX) for k in ("spi_in", "spi_out")}
+        if spis["spi_in"] in seen_in:
+            raise p.error("spi_in", f"is also the spi_in of {seen_in[spis['spi_in']]}")
+        seen_in[spis["spi_in"]] = str(address)
+        if any(q.address == address for q in peers):
+            raise p.error("address", f"{address} is listed twice")
+        key_in, key_out = (_ipsec_key(p, k, length) for k in ("key_in", "key_out"))
+        p.finish()
+        peers.append(IpsecPeer(address=address, key_in=key_in, key_out=key_out, **spis))
+    t.finish()
+    if mode == "static" and not peers:
+        raise t.error("peer", 'mode = "static" needs at least one [[ipsec.peer]]')
+    return IpsecSettings(mode=cast(Any, mode), algorithm=algorithm, peers=tuple(peers))
+
+
 def _parse(data: Mapping[str, Any], source: str) -> Config:
     root = Table.of(data, "")
     daemon = root.get_table("daemon")
@@ -623,6 +694,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
             sections[name] = _freeze(Table.of(value, plugin_root.key_path(name)).data)
 
     static = _parse_static_attach(root)
+    ipsec = _parse_ipsec(root.get_table("ipsec"), transport)
     if static and role != "mag":
         raise ConfigError("static_attach", 'is only allowed when daemon.role = "mag"')
     root.finish()
@@ -641,6 +713,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
         plugins=plugins,
         plugin_sections=MappingProxyType(sections),
         static_attach=static,
+        ipsec=ipsec,
         source=source,
     )
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from ._pluggy import pluggy
 
 if TYPE_CHECKING:
     from .address_service import AddressServiceProvider

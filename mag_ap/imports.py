@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-__all__ = ["deferred", "hiding"]
+__all__ = ["deferred", "hiding", "standing_in"]
 
 
 @contextmanager
@@ -43,6 +43,39 @@ def hiding(*names: str) -> Iterator[None]:
         for name in hidden:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
+
+
+@contextmanager
+def standing_in(name: str, callables: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, ``import name`` gives a placeholder whose ``callables`` import
+    the real module when called; afterwards ``name`` imports normally.
+
+    For a library that imports a module at load time only to name some of its
+    functions: the module (and the OpenWrt package holding it) is needed only if
+    one of them is ever called. Nothing happens if ``name`` is already imported.
+    """
+    if name in sys.modules:
+        yield
+        return
+    placeholder = ModuleType(name)
+    for attr in callables:
+        setattr(placeholder, attr, _call_through(name, attr))
+    sys.modules[name] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is placeholder:
+            del sys.modules[name]
+
+
+def _call_through(name: str, attr: str) -> Any:
+    """A stand-in for ``name.attr`` that imports ``name`` at the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(name), attr)(*args, **kwargs)
+
+    call.__name__ = attr
+    return call
 
 
 def deferred(name: str) -> ModuleType | None:

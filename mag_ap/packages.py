@@ -52,6 +52,46 @@ MODULE_PACKAGES: Final[Mapping[str, str]] = {
 }
 
 
+# Datapath encapsulation (plugin.datapath.encapsulation) -> kernel link kind it creates.
+# seg6 creates no link: SRv6 lightweight tunnels are built into the kernel or absent.
+ENCAPSULATION_LINK_KINDS: Final[Mapping[str, str | None]] = {
+    "ip6tnl": "ip6tnl",
+    "ip6gre": "ip6gre",
+    "gre": "gre",
+    "ipip": "sit",  # one sit device in mode any carries IPv4 and IPv6 over IPv4
+    "seg6": None,
+}
+
+# Kernel link kind -> (kernel module, OpenWrt package that ships it): what a start-up
+# error names when the kernel answers "Unknown device type" (EOPNOTSUPP).
+KERNEL_MODULES: Final[Mapping[str, tuple[str, str]]] = {
+    "ip6tnl": ("ip6_tunnel", "kmod-ip6-tunnel"),
+    "ip6gre": ("ip6_gre", "kmod-gre6"),
+    "gre": ("ip_gre", "kmod-gre"),
+    "sit": ("sit", "kmod-sit"),
+    "ipip": ("ipip", "kmod-ipip"),
+    "vrf": ("vrf", "kmod-vrf"),
+}
+
+
+def kernel_module_fix(encapsulation: str) -> str:
+    """What to install so the kernel can build ``encapsulation`` (one clause, no IO)."""
+    if encapsulation == "seg6":
+        return (
+            "SRv6 (seg6) is no loadable module: it needs a kernel built with "
+            "CONFIG_IPV6_SEG6_LWTUNNEL, or choose a tunnel encapsulation"
+        )
+    kind = ENCAPSULATION_LINK_KINDS.get(encapsulation, encapsulation)
+    module, package = KERNEL_MODULES.get(kind or "", (kind or encapsulation, ""))
+    if not package:
+        return f"load the kernel module for {encapsulation!r} links"
+    return (
+        f"{encapsulation!r} needs the kernel module {module} (link kind {kind}): on OpenWrt "
+        f"install the package {package} (`opkg install {package}`, 25.x: "
+        f"`apk add {package}`), elsewhere `modprobe {module}`"
+    )
+
+
 def package_of_plugin(module: str) -> str:
     """The OpenWrt package that ships plugin ``module`` (default: its own package)."""
     top = module.split(".", 1)[0]

@@ -19,9 +19,8 @@ import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import pluggy
-
 from . import hookspecs
+from ._pluggy import pluggy
 from .address_service import AddressServiceProvider
 from .config import Config, ConfigError, PluginsConfig
 from .packages import missing_hint, package_of_plugin
@@ -74,11 +73,15 @@ def section_name(plugin_name: str) -> str:
 
 
 def _entry_points() -> list[EntryPoint]:
-    """Entry points of the ``mag_ap`` group; none when importlib.metadata is missing."""
+    """Entry points of the ``mag_ap`` group (``[plugins] entry_points = true``).
+
+    :raises ConfigError: importlib.metadata cannot load (OpenWrt: its ``email``
+        is python3-email, which mag-ap does not depend on): names the package.
+    """
     try:
         from importlib import metadata
-    except ImportError:  # pragma: no cover - trimmed OpenWrt Python
-        return []
+    except ImportError as exc:
+        raise ConfigError("plugins.entry_points", f"entry points: {missing_hint(exc)}") from exc
     try:
         return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     except Exception:  # pragma: no cover - broken dist metadata must not stop the daemon

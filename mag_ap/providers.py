@@ -25,7 +25,14 @@ class TriggerSink(Protocol):
 
 @runtime_checkable
 class TriggerProvider(Protocol):
-    """Watches something (hostapd, DHCP, RS, neighbours) and reports stations."""
+    """Watches something (hostapd, DHCP, RS, neighbours) and reports stations.
+
+    A provider whose reports come from packets anyone on the access link can
+    forge (a DHCP DISCOVER, a Router Solicitation) says so with a class
+    attribute ``forgeable = True``: the runtime then admits its stations only
+    while the binding pipeline keeps up (``mag_ap.runtime.daemon``), never
+    those of hostapd or RADIUS accounting, which report once.
+    """
 
     name: str
 

@@ -8,7 +8,7 @@ this far (it is dropped and counted before an event is fired).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv6Network
 
@@ -109,54 +109,179 @@ TRANSITIONS: dict[tuple[BindingState, BindingEvent], tuple[BindingState, Step]] 
 
 _ACKNOWLEDGED = frozenset({BindingState.BOUND, BindingState.REFRESHING})
 
+# The history keeps the last HISTORY_DEPTH transitions as indexes into this list, packed
+# in one small int: a list of tuples per station cost ~350 B of the ~2 kB a binding took.
+_TRANSITION_LIST: tuple[tuple[BindingState, BindingEvent, BindingState], ...] = tuple(
+    (state, event, next_state) for (state, event), (next_state, _) in TRANSITIONS.items()
+)
+_TRANSITION_CODE = {triple: code + 1 for code, triple in enumerate(_TRANSITION_LIST)}
+_HISTORY_BITS = 6
+_HISTORY_DEPTH = 4
+_HISTORY_MASK = (1 << (_HISTORY_BITS * _HISTORY_DEPTH)) - 1
+_CODE_MASK = (1 << _HISTORY_BITS) - 1
+assert len(_TRANSITION_LIST) < 1 << _HISTORY_BITS
 
-@dataclass(slots=True)  # one per station, 40,000 on a busy AP: no per-instance dict
+
+def pack_ipv6_network(net: IPv6Network) -> int:
+    """``prefix << 8 | length``: one int instead of an IPv6Network (and its cached views)."""
+    return int(net.network_address) << 8 | net.prefixlen
+
+
+def unpack_ipv6_network(packed: int) -> IPv6Network:
+    return IPv6Network((packed >> 8, packed & 0xFF))
+
+
 class BindingUpdateListEntry:
-    """One mobile node's binding as the MAG sees it (RFC 5213 section 6.1)."""
+    """One mobile node's binding as the MAG sees it (RFC 5213 section 6.1).
 
-    mac: str
-    profile: MobileNodeProfile
-    lifetime_requested_s: int
-    state: BindingState = BindingState.REGISTERING
-    gre_key_from_lma: int | None = None  # the key we asked the LMA to use
-    # what the LMA granted (kept across refreshes and asked for again)
-    hnp: IPv6Network | None = None
-    ipv4_hoa: IPv4Interface | None = None
-    ipv4_default_router: IPv4Address | None = None
-    gre_key_to_lma: int | None = None
-    lifetime_s: int = 0
-    datapath_up: bool = False  # a BindingUp went out and no BindingDown since
-    refresh_at: float | None = None
-    retry_at: float | None = None  # WAITING: when the next initial registration starts
-    expires_at: float | None = None
-    transaction: Transaction | None = None
-    registrations: int = 0
-    last_registration_delay_ms: float | None = None
-    history: list[tuple[BindingState, BindingEvent, BindingState]] = field(default_factory=list)
+    40,000 of these live on a busy AP, so the record is compact: slots, the
+    granted addresses as ints (``*_packed``, ``*_int``; the properties of the
+    same name without the suffix convert at the edges: status, actions, tests), the
+    policy profile shared by every MN with the same policy (``policy``; its own
+    ``mn_id`` is meaningless, ``mn_id`` is the entry's), the history packed in an
+    int, and no retransmission object while no PBU is outstanding.
+    """
+
+    __slots__ = (
+        "_history",
+        "_mn_id",
+        "counted_up",
+        "datapath_up",
+        "expires_at",
+        "gre_key_from_lma",
+        "gre_key_to_lma",
+        "hnp_packed",
+        "ipv4_hoa_int",
+        "ipv4_hoa_plen",
+        "ipv4_router_int",
+        "last_registration_delay_ms",
+        "lifetime_requested_s",
+        "lifetime_s",
+        "mac_int",
+        "policy",
+        "refresh_at",
+        "registrations",
+        "retry_at",
+        "state",
+        "timer_at",
+        "transaction",
+    )
+
+    def __init__(
+        self,
+        mac: str,
+        profile: MobileNodeProfile,
+        lifetime_requested_s: int,
+        *,
+        policy: MobileNodeProfile | None = None,
+    ) -> None:
+        # the canonical MAC (aa:bb:...) as a 48-bit int: half a str's bytes
+        self.mac_int = int(mac.replace(":", ""), 16)
+        self._mn_id = profile.mn_id
+        # ``policy``: the same profile with any MN-ID, shared by many entries (MagProtocol
+        # interns it); without one the entry keeps the caller's profile.
+        self.policy = profile if policy is None else policy
+        self.lifetime_requested_s = lifetime_requested_s
+        self.state = BindingState.REGISTERING
+        self.gre_key_from_lma: int | None = None  # the key we asked the LMA to use
+        # what the LMA granted (kept across refreshes and asked for again), packed
+        self.hnp_packed: int | None = None
+        self.ipv4_hoa_int: int | None = None  # also the key of the MAG's owner map
+        self.ipv4_hoa_plen = 32
+        self.ipv4_router_int: int | None = None
+        self.gre_key_to_lma: int | None = None
+        self.lifetime_s = 0
+        self.datapath_up = False  # a BindingUp went out and no BindingDown since
+        self.refresh_at: float | None = None
+        self.retry_at: float | None = None  # WAITING: when the next initial registration starts
+        self.expires_at: float | None = None
+        self.transaction: Transaction | None = None
+        self.registrations = 0
+        self.last_registration_delay_ms: float | None = None
+        self._history = 0
+        self.timer_at: float | None = None  # the deadline the MAG's timer lanes hold for it
+        self.counted_up = False  # counted in the MAG's per-LMA count of datapaths up
+
+    def __repr__(self) -> str:
+        return f"BindingUpdateListEntry({self.mac!r}, {self._mn_id!r}, {self.state.name})"
+
+    @property
+    def mac(self) -> str:
+        """The canonical spelling (``aa:bb:cc:dd:ee:ff``), built on demand."""
+        digits = f"{self.mac_int:012x}"
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
     @property
     def mn_id(self) -> str:
-        return self.profile.mn_id
+        return self._mn_id
 
     @property
     def lma(self) -> Address:
-        return self.profile.lma_address
+        return self.policy.lma_address
+
+    @property
+    def profile(self) -> MobileNodeProfile:
+        """The policy profile of this MN (built on demand when the policy is shared)."""
+        policy = self.policy
+        return policy if policy.mn_id == self._mn_id else replace(policy, mn_id=self._mn_id)
+
+    @property
+    def hnp(self) -> IPv6Network | None:
+        packed = self.hnp_packed
+        return None if packed is None else unpack_ipv6_network(packed)
+
+    @hnp.setter
+    def hnp(self, value: IPv6Network | None) -> None:
+        self.hnp_packed = None if value is None else pack_ipv6_network(value)
+
+    @property
+    def ipv4_hoa(self) -> IPv4Interface | None:
+        address = self.ipv4_hoa_int
+        return None if address is None else IPv4Interface((address, self.ipv4_hoa_plen))
+
+    @ipv4_hoa.setter
+    def ipv4_hoa(self, value: IPv4Interface | None) -> None:
+        if value is None:
+            self.ipv4_hoa_int = None
+        else:
+            self.ipv4_hoa_int, self.ipv4_hoa_plen = int(value.ip), value.network.prefixlen
+
+    @property
+    def ipv4_default_router(self) -> IPv4Address | None:
+        value = self.ipv4_router_int
+        return None if value is None else IPv4Address(value)
+
+    @ipv4_default_router.setter
+    def ipv4_default_router(self, value: IPv4Address | None) -> None:
+        self.ipv4_router_int = None if value is None else int(value)
 
     @property
     def acknowledged(self) -> bool:
         """The LMA has accepted the binding and it is in force (a refresh may be under way)."""
         return self.state in _ACKNOWLEDGED
 
+    @property
+    def history(self) -> list[tuple[BindingState, BindingEvent, BindingState]]:
+        """The last transitions, oldest first (enough for a post-mortem, bounded)."""
+        out = []
+        packed = self._history
+        while packed:
+            out.append(_TRANSITION_LIST[(packed & _CODE_MASK) - 1])
+            packed >>= _HISTORY_BITS
+        out.reverse()
+        return out
+
     def fire(self, event: BindingEvent) -> Step:
         """Apply ``event`` through the table and return the step to perform."""
+        state = self.state
         try:
-            next_state, step = TRANSITIONS[(self.state, event)]
+            next_state, step = TRANSITIONS[(state, event)]
         except KeyError:
             raise LocalProtocolError(
-                f"{self.mac}: no transition for {event.name} in state {self.state.name}"
+                f"{self.mac}: no transition for {event.name} in state {state.name}"
             ) from None
-        self.history.append((self.state, event, next_state))
-        del self.history[:-4]  # enough for a post-mortem, bounded (memory per station)
+        code = _TRANSITION_CODE[(state, event, next_state)]
+        self._history = (self._history << _HISTORY_BITS | code) & _HISTORY_MASK
         self.state = next_state
         return step
 

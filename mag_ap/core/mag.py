@@ -15,11 +15,17 @@ heartbeat, retransmit, timers, sequence, gre_keys, mn_id).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Network
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mag_ap.core.bul import BindingEvent, BindingState, BindingUpdateListEntry, Step
+from mag_ap.core.bul import (
+    BindingEvent,
+    BindingState,
+    BindingUpdateListEntry,
+    Step,
+    pack_ipv6_network,
+)
 from mag_ap.core.gre_keys import GreKeyAllocator
 from mag_ap.core.heartbeat import HeartbeatPeer, Verdict
 from mag_ap.core.mn_id import mn_key
@@ -28,7 +34,7 @@ from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_
 from mag_ap.core.pbu import build_pbu, timestamp_value_offset, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
-from mag_ap.core.timers import Scheduled, TimerHeap
+from mag_ap.core.timer_lanes import TimerLanes
 from mag_ap.core.types import (
     Action,
     Address,
@@ -138,31 +144,21 @@ def _nai(option: MobileNodeIdentifier | None) -> str | None:
 
 
 class _Others:
-    """``value in view``: held by an MN other than ``key`` (the one being checked)."""
+    """``value in view``: held by an MN other than ``key`` (the one being checked).
 
-    __slots__ = ("_key", "_owners")
-
-    def __init__(self, owners: dict[Any, str], key: str) -> None:
-        self._owners, self._key = owners, key
-
-    def __contains__(self, value: object) -> bool:
-        return self._owners.get(value, self._key) != self._key
-
-
-class _Slot(Scheduled):
-    """An entry's place in the MAG's indexes and in its timer heap.
-
-    ``order`` is the attach order: it keeps iteration (status, PBA matching,
-    revocation) and same-time timers in the order a plain list would give.
+    The owner maps are keyed by packed ints (``pack``), as the entries keep them.
     """
 
-    __slots__ = ("counted_up", "entry", "order")
+    __slots__ = ("_key", "_owners", "_pack")
 
-    def __init__(self, entry: BindingUpdateListEntry, order: int) -> None:
-        super().__init__()
-        self.entry = entry
-        self.order = order
-        self.counted_up = False  # in MagProtocol._up_count_by_lma (active, datapath up)
+    def __init__(self, owners: dict[int, str], key: str, pack: Callable[[Any], int]) -> None:
+        self._owners, self._key, self._pack = owners, key, pack
+
+    def __contains__(self, value: object) -> bool:
+        return self._owners.get(self._pack(value), self._key) != self._key
+
+
+MAX_POLICIES = 1024  # distinct shared policy profiles kept; more: the table starts over
 
 
 def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] | None:
@@ -175,6 +171,21 @@ def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] 
         if best is None or (at, index) < best[:2]:
             best = (at, index, event)
     return best
+
+
+def _mac_key(mac: str) -> int:
+    """The 48-bit int a MAC is indexed by (any accepted spelling; ValueError otherwise)."""
+    return int(normalize_mac(mac).replace(":", ""), 16)
+
+
+def _lane(entry: BindingUpdateListEntry, event: BindingEvent) -> Hashable:
+    """The timer lane of a deadline: its kind and the constant it adds to a growing base."""
+    if event is BindingEvent.ACK_TIMEOUT or event is BindingEvent.GIVE_UP:
+        tx = entry.transaction
+        return (BindingEvent.ACK_TIMEOUT, None if tx is None else tx.timeout_s)
+    if event is BindingEvent.RETRY_DUE:
+        return event
+    return (event, entry.lifetime_s)  # refresh and expiry: PBU sent + lifetime (- lead)
 
 
 def _json(value: object) -> object:
@@ -199,24 +210,27 @@ class MagProtocol:
         self._access_technology = access_technology
         self._sequence = SequenceCounter(initial_sequence)
         self._gre_keys = GreKeyAllocator()
-        # Every live entry, keyed by id(entry), in attach order; indexes of the same slots.
-        self._entries: dict[int, _Slot] = {}
-        self._by_mn_id: dict[str, dict[int, _Slot]] = {}
-        self._by_lma: dict[Address, dict[int, _Slot]] = {}
+        # The live entries: by MAC those not de-registering (attach order), and the few
+        # de-registering ones by id. One more index, by MN-ID (an entry, or a tuple of
+        # them in attach order when a MN-ID has several); LMA-wide events scan.
+        self._active: dict[int, BindingUpdateListEntry] = {}  # by mac_int
+        self._leaving: dict[int, BindingUpdateListEntry] = {}
+        self._by_mn_id: dict[str, BindingUpdateListEntry | tuple[BindingUpdateListEntry, ...]] = {}
+        # Policy profiles (MN-ID blanked) shared by the entries: one object per policy.
+        self._policies: dict[MobileNodeProfile, MobileNodeProfile] = {}
+        self._routers: dict[int, int] = {}  # IPv4 default routers granted, shared the same way
         # LMA -> how many active entries have the datapath up (heartbeats run while > 0)
         self._up_count_by_lma: dict[Address, int] = {}
-        self._timers = TimerHeap()  # one deadline per entry: the earliest of deadlines()
-        self._order = 0
-        self._active: dict[str, BindingUpdateListEntry] = {}  # MAC -> entry not de-registering
+        self._timers = TimerLanes()  # one deadline per entry: the earliest of deadlines()
         self._peers: dict[Address, HeartbeatPeer] = {}
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
         self._skew_bounds: dict[Address, tuple[float, float]] = {}  # what 156s proved of it
         # MN-ID -> when the LMA told us it moved to another MAG (BRI, inter-MAG handover)
         self._moved_away: dict[str, float] = {}
         # Prefixes and IPv4 home addresses installed (datapath up), by MN-ID: another
-        # MN must not get them (its routes would collide).
-        self._hnp_owner: dict[IPv6Network, str] = {}  # -> MN-ID
-        self._hoa_owner: dict[IPv4Address, str] = {}
+        # MN must not get them (its routes would collide). Keys packed as the entries'.
+        self._hnp_owner: dict[int, str] = {}  # pack_ipv6_network(hnp) -> MN-ID
+        self._hoa_owner: dict[int, str] = {}  # int(IPv4 home address) -> MN-ID
         self._no_timestamp_warned: set[Address] = set()
         self._datagrams: list[Datagram] = []
         self._actions: deque[Action] = deque()
@@ -254,19 +268,24 @@ class MagProtocol:
         repeat themselves); with another profile the old binding is de-registered first.
         """
         mac = normalize_mac(mac)
-        existing = self._active.get(mac)
+        key = _mac_key(mac)
+        existing = self._active.get(key)
+        policy = self._policy_of(profile)
         if existing is not None:
-            if existing.profile == profile:
+            same_policy = existing.policy is policy or existing.policy == policy
+            if same_policy and existing.mn_id == profile.mn_id:
                 self._log("debug", "attach of an attached station ignored", mac=mac)
                 return
             self.detach(mac, now, reason="profile changed")
         self._cancel_deregistrations(profile, now)
         lifetime_s = wire_lifetime_s(profile.lifetime_s or self._settings.lifetime_s)
-        entry = BindingUpdateListEntry(mac=mac, profile=profile, lifetime_requested_s=lifetime_s)
+        entry = BindingUpdateListEntry(
+            mac=mac, profile=profile, lifetime_requested_s=lifetime_s, policy=policy
+        )
         if profile.gre_key:
             entry.gre_key_from_lma = self._gre_keys.allocate()
         self._add(entry)
-        self._active[mac] = entry
+        self._active[key] = entry
         if handoff is None:
             handoff = self._handoff_for(profile.mn_id, now)
         self._log(
@@ -279,6 +298,16 @@ class MagProtocol:
         )
         self._begin(entry, TransactionKind.INITIAL_REGISTRATION, handoff, now)
         self._reschedule(entry)
+
+    def _policy_of(self, profile: MobileNodeProfile) -> MobileNodeProfile:
+        """The shared policy object equal to ``profile`` but for the MN-ID."""
+        key = replace(profile, mn_id="")
+        policy = self._policies.get(key)
+        if policy is None:
+            if len(self._policies) >= MAX_POLICIES:
+                self._policies.clear()  # entries keep theirs; only sharing is lost
+            policy = self._policies[key] = key
+        return policy
 
     def _handoff_for(self, mn_id: str, now: float) -> HandoffIndicator:
         """MAG_CHANGE (3) when the LMA told us this MN left for another MAG, else UNKNOWN (4).
@@ -300,7 +329,7 @@ class MagProtocol:
 
     def detach(self, mac: str, now: float, reason: str = "detach") -> None:
         """A station left: BindingDown at once, then a lifetime-0 PBU to the LMA."""
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         if entry is None:
             self._log("debug", "detach of an unknown station ignored", mac=mac)
             return
@@ -308,7 +337,7 @@ class MagProtocol:
 
     def shutdown(self, now: float) -> None:
         """Clean stop: de-register every binding (lifetime 0)."""
-        for mac in list(self._active):
+        for mac in [entry.mac for entry in self._active.values()]:
             self.detach(mac, now, reason="shutdown")
 
     def receive_datagram(
@@ -382,7 +411,7 @@ class MagProtocol:
 
     def binding_status(self, mac: str, now: float) -> dict[str, Any] | None:
         """The status row of one attached station (O(1): for attach waits and tools)."""
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         return None if entry is None else self._entry_status(entry, now)
 
     def attach_settled(self, mac: str) -> bool:
@@ -391,18 +420,18 @@ class MagProtocol:
         True once the binding is acknowledged, or when there is no entry any more
         (rejected or detached meanwhile: nothing more will happen).
         """
-        entry = self._active.get(normalize_mac(mac))
+        entry = self._active.get(_mac_key(mac))
         return entry is None or entry.acknowledged
 
     @property
     def binding_count(self) -> int:
         """Entries in the list, de-registering ones included (O(1): shutdown waits on it)."""
-        return len(self._entries)
+        return len(self._active) + len(self._leaving)
 
     def status(self, now: float) -> dict[str, Any]:
         """JSON-ready view for the control socket."""
         return {
-            "bindings": [self._entry_status(slot.entry, now) for slot in self._entries.values()],
+            "bindings": [self._entry_status(entry, now) for entry in self._entries()],
             "counters": dict(self.counters),
             "peers": [self._peer_status(peer, now) for peer in self._peers.values()],
         }
@@ -423,16 +452,16 @@ class MagProtocol:
             self._reschedule(entry)
 
     def _entry_due(self, now: float) -> None:
-        """Fire the earliest due timer of the entry on top of the heap."""
-        slot = self._timers.pop_due(now)
-        assert isinstance(slot, _Slot)
-        best = _earliest(slot.entry)
+        """Fire the earliest due timer of the entry due first."""
+        entry = self._timers.pop_due(now)
+        assert isinstance(entry, BindingUpdateListEntry)
+        best = _earliest(entry)
         if best is None or best[0] > now:  # cannot happen: every change reschedules
-            self._reschedule(slot.entry)
+            self._reschedule(entry)
             return
         event = best[2]
         info = _EventInfo(reason=_NO_ANSWER) if event is BindingEvent.GIVE_UP else _NOTHING
-        self._fire(slot.entry, event, now, info)
+        self._fire(entry, event, now, info)
 
     def _due_peer(self, now: float) -> tuple[float, HeartbeatPeer] | None:
         """The heartbeat peer due first and its deadline (peers are few: one per LMA)."""
@@ -443,63 +472,78 @@ class MagProtocol:
                 best = (at, peer)
         return best
 
-    # --- entry indexes and the timer heap ------------------------------------------
+    # --- entry indexes and the timer lanes ------------------------------------------
+
+    def _live(self, entry: BindingUpdateListEntry) -> bool:
+        """Still in the list (not closed)."""
+        return self._active.get(entry.mac_int) is entry or id(entry) in self._leaving
+
+    def _entries(self) -> list[BindingUpdateListEntry]:
+        """Every live entry: the active ones in attach order, then the de-registering ones."""
+        return [*self._active.values(), *self._leaving.values()]
 
     def _add(self, entry: BindingUpdateListEntry) -> None:
-        slot = _Slot(entry, self._order)
-        self._order += 1
-        key = id(entry)
-        self._entries[key] = slot
-        self._by_mn_id.setdefault(entry.mn_id, {})[key] = slot
-        self._by_lma.setdefault(entry.lma, {})[key] = slot
+        """Index by MN-ID (the caller puts it in ``_active``)."""
+        mn_id = entry.mn_id
+        held = self._by_mn_id.get(mn_id)
+        if held is None:
+            self._by_mn_id[mn_id] = entry
+        elif isinstance(held, tuple):
+            self._by_mn_id[mn_id] = (*held, entry)
+        else:
+            self._by_mn_id[mn_id] = (held, entry)
+
+    def _leave(self, entry: BindingUpdateListEntry) -> None:
+        """Active -> de-registering (still live, no longer found by MAC)."""
+        if self._active.get(entry.mac_int) is entry:
+            del self._active[entry.mac_int]
+            self._leaving[id(entry)] = entry
 
     def _remove(self, entry: BindingUpdateListEntry) -> None:
-        key = id(entry)
-        slot = self._entries.pop(key, None)
-        if slot is None:
+        if self._active.get(entry.mac_int) is entry:
+            del self._active[entry.mac_int]
+        elif self._leaving.pop(id(entry), None) is None:
             return
-        self._timers.schedule(slot, None)
-        self._count_up(slot)
-        same_id = self._by_mn_id[entry.mn_id]
-        del same_id[key]
-        if not same_id:
-            del self._by_mn_id[entry.mn_id]
-        same_lma = self._by_lma[entry.lma]
-        del same_lma[key]
-        if not same_lma:
-            del self._by_lma[entry.lma]
+        self._timers.schedule(entry, None)
+        self._count_up(entry)
+        mn_id = entry.mn_id
+        held = self._by_mn_id[mn_id]
+        if held is entry:
+            del self._by_mn_id[mn_id]
+        else:
+            assert isinstance(held, tuple)
+            rest = tuple(e for e in held if e is not entry)
+            self._by_mn_id[mn_id] = rest[0] if len(rest) == 1 else rest
 
     def _with_mn_id(self, mn_id: str) -> list[BindingUpdateListEntry]:
         """Entries with this MN-ID, in attach order (a snapshot: firing may remove some)."""
-        return [slot.entry for slot in self._by_mn_id.get(mn_id, {}).values()]
+        held = self._by_mn_id.get(mn_id)
+        if held is None:
+            return []
+        return list(held) if isinstance(held, tuple) else [held]
 
     def _at_lma(self, lma: Address) -> list[BindingUpdateListEntry]:
-        """Entries bound (or binding) to this LMA, in attach order (a snapshot)."""
-        return [slot.entry for slot in self._by_lma.get(lma, {}).values()]
+        """Entries bound (or binding) to this LMA (a snapshot). A scan: LMA-wide events
+        (restart, revocation of all) touch every such entry anyway."""
+        return [e for e in self._entries() if e.lma == lma]
 
     def _reschedule(self, entry: BindingUpdateListEntry) -> None:
-        """Put the entry's earliest deadline in the heap and recount its heartbeat share."""
-        slot = self._entries.get(id(entry))
-        if slot is None:  # closed: _remove unscheduled it
+        """Put the entry's earliest deadline in the timer lanes and recount its heartbeat share."""
+        if not self._live(entry):  # closed: _remove unscheduled it
             return
         best = _earliest(entry)
         if best is None:
-            self._timers.schedule(slot, None)
+            self._timers.schedule(entry, None)
         else:
-            self._timers.schedule(slot, best[0], (best[1], slot.order))
-        self._count_up(slot)
+            self._timers.schedule(entry, best[0], _lane(entry, best[2]))
+        self._count_up(entry)
 
-    def _count_up(self, slot: _Slot) -> None:
+    def _count_up(self, entry: BindingUpdateListEntry) -> None:
         """Keep ``_up_count_by_lma`` equal to the active entries with the datapath up."""
-        entry = slot.entry
-        up = (
-            entry.datapath_up
-            and self._active.get(entry.mac) is entry
-            and self._entries.get(id(entry)) is slot
-        )
-        if up is slot.counted_up:
+        up = entry.datapath_up and self._active.get(entry.mac_int) is entry
+        if up is entry.counted_up:
             return
-        slot.counted_up = up
+        entry.counted_up = up
         lma = entry.lma
         left = self._up_count_by_lma.get(lma, 0) + (1 if up else -1)
         if left:
@@ -562,8 +606,6 @@ class MagProtocol:
         """Forget the entry: timers, GRE key, heartbeat duty."""
         entry.transaction = None
         entry.refresh_at = entry.expires_at = None
-        if self._active.get(entry.mac) is entry:
-            del self._active[entry.mac]
         self._remove(entry)
         if entry.gre_key_from_lma is not None:
             self._gre_keys.release(entry.gre_key_from_lma)
@@ -588,10 +630,11 @@ class MagProtocol:
 
     def _release_owned(self, entry: BindingUpdateListEntry) -> None:
         key = entry.mn_id
-        if entry.hnp is not None and self._hnp_owner.get(entry.hnp) == key:
-            del self._hnp_owner[entry.hnp]
-        if entry.ipv4_hoa is not None and self._hoa_owner.get(entry.ipv4_hoa.ip) == key:
-            del self._hoa_owner[entry.ipv4_hoa.ip]
+        hnp, hoa = entry.hnp_packed, entry.ipv4_hoa_int
+        if hnp is not None and self._hnp_owner.get(hnp) == key:
+            del self._hnp_owner[hnp]
+        if hoa is not None and self._hoa_owner.get(hoa) == key:
+            del self._hoa_owner[hoa]
 
     def _reject(self, entry: BindingUpdateListEntry, status: int | None, reason: str) -> None:
         self._actions.append(
@@ -623,16 +666,40 @@ class MagProtocol:
         gre_key_to_lma = grant.gre_key_to_lma
         if entry.gre_key_from_lma is not None and gre_key_to_lma is None:
             self._log("warning", "GRE key asked for, none granted", mac=entry.mac)
-        granted = (hnp, ipv4_hoa, ipv4_default_router, gre_key_to_lma)
-        before = (entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma)
+        granted = (
+            None if hnp is None else pack_ipv6_network(hnp),
+            None if ipv4_hoa is None else int(ipv4_hoa.ip),
+            entry.ipv4_hoa_plen if ipv4_hoa is None else ipv4_hoa.network.prefixlen,
+            None if ipv4_default_router is None else int(ipv4_default_router),
+            gre_key_to_lma,
+        )
+        before = (
+            entry.hnp_packed,
+            entry.ipv4_hoa_int,
+            entry.ipv4_hoa_plen,
+            entry.ipv4_router_int,
+            entry.gre_key_to_lma,
+        )
         refresh = entry.datapath_up and granted == before
         if entry.datapath_up and not refresh:
             self._take_down(entry, "binding changed")
-        entry.hnp, entry.ipv4_hoa, entry.ipv4_default_router, entry.gre_key_to_lma = granted
-        if hnp is not None:
-            self._hnp_owner[hnp] = entry.mn_id
-        if ipv4_hoa is not None:
-            self._hoa_owner[ipv4_hoa.ip] = entry.mn_id
+        if not refresh:  # a refresh keeps the ints it holds (no new objects per binding)
+            (
+                entry.hnp_packed,
+                entry.ipv4_hoa_int,
+                entry.ipv4_hoa_plen,
+                entry.ipv4_router_int,
+                entry.gre_key_to_lma,
+            ) = granted
+            router = entry.ipv4_router_int
+            if router is not None:  # one int per router, not one per binding
+                if len(self._routers) >= MAX_POLICIES:
+                    self._routers.clear()
+                entry.ipv4_router_int = self._routers.setdefault(router, router)
+        if entry.hnp_packed is not None:
+            self._hnp_owner[entry.hnp_packed] = entry.mn_id
+        if entry.ipv4_hoa_int is not None:
+            self._hoa_owner[entry.ipv4_hoa_int] = entry.mn_id
         lifetime_s = grant.lifetime_s
         entry.lifetime_s = lifetime_s
         entry.expires_at = sent_at + lifetime_s
@@ -731,8 +798,7 @@ class MagProtocol:
         self._hold_down(entry, now)
 
     def _step_deregister(self, entry: BindingUpdateListEntry, now: float, info: _EventInfo) -> None:
-        if self._active.get(entry.mac) is entry:
-            del self._active[entry.mac]
+        self._leave(entry)
         self._take_down(entry, info.reason)
         entry.refresh_at = entry.expires_at = entry.retry_at = None
         self._log("info", "de-registering", mac=entry.mac, reason=info.reason)
@@ -892,7 +958,7 @@ class MagProtocol:
         Only the policy's own wishes must come back as asked: a refresh that gets new
         values replaces the datapath (an LMA may renumber).
         """
-        profile, settings, key = entry.profile, self._settings, entry.mn_id
+        profile, settings, key = entry.policy, self._settings, entry.mn_id
         return PbaRequest(
             lma=entry.lma,
             own_address=settings.own_address,
@@ -905,8 +971,8 @@ class MagProtocol:
             lifetime_requested_s=entry.lifetime_requested_s,
             hnp_prefix_lengths=(settings.hnp_prefix_length_min, settings.hnp_prefix_length_max),
             local_networks=settings.local_networks,
-            hnps_in_use=_Others(self._hnp_owner, key),
-            ipv4_in_use=_Others(self._hoa_owner, key),
+            hnps_in_use=_Others(self._hnp_owner, key, pack_ipv6_network),
+            ipv4_in_use=_Others(self._hoa_owner, key, int),
         )
 
     def _note_timestamp(
@@ -1041,9 +1107,8 @@ class MagProtocol:
 
     def _update_heartbeat(self, entry: BindingUpdateListEntry, now: float) -> None:
         """Heartbeats run while the entry's LMA holds at least one acknowledged binding of ours."""
-        slot = self._entries.get(id(entry))
-        if slot is not None:
-            self._count_up(slot)  # every other entry was recounted when its event ended
+        if self._live(entry):
+            self._count_up(entry)  # every other entry was recounted when its event ended
         lma = entry.lma
         has_bindings = self._up_count_by_lma.get(lma, 0) > 0
         peer = self._peers.get(lma)

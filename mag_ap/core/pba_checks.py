@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Network
 
 from mag_ap.core.types import Address
@@ -46,6 +47,39 @@ _IPV4_NEVER: tuple[tuple[IPv4Network, str], ...] = (
     (IPv4Network("240.0.0.0/4"), "reserved or broadcast"),
 )
 IPV4_HOA_MIN_PREFIX_LENGTH = 8  # a shorter on-link prefix would cover much of the Internet
+
+# The checks run on every refresh of every binding: on plain ints (network int, length),
+# not on ipaddress objects, whose construction and cached views were most of the MAG's
+# refresh CPU. (version, network int, prefix length) per network.
+_IntNet = tuple[int, int, int]
+
+
+def _int_net(net: IPv4Network | IPv6Network) -> _IntNet:
+    return net.version, int(net.network_address), net.prefixlen
+
+
+def _overlap(a: _IntNet, b: _IntNet) -> bool:
+    """Same version and one prefix contains the other."""
+    if a[0] != b[0]:
+        return False
+    bits = 128 if a[0] == 6 else 32
+    shift = bits - min(a[2], b[2])
+    return a[1] >> shift == b[1] >> shift
+
+
+_V6_NEVER_INT = tuple((_int_net(net), what) for net, what in _IPV6_NEVER)
+_V4_NEVER_INT = tuple((_int_net(net), what) for net, what in _IPV4_NEVER)
+
+
+@lru_cache(maxsize=64)
+def _own_networks(
+    local_networks: tuple[IPv4Network | IPv6Network, ...], own_address: Address, lma: Address
+) -> tuple[tuple[_IntNet, IPv4Network | IPv6Network], ...]:
+    """The AP's own networks and the MAG's and LMA's addresses, as ints (computed once)."""
+    own: list[IPv4Network | IPv6Network] = list(local_networks)
+    for addr in (own_address, lma):
+        own.append(IPv6Network(addr) if isinstance(addr, IPv6Address) else IPv4Network(addr))
+    return tuple((_int_net(net), net) for net in own)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,16 +130,13 @@ def _one(pba: ProxyBindingAcknowledgement, cls: type) -> tuple[object | None, in
     return (found[0] if found else None), len(found)
 
 
-def _local_clash(
-    net: IPv4Network | IPv6Network, request: PbaRequest
-) -> IPv4Network | IPv6Network | None:
+def _local_clash(net: _IntNet, request: PbaRequest) -> IPv4Network | IPv6Network | None:
     """The first of the AP's own networks (or own/LMA address) ``net`` overlaps."""
-    own: list[IPv4Network | IPv6Network] = list(request.local_networks)
-    for addr in (request.own_address, request.lma):
-        own.append(IPv6Network(addr) if isinstance(addr, IPv6Address) else IPv4Network(addr))
-    for local in own:
-        if local.version == net.version and net.overlaps(local):
-            return local
+    for local, original in _own_networks(
+        tuple(request.local_networks), request.own_address, request.lma
+    ):
+        if _overlap(net, local):
+            return original
     return None
 
 
@@ -117,33 +148,37 @@ def check_hnp(pba: ProxyBindingAcknowledgement, request: PbaRequest) -> IPv6Netw
     if option is None:
         return Refusal("hnp", "missing (an IPv6 home prefix was requested)")
     assert isinstance(option, HomeNetworkPrefix)
-    text = f"{option.prefix}/{option.prefix_length}"
-    if option.prefix_length == 0 or not int(option.prefix):
-        return Refusal("hnp", f"{text} is the 'please assign' value, not a prefix")
-    net = option.network
-    if net.network_address != option.prefix:
-        return Refusal("hnp", f"{text} has bits set beyond the prefix length")
-    for never, what in _IPV6_NEVER:
-        if net.overlaps(never):
-            return Refusal("hnp", f"{text} is {what}")
+    plen, prefix = option.prefix_length, int(option.prefix)
+    if plen == 0 or not prefix:
+        return Refusal("hnp", f"{option.prefix}/{plen} is the 'please assign' value, not a prefix")
+    if prefix & ((1 << (128 - plen)) - 1):
+        return Refusal("hnp", f"{option.prefix}/{plen} has bits set beyond the prefix length")
+    net_int = (6, prefix, plen)
+    for never, what in _V6_NEVER_INT:
+        if _overlap(net_int, never):
+            return Refusal("hnp", f"{option.prefix}/{plen} is {what}")
     low, high = request.hnp_prefix_lengths
-    if not low <= net.prefixlen <= high:
+    if not low <= plen <= high:
         return Refusal(
-            "hnp", f"{text}: prefix length must be {low}..{high} (mag.hnp_prefix_length_*)"
+            "hnp",
+            f"{option.prefix}/{plen}: prefix length must be {low}..{high} "
+            "(mag.hnp_prefix_length_*)",
         )
-    if request.hnp is not None and net != request.hnp:
-        return Refusal("hnp", f"{text} differs from the {request.hnp} requested")
-    clash = _local_clash(net, request)
+    wanted = request.hnp
+    if wanted is not None and (prefix, plen) != (int(wanted.network_address), wanted.prefixlen):
+        return Refusal("hnp", f"{option.prefix}/{plen} differs from the {wanted} requested")
+    clash = _local_clash(net_int, request)
     if clash is not None:
-        return Refusal("hnp", f"{text} overlaps the MAG's own network {clash}")
+        return Refusal("hnp", f"{option.prefix}/{plen} overlaps the MAG's own network {clash}")
+    net = IPv6Network((prefix, plen))
     if net in request.hnps_in_use:
-        return Refusal("hnp", f"{text} is already another station's prefix on this MAG")
+        return Refusal("hnp", f"{net} is already another station's prefix on this MAG")
     return net
 
 
-def _ipv4_unicast(address: IPv4Address) -> str | None:
-    for never, what in _IPV4_NEVER:
-        if address in never:
+def _ipv4_unicast(address: int) -> str | None:
+    for never, what in _V4_NEVER_INT:
+        if _overlap((4, address, 32), never):
             return what
     return None
 
@@ -166,40 +201,46 @@ def check_ipv4(
         name = known.name if isinstance(known, IPv4HoAReplyStatus) else str(known)
         return None, None, name
     address, plen = reply.address, reply.prefix_length
-    text = f"{address}/{plen}"
     if not IPV4_HOA_MIN_PREFIX_LENGTH <= plen <= 32:
-        return Refusal("ipv4_hoa", f"{text}: prefix length must be 8..32")
-    what = _ipv4_unicast(address)
+        return Refusal("ipv4_hoa", f"{address}/{plen}: prefix length must be 8..32")
+    addr = int(address)
+    what = _ipv4_unicast(addr)
     if what is not None:
-        return Refusal("ipv4_hoa", f"{text} is {what}")
-    hoa = IPv4Interface((address, plen))
-    if plen <= 30 and address in (hoa.network.network_address, hoa.network.broadcast_address):
-        return Refusal("ipv4_hoa", f"{text} is the network or broadcast address of its prefix")
+        return Refusal("ipv4_hoa", f"{address}/{plen} is {what}")
+    host_bits = (1 << (32 - plen)) - 1
+    network = addr & ~host_bits
+    edges = (network, network | host_bits)  # network and broadcast address
+    if plen <= 30 and addr in edges:
+        return Refusal(
+            "ipv4_hoa", f"{address}/{plen} is the network or broadcast address of its prefix"
+        )
     if request.ipv4_address is not None and address != request.ipv4_address:
         return Refusal("ipv4_hoa", f"{address} differs from the {request.ipv4_address} requested")
-    clash = _local_clash(hoa.network, request)
+    clash = _local_clash((4, network, plen), request)
     if clash is not None:
-        return Refusal("ipv4_hoa", f"{text} overlaps the MAG's own network {clash}")
+        return Refusal("ipv4_hoa", f"{address}/{plen} overlaps the MAG's own network {clash}")
     if address in request.ipv4_in_use:
         return Refusal("ipv4_hoa", f"{address} is already another station's address on this MAG")
     router: IPv4Address | None = None
     if router_option is not None:
         assert isinstance(router_option, IPv4DefaultRouterAddress)
         router = router_option.address
-        rtext = str(router)
-        what = _ipv4_unicast(router)
+        router_int = int(router)
+        what = _ipv4_unicast(router_int)
         if what is not None:
-            return Refusal("ipv4_default_router", f"{rtext} is {what}")
-        if router == address:
-            return Refusal("ipv4_default_router", f"{rtext} is the home address itself")
+            return Refusal("ipv4_default_router", f"{router} is {what}")
+        if router_int == addr:
+            return Refusal("ipv4_default_router", f"{router} is the home address itself")
         if plen <= 30:
-            if router not in hoa.network:
-                return Refusal("ipv4_default_router", f"{rtext} is outside the home prefix {text}")
-            if router in (hoa.network.network_address, hoa.network.broadcast_address):
+            if router_int & ~host_bits != network:
                 return Refusal(
-                    "ipv4_default_router", f"{rtext} is the network or broadcast address"
+                    "ipv4_default_router", f"{router} is outside the home prefix {address}/{plen}"
                 )
-    return hoa, router, None
+            if router_int in edges:
+                return Refusal(
+                    "ipv4_default_router", f"{router} is the network or broadcast address"
+                )
+    return IPv4Interface((addr, plen)), router, None
 
 
 def check_pba(pba: ProxyBindingAcknowledgement, request: PbaRequest) -> Grant | Refusal:

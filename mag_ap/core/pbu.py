@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from mag_ap.core.bul import BindingUpdateListEntry
 from mag_ap.core.mn_id import mn_identifier_option
 from mag_ap.core.types import Address
-from mag_ap.mac import mac_bytes
 from mag_ap.mh.constants import LIFETIME_UNIT_S, MAX_LIFETIME_S, AccessTechnologyType, OptionType
 from mag_ap.mh.messages import ProxyBindingUpdate
 from mag_ap.mh.options import (
@@ -46,23 +45,30 @@ def build_pbu(
     6.9.1.2/6.9.1.3); an initial registration carries the profile's wishes or
     the all-zero "assign one" values.
     """
-    profile = entry.profile
+    profile = entry.policy  # its mn_id is not this MN's: entry.mn_id is
     assert entry.transaction is not None
     options: list[MobilityOption] = [
-        mn_identifier_option(profile.mn_id),
+        mn_identifier_option(entry.mn_id),
         HandoffIndicatorOption(indicator=entry.transaction.handoff),
         AccessTechnologyTypeOption(access_technology=access_technology),
-        MNLinkLayerIdentifier(link_layer_identifier=mac_bytes(entry.mac)),
+        MNLinkLayerIdentifier(link_layer_identifier=entry.mac_int.to_bytes(6, "big")),
     ]
     if profile.ipv6:
-        hnp = entry.hnp or profile.hnp or ALL_ZERO_HNP
-        options.append(HomeNetworkPrefix.of(hnp))
+        granted = entry.hnp_packed  # prefix << 8 | length, no IPv6Network built
+        if granted is not None:
+            hnp_option = HomeNetworkPrefix(
+                prefix_length=granted & 0xFF, prefix=IPv6Address(granted >> 8)
+            )
+        else:
+            hnp_option = HomeNetworkPrefix.of(profile.hnp or ALL_ZERO_HNP)
+        options.append(hnp_option)
     if timestamp_unix_s is not None:
         options.append(Timestamp.at_unix_time(timestamp_unix_s))
     if profile.ipv4:
-        if entry.ipv4_hoa is not None:
+        hoa = entry.ipv4_hoa_int
+        if hoa is not None:
             request = IPv4HomeAddressRequest(
-                prefix_length=entry.ipv4_hoa.network.prefixlen, address=entry.ipv4_hoa.ip
+                prefix_length=entry.ipv4_hoa_plen, address=IPv4Address(hoa)
             )
         else:
             request = IPv4HomeAddressRequest(address=profile.ipv4_address or IPv4Address(0))

@@ -6,12 +6,13 @@ One entry per MN (this LMA does not do multihoming). A per-MAG index keeps
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Iterator
 from enum import Enum
 from ipaddress import IPv4Interface, IPv6Address, IPv6Network
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
-from ..core.timers import Scheduled
 from ..core.types import Address
 from ..mh.constants import MNIdentifierSubtype
 from ..mh.options import MobileNodeIdentifier
@@ -25,63 +26,139 @@ class BceState(Enum):
     REVOKING = "revoking"  # BRI sent, waiting for the BRA (RFC 5846)
 
 
-class BindingCacheEntry(Scheduled):
-    """What RFC 5213 section 5.1 says a BCE holds, plus bookkeeping for the LMA."""
+#: The numbers of one entry, packed: one 112-byte ``bytes`` instead of a dozen int and
+#: float objects (a 128-bit HNP alone is a 44-byte int). Field order = the tuple order.
+RECORD = struct.Struct("<dddq16sIIIIIIHBBBBB")
+(
+    EXPIRES_AT,
+    DEREGISTERED_AT,
+    DEADLINE_AT,
+    TIMESTAMP_TICKS,
+    HNP,
+    IPV4,
+    GRE_TO_MAG,
+    GRE_FROM_MAG,
+    LIFETIME_S,
+    REGISTRATIONS,
+    HANDOVERS,
+    SEQUENCE,
+    HNP_LENGTH,
+    IPV4_LENGTH,
+    ACCESS_TECHNOLOGY,
+    HANDOFF_INDICATOR,
+    FLAGS,
+) = range(17)
+HAS_HNP, HAS_IPV4, HAS_GRE_TO, HAS_GRE_FROM = 1, 2, 4, 8  # bits of FLAGS
+_NAN = float("nan")
+_ZERO_HNP = bytes(16)
+#: A new entry's record: no deadline, no timestamp, nothing granted (shared until written).
+EMPTY_RECORD = RECORD.pack(0.0, _NAN, _NAN, -1, _ZERO_HNP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+_FORMATS = ("d", "d", "d", "q", "16s", "I", "I", "I", "I", "I", "I", "H", "B", "B", "B", "B", "B")
+_OFFSETS = (0, 8, 16, 24, 32, 48, 52, 56, 60, 64, 68, 72, 74, 75, 76, 77, 78)
+_FLAGS_AT = _OFFSETS[FLAGS]
 
-    __slots__ = (
-        "_mn_id_option",
-        "access_technology",
-        "deregistered_at",
-        "expires_at",
-        "gre_key_from_mag",
-        "gre_key_to_mag",
-        "handoff_indicator",
-        "handovers",
-        "hnp_address",
-        "hnp_length",
-        "ipv4_address",
-        "ipv4_length",
-        "last_sequence",
-        "last_timestamp_ticks",
-        "lifetime_s",
-        "link_layer_id",
-        "link_local",
-        "mag",
-        "mn_id",
-        "registered_at",
-        "registrations",
-        "state",
-    )
+T = TypeVar("T")
+
+
+class _Packed(Generic[T]):
+    """One field of the record as an attribute (the general path and status read these;
+    the fast path unpacks and packs the whole record at once)."""
+
+    __slots__ = ("_at", "_bit", "_struct")
+
+    def __init__(self, index: int, bit: int = 0) -> None:
+        self._struct = struct.Struct("<" + _FORMATS[index])
+        self._at = _OFFSETS[index]
+        self._bit = bit
+
+    @overload
+    def __get__(self, entry: None, owner: type[Any]) -> _Packed[T]: ...
+    @overload
+    def __get__(self, entry: BindingCacheEntry, owner: type[Any]) -> T: ...
+    def __get__(self, entry: BindingCacheEntry | None, owner: type[Any]) -> Any:
+        if entry is None:
+            return self
+        record = entry.record
+        if self._bit and not record[_FLAGS_AT] & self._bit:
+            return None
+        value = self._struct.unpack_from(record, self._at)[0]
+        if isinstance(value, float) and math.isnan(value):  # NaN: None
+            return None
+        if self._at == _OFFSETS[TIMESTAMP_TICKS] and value < 0:
+            return None
+        return value
+
+    def __set__(self, entry: BindingCacheEntry, value: T) -> None:
+        buf = bytearray(entry.record)
+        if value is None:
+            if self._bit:
+                buf[_FLAGS_AT] &= ~self._bit
+            else:
+                none = _NAN if self._struct.format.endswith("d") else -1
+                self._struct.pack_into(buf, self._at, none)
+        else:
+            self._struct.pack_into(buf, self._at, value)
+            buf[_FLAGS_AT] |= self._bit
+        entry.record = bytes(buf)
+
+
+class BindingCacheEntry:
+    """What RFC 5213 section 5.1 says a BCE holds, plus bookkeeping for the LMA.
+
+    Compact (issue 14: <= 500 bytes per binding with pools and timers): the numbers
+    live in one packed ``record`` (see :data:`RECORD`), the rare extras (a non-NAI
+    MN-ID option, a link-local address) in one slot, and no timer heap entry: the
+    LMA's :class:`~mag_ap.lma.expiry.ExpiryWheel` keeps ``deadline_at`` by the second.
+    """
+
+    __slots__ = ("_extra", "link_layer_id", "mag", "mn_id", "record", "state")
+
+    expires_at = _Packed[float](EXPIRES_AT)
+    deregistered_at = _Packed[float | None](DEREGISTERED_AT)
+    deadline_at = _Packed[float | None](DEADLINE_AT)  # when the LMA's wheel fires it
+    last_timestamp_ticks = _Packed[int | None](TIMESTAMP_TICKS)  # 48.16 fixed point, as on the wire
+    ipv4_address = _Packed[int | None](IPV4, HAS_IPV4)
+    gre_key_to_mag = _Packed[int | None](GRE_TO_MAG, HAS_GRE_TO)  # the MAG's key: downlink
+    gre_key_from_mag = _Packed[int | None](GRE_FROM_MAG, HAS_GRE_FROM)  # ours: uplink
+    lifetime_s = _Packed[int](LIFETIME_S)
+    registrations = _Packed[int](REGISTRATIONS)
+    handovers = _Packed[int](HANDOVERS)
+    last_sequence = _Packed[int](SEQUENCE)
+    hnp_length = _Packed[int](HNP_LENGTH)
+    ipv4_length = _Packed[int](IPV4_LENGTH)
+    access_technology = _Packed[int](ACCESS_TECHNOLOGY)
+    handoff_indicator = _Packed[int](HANDOFF_INDICATOR)
 
     def __init__(self, mn_id: str, mn_id_option: MobileNodeIdentifier | None, mag: Address) -> None:
-        super().__init__()
         self.mn_id = mn_id
+        self.mag = mag  # Proxy-CoA
+        self.state = BceState.REGISTERED
+        self.record = EMPTY_RECORD
+        self.link_layer_id = b""
         # Echoed in BRIs as it came; an NAI (the common case) is rebuilt from mn_id instead.
         if mn_id_option is not None and _is_plain_nai(mn_id_option):
             mn_id_option = None
-        self._mn_id_option = mn_id_option
-        self.mag = mag  # Proxy-CoA
-        self.state = BceState.REGISTERED
-        # Prefix and home address as integers: an ipaddress object costs ~300 B each
-        # (see the hnp and ipv4_hoa properties for the objects).
-        self.hnp_address: int | None = None
-        self.hnp_length = 0
-        self.ipv4_address: int | None = None
-        self.ipv4_length = 0
-        self.gre_key_to_mag: int | None = None  # the MAG's GRE Key option: downlink key
-        self.gre_key_from_mag: int | None = None  # ours: the key the MAG puts on uplink
-        self.lifetime_s = 0
-        self.registered_at = 0.0
-        self.expires_at = 0.0
-        self.deregistered_at: float | None = None
-        self.last_sequence = 0
-        self.last_timestamp_ticks: int | None = None  # 48.16 fixed point, as on the wire
-        self.access_technology = 0
-        self.handoff_indicator = 0
-        self.link_layer_id = b""
-        self.link_local: IPv6Address | None = None
-        self.registrations = 0
-        self.handovers = 0
+        self._extra: tuple[MobileNodeIdentifier | None, IPv6Address | None] | None = (
+            None if mn_id_option is None else (mn_id_option, None)
+        )
+
+    @property
+    def hnp_address(self) -> int | None:
+        """The HNP's network address as an integer (None: no HNP granted)."""
+        record = self.record
+        if not record[_FLAGS_AT] & HAS_HNP:
+            return None
+        return int.from_bytes(record[32:48], "big")
+
+    @hnp_address.setter
+    def hnp_address(self, value: int | None) -> None:
+        buf = bytearray(self.record)
+        if value is None:
+            buf[_FLAGS_AT] &= ~HAS_HNP
+        else:
+            buf[32:48] = value.to_bytes(16, "big")
+            buf[_FLAGS_AT] |= HAS_HNP
+        self.record = bytes(buf)
 
     @property
     def hnp(self) -> IPv6Network | None:
@@ -112,9 +189,20 @@ class BindingCacheEntry(Scheduled):
     @property
     def mn_id_option(self) -> MobileNodeIdentifier:
         """The MN-ID option as the MAG sent it (None stored: the NAI ``mn_id``)."""
-        if self._mn_id_option is None:
+        extra = self._extra
+        if extra is None or extra[0] is None:
             return MobileNodeIdentifier.nai(self.mn_id)
-        return self._mn_id_option
+        return extra[0]
+
+    @property
+    def link_local(self) -> IPv6Address | None:
+        extra = self._extra
+        return None if extra is None else extra[1]
+
+    @link_local.setter
+    def link_local(self, value: IPv6Address | None) -> None:
+        option = None if self._extra is None else self._extra[0]
+        self._extra = None if option is None and value is None else (option, value)
 
     def to_json(self, now: float) -> dict[str, Any]:
         left_s = max(0.0, self.expires_at - now) if self.state is BceState.REGISTERED else 0.0

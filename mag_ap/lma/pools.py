@@ -19,6 +19,46 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
 _BITMAP_MAX_SLOTS = 1 << 24  # slots below this: "in use" is one byte each, grown as used
 
 
+class SlotLedger:
+    """MN -> remembered slot of several pools in ONE dict, one packed int per MN.
+
+    Each pool owns a bit field of the int (slot + 1, zero: none). With an HNP, an
+    IPv4 and a GRE key pool, a dict entry and an int per MN per pool cost ~70 bytes
+    a pool; sharing them is one entry and one (wider) int for all three.
+    """
+
+    __slots__ = ("_next_shift", "_slots")
+
+    def __init__(self) -> None:
+        self._slots: dict[str, int] = {}
+        self._next_shift = 0
+
+    def field(self, size: int) -> tuple[int, int]:
+        """A new field wide enough for slots ``0..size-1``: (shift, mask)."""
+        width = size.bit_length() + 1
+        shift = self._next_shift
+        self._next_shift += width
+        return shift, (1 << width) - 1
+
+    def get(self, mn_id: str, shift: int, mask: int) -> int | None:
+        packed = self._slots.get(mn_id)
+        if packed is None:
+            return None
+        value = (packed >> shift) & mask
+        return value - 1 if value else None
+
+    def put(self, mn_id: str, shift: int, mask: int, index: int) -> None:
+        packed = self._slots.get(mn_id, 0)
+        self._slots[mn_id] = (packed & ~(mask << shift)) | ((index + 1) << shift)
+
+    def forget(self, mn_id: str, shift: int, mask: int) -> None:
+        packed = self._slots.get(mn_id, 0) & ~(mask << shift)
+        if packed:
+            self._slots[mn_id] = packed
+        else:
+            self._slots.pop(mn_id, None)
+
+
 class IndexPool:
     """Slots ``0..size-1`` handed out to MN ids, stable per MN, O(1) per operation."""
 
@@ -27,14 +67,19 @@ class IndexPool:
         "_busy_set",
         "_count",
         "_cursor",
+        "_far_owner",
         "_free",
-        "_last_owner",
-        "_remembered",
+        "_ledger",
+        "_mask",
+        "_owners",
+        "_shift",
         "reserved",
         "size",
     )
 
-    def __init__(self, size: int, reserved: Iterable[int] = ()) -> None:
+    def __init__(
+        self, size: int, reserved: Iterable[int] = (), ledger: SlotLedger | None = None
+    ) -> None:
         if size < 0:
             raise ValueError(f"pool size {size} is negative")
         self.size = size
@@ -46,8 +91,13 @@ class IndexPool:
         self._busy = bytearray()
         self._busy_set: set[int] = set()
         self._count = 0
-        self._last_owner: dict[int, str] = {}  # slot -> MN that holds it or held it last
-        self._remembered: dict[str, int] = {}  # MN -> its slot (held now or last held)
+        # Slot -> MN that holds it or held it last: a list grown as slots are used (one
+        # reference per slot, the MN's own string) below _BITMAP_MAX_SLOTS, a dict beyond.
+        self._owners: list[str | None] = []
+        self._far_owner: dict[int, str] = {}
+        # MN -> its slot (held now or last held), in a ledger the LMA's pools share.
+        self._ledger = SlotLedger() if ledger is None else ledger
+        self._shift, self._mask = self._ledger.field(size)
 
     @property
     def in_use(self) -> int:
@@ -82,15 +132,42 @@ class IndexPool:
         """The MN holding ``index`` now, if any."""
         if not 0 <= index < self.size or not self._held(index):
             return None
-        return self._last_owner.get(index)
+        return self._last_owner(index)
+
+    def _last_owner(self, index: int) -> str | None:
+        if index >= _BITMAP_MAX_SLOTS:
+            return self._far_owner.get(index)
+        owners = self._owners
+        return owners[index] if index < len(owners) else None
+
+    def _set_last_owner(self, index: int, mn_id: str) -> None:
+        if index >= _BITMAP_MAX_SLOTS:
+            self._far_owner[index] = mn_id
+            return
+        owners = self._owners
+        if index >= len(owners):  # grown like the byte map: amortised O(1)
+            grown = max(index + 1, len(owners) + len(owners) // 2, 1024)
+            owners.extend([None] * (min(grown, _BITMAP_MAX_SLOTS) - len(owners)))
+        owners[index] = mn_id
 
     def remembered(self, mn_id: str) -> int | None:
         """The slot this MN holds or held last (what it gets again on allocate)."""
-        return self._remembered.get(mn_id)
+        return self._ledger.get(mn_id, self._shift, self._mask)
+
+    def would_reallocate(self, mn_id: str, index: int) -> bool:
+        """Would :meth:`allocate` give this MN ``index``, which it holds, changing nothing?
+
+        (A refresh asking again: the fast path's cheaper way to the same answer.)
+        """
+        return (
+            self._ledger.get(mn_id, self._shift, self._mask) == index
+            and self._held(index)
+            and self._last_owner(index) == mn_id
+        )
 
     def allocate(self, mn_id: str) -> int | None:
         """This MN's slot: its remembered one if still free, else a fresh one; None if full."""
-        index = self._remembered.get(mn_id)
+        index = self._ledger.get(mn_id, self._shift, self._mask)
         if index is not None:
             holder = self.owner(index)
             if holder is None or holder == mn_id:
@@ -99,7 +176,7 @@ class IndexPool:
         while self._cursor < self.size:
             index = self._cursor
             self._cursor += 1
-            if index not in self.reserved and index not in self._last_owner:
+            if index not in self.reserved and self._last_owner(index) is None:
                 self._take(mn_id, index)
                 return index
         while self._free:
@@ -126,13 +203,18 @@ class IndexPool:
             self._free.append(index)
 
     def _take(self, mn_id: str, index: int) -> None:
-        previous = self._last_owner.get(index)
-        if previous is not None and previous != mn_id and self._remembered.get(previous) == index:
-            del self._remembered[previous]  # the slot moves on: its old owner gets a new one
+        previous = self._last_owner(index)
+        ledger, shift, mask = self._ledger, self._shift, self._mask
+        if (
+            previous is not None
+            and previous != mn_id
+            and ledger.get(previous, shift, mask) == index
+        ):
+            ledger.forget(previous, shift, mask)  # the slot moves on: its old owner gets a new one
         self._set_held(index, True)
         if previous != mn_id:
-            self._last_owner[index] = mn_id
-            self._remembered[mn_id] = index
+            self._set_last_owner(index, mn_id)
+            ledger.put(mn_id, shift, mask, index)
 
 
 class HnpPool:
@@ -140,7 +222,9 @@ class HnpPool:
 
     __slots__ = ("_base", "_network_mask", "_shift", "network", "pool", "prefix_length")
 
-    def __init__(self, network: IPv6Network, prefix_length: int) -> None:
+    def __init__(
+        self, network: IPv6Network, prefix_length: int, ledger: SlotLedger | None = None
+    ) -> None:
         if not network.prefixlen <= prefix_length <= 128:
             raise ValueError(f"HNP length /{prefix_length} does not fit in {network}")
         self.network = network
@@ -148,7 +232,7 @@ class HnpPool:
         self._shift = 128 - prefix_length
         self._base = int(network.network_address)
         self._network_mask = int(network.netmask)
-        self.pool = IndexPool(1 << (prefix_length - network.prefixlen))
+        self.pool = IndexPool(1 << (prefix_length - network.prefixlen), ledger=ledger)
 
     def prefix(self, index: int) -> IPv6Network:
         return IPv6Network((self.address(index), self.prefix_length))
@@ -173,8 +257,16 @@ class HnpPool:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.prefix(index)
 
-    def allocate_address(self, mn_id: str) -> int | None:
-        """:meth:`allocate` as the prefix's integer network address (no object made)."""
+    def allocate_address(self, mn_id: str, held: int | None = None) -> int | None:
+        """:meth:`allocate` as the prefix's integer network address (no object made).
+
+        ``held``: the prefix the MN's binding holds, returned as is when allocating
+        again would give it back unchanged (a refresh).
+        """
+        if held is not None:
+            index = self.index_of_address(held)
+            if index is not None and self.pool.would_reallocate(mn_id, index):
+                return held
         index = self.pool.allocate(mn_id)
         return None if index is None else self._base + (index << self._shift)
 
@@ -199,7 +291,7 @@ class IPv4HoaPool:
 
     __slots__ = ("_base", "interface", "pool")
 
-    def __init__(self, interface: IPv4Interface) -> None:
+    def __init__(self, interface: IPv4Interface, ledger: SlotLedger | None = None) -> None:
         self.interface = interface
         network = interface.network
         self._base = int(network.network_address)
@@ -207,7 +299,7 @@ class IPv4HoaPool:
         reserved = {int(interface.ip) - self._base}
         if network.prefixlen <= 30:
             reserved |= {0, size - 1}
-        self.pool = IndexPool(size, reserved)
+        self.pool = IndexPool(size, reserved, ledger)
 
     @property
     def prefix_length(self) -> int:
@@ -229,8 +321,11 @@ class IPv4HoaPool:
         index = self.pool.allocate(mn_id)
         return None if index is None else self.address(index)
 
-    def allocate_address(self, mn_id: str) -> int | None:
-        """:meth:`allocate` as the address's integer (no object made)."""
+    def allocate_address(self, mn_id: str, held: int | None = None) -> int | None:
+        """:meth:`allocate` as the address's integer (no object made); ``held`` as for
+        :meth:`HnpPool.allocate_address`."""
+        if held is not None and self.pool.would_reallocate(mn_id, held - self._base):
+            return held
         index = self.pool.allocate(mn_id)
         return None if index is None else self._base + index
 
@@ -254,8 +349,8 @@ class GreKeyAllocator:
 
     __slots__ = ("pool",)
 
-    def __init__(self) -> None:
-        self.pool = IndexPool(0xFFFFFFFF)  # key = slot + 1: zero is never handed out
+    def __init__(self, ledger: SlotLedger | None = None) -> None:
+        self.pool = IndexPool(0xFFFFFFFF, ledger=ledger)  # key = slot + 1: zero is never handed out
 
     def allocate(self, mn_id: str) -> int | None:
         index = self.pool.allocate(mn_id)

@@ -72,10 +72,11 @@ from ..mh.options import (
 from ..wire import DecodeError
 from . import fastpath
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .expiry import ExpiryWheel
 from .fastpath import FastPbuPath
 from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
 from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
-from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, is_unspecified_prefix
+from .pools import GreKeyAllocator, HnpPool, IPv4HoaPool, SlotLedger, is_unspecified_prefix
 
 COUNTER_NAMES = (
     "pbu_received",
@@ -123,13 +124,19 @@ class LmaProtocol:
         self.wall_clock_offset_s = wall_clock_offset_s  # unix time = now + offset
         self._max_lifetime_s = min(MAX_LIFETIME_S, max(0, settings.max_lifetime_s))
         self._max_lifetime_s -= self._max_lifetime_s % LIFETIME_UNIT_S
+        ledger = SlotLedger()  # what each MN held last, in all three pools: one dict entry
         self._hnp_pool = (
-            None if settings.hnp_pool is None else HnpPool(settings.hnp_pool, settings.hnp_length)
+            None
+            if settings.hnp_pool is None
+            else HnpPool(settings.hnp_pool, settings.hnp_length, ledger)
         )
-        self._ipv4_pool = None if settings.ipv4_pool is None else IPv4HoaPool(settings.ipv4_pool)
-        self._gre_keys = GreKeyAllocator()
+        self._ipv4_pool = (
+            None if settings.ipv4_pool is None else IPv4HoaPool(settings.ipv4_pool, ledger)
+        )
+        self._gre_keys = GreKeyAllocator(ledger)
         self._cache = BindingCache()
-        self._timers = TimerHeap()
+        self._timers = TimerHeap()  # peers (heartbeats) and pending revocations
+        self._expiry = ExpiryWheel()  # binding cache entries, bucketed by the second
         self._peers: dict[Address, PeerState] = {}
         self._revocations: dict[int, PendingRevocation] = {}  # by BRI sequence
         self._revocation_of: dict[str, PendingRevocation] = {}  # by MN id
@@ -198,13 +205,24 @@ class LmaProtocol:
         return self._actions.popleft() if self._actions else None
 
     def get_timer(self) -> float | None:
-        return self._timers.next_at()
+        heap_at, wheel_at = self._timers.next_at(), self._expiry.next_at()
+        if heap_at is None or wheel_at is None:
+            return wheel_at if heap_at is None else heap_at
+        return min(heap_at, wheel_at)
 
     def handle_timer(self, now: float) -> None:
-        while (item := self._timers.pop_due(now)) is not None:
-            if isinstance(item, BindingCacheEntry):
-                self._on_entry_deadline(item, now)
-            elif isinstance(item, PeerState):
+        timers, expiry = self._timers, self._expiry
+        while True:
+            heap_at, wheel_at = timers.next_at(), expiry.next_at()
+            if wheel_at is not None and wheel_at <= now and (heap_at is None or wheel_at < heap_at):
+                entry = expiry.pop_due(now)
+                if entry is not None:
+                    self._on_entry_deadline(entry, now)
+                continue
+            item = timers.pop_due(now)
+            if item is None:
+                return
+            if isinstance(item, PeerState):
                 self._on_heartbeat_due(item, now)
             elif isinstance(item, PendingRevocation):
                 self._on_revocation_timeout(item, now)
@@ -254,7 +272,7 @@ class LmaProtocol:
         pending = self._send_bri(entry, entry.mag, trigger, now)
         self._revocation_of[mn_id] = pending
         entry.state = BceState.REVOKING
-        self._timers.schedule(entry, None)  # the revocation decides the end now
+        self._expiry.schedule(entry, None)  # the revocation decides the end now
         self._log(
             "info",
             "revoking binding",
@@ -386,7 +404,6 @@ class LmaProtocol:
         if entry is None:
             assert pbu.mn_option is not None  # checked by PBU_CHECKS
             entry = BindingCacheEntry(mn_id, pbu.mn_option, pbu.src)
-            entry.registered_at = now
             self._cache.add(entry)
             self.counters["registrations"] += 1
             route_changed = True
@@ -430,17 +447,21 @@ class LmaProtocol:
             entry.link_layer_id = pbu.link_layer.link_layer_identifier
         if pbu.link_local is not None and int(pbu.link_local.address) and entry.link_local is None:
             entry.link_local = pbu.link_local.address
-        self._timers.schedule(entry, entry.expires_at)
+        self._expiry.schedule(entry, entry.expires_at)
         self._start_heartbeats(pbu.peer, now)
         if route_changed:
             self._actions.append(
                 MobileRouteUp(
                     mn_id=mn_id,
                     mag=entry.mag,
-                    hnp=entry.hnp,
-                    ipv4_hoa=entry.ipv4_hoa,
+                    hnp=None,
+                    ipv4_hoa=None,
                     gre_key_to_mag=entry.gre_key_to_mag,
                     gre_key_from_mag=entry.gre_key_from_mag,
+                    hnp_address=entry.hnp_address,
+                    hnp_length=entry.hnp_length,
+                    ipv4_address=entry.ipv4_address,
+                    ipv4_length=entry.ipv4_length,
                 )
             )
         self._send_pba(pbu, BindingAckStatus.ACCEPTED, lifetime_s, entry, grant)
@@ -552,7 +573,7 @@ class LmaProtocol:
                 self.counters["deregistrations"] += 1
                 entry.state = BceState.DEREGISTERED_WAITING
                 entry.deregistered_at = now
-                self._timers.schedule(entry, now + self.settings.min_delay_before_bce_delete_s)
+                self._expiry.schedule(entry, now + self.settings.min_delay_before_bce_delete_s)
             self._note_order(entry, pbu)
         self._send_pba(pbu, BindingAckStatus.ACCEPTED, 0, entry, None)
 
@@ -646,7 +667,7 @@ class LmaProtocol:
     def _remove(self, entry: BindingCacheEntry, reason: str, now: float) -> None:
         """Delete the entry, give its resources back (remembered for the MN), route down."""
         self._cache.remove(entry)
-        self._timers.schedule(entry, None)
+        self._expiry.schedule(entry, None)
         mn_id = entry.mn_id
         if entry.hnp is not None and self._hnp_pool is not None:
             self._hnp_pool.release(mn_id, entry.hnp)
@@ -660,7 +681,15 @@ class LmaProtocol:
             self._timers.schedule(pending, None)
         self._actions.append(
             MobileRouteDown(
-                mn_id=mn_id, mag=entry.mag, hnp=entry.hnp, ipv4_hoa=entry.ipv4_hoa, reason=reason
+                mn_id=mn_id,
+                mag=entry.mag,
+                hnp=None,
+                ipv4_hoa=None,
+                reason=reason,
+                hnp_address=entry.hnp_address,
+                hnp_length=entry.hnp_length,
+                ipv4_address=entry.ipv4_address,
+                ipv4_length=entry.ipv4_length,
             )
         )
 

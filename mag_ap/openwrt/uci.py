@@ -32,6 +32,9 @@ Section types (the full schema is documented in openwrt/README.md):
 ``profile``        [[plugin.localpolicy.profile]]; the one named ``default`` is
                    [plugin.localpolicy.default]
 ``static_attach``  [[static_attach]]
+``ipsec``   (one)  [ipsec]: ``mode`` (off/static), ``algorithm``
+``ipsec_peer``     [[ipsec.peer]]: address, spi_in, spi_out (decimal or 0x...),
+                   key_in/key_out (hex) or key_in_file/key_out_file
 ``plugin_table``   generic nested plugin table: ``option plugin``, ``option table``,
                    ``option array`` (default 1: [[plugin.P.T]], 0: [plugin.P.T])
 
@@ -295,6 +298,17 @@ SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "dns_servers": _L,
     },
     "static_attach": {"mac": _S, "mn_id": _S},
+    "ipsec": {"mode": _S, "algorithm": _S},
+    # keys stay text (hex digits can look like a number); SPIs take 0x... too
+    "ipsec_peer": {
+        "address": _S,
+        "spi_in": _I,
+        "spi_out": _I,
+        "key_in": _S,
+        "key_out": _S,
+        "key_in_file": _S,
+        "key_out_file": _S,
+    },
 }
 # Typed options of plugin sections; a plugin not listed gets inferred types
 # (integer, decimal, true/false, else text; lists stay lists of text).
@@ -306,12 +320,13 @@ PLUGIN_SCHEMAS: Final[Mapping[str, Mapping[str, Kind]]] = {
     "hostapd": {"identity": _B, "enabled": _B},
     "datapath": {"access_interface": _S, "transport_interface": _S, "enabled": _B},
 }
-SINGLE: Final = ("daemon", "mag", "lma", "plugins")
-KNOWN_TYPES: Final = (*SINGLE, "plugin", "profile", "static_attach", "plugin_table")
+SINGLE: Final = ("daemon", "mag", "lma", "plugins", "ipsec")
+KNOWN_TYPES: Final = (*SINGLE, "plugin", "profile", "static_attach", "plugin_table", "ipsec_peer")
 
 _TRUE: Final = ("1", "true", "yes", "on", "enabled")
 _FALSE: Final = ("0", "false", "no", "off", "disabled")
 _INT = re.compile(r"^[+-]?[0-9]+$")
+_HEX = re.compile(r"^0[xX][0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
@@ -332,6 +347,8 @@ def _convert(kind: Kind, value: str | list[str], where: str) -> Any:
             return False
         raise UciError(where, f"must be a boolean (1/0, true/false, yes/no, on/off), not {value!r}")
     if kind == "int":
+        if _HEX.fullmatch(text):
+            return int(text, 16)
         if not _INT.fullmatch(text):
             raise UciError(where, f"must be an integer, not {value!r}")
         return int(text)
@@ -527,6 +544,17 @@ def translate(doc: UciDocument) -> Translation:
         attach.append(entry)
     if attach:
         data["static_attach"] = attach
+
+    if doc.of_type("ipsec"):
+        data["ipsec"] = {}
+        put(data["ipsec"], "ipsec", doc.of_type("ipsec")[0])
+    peers: list[dict[str, Any]] = []
+    for section in doc.of_type("ipsec_peer"):
+        entry = {}
+        put(entry, f"ipsec.peer[{len(peers)}]", section)
+        peers.append(entry)
+    if peers:
+        data.setdefault("ipsec", {})["peer"] = peers
     return tr
 
 

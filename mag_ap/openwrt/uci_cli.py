@@ -80,7 +80,7 @@ def uci_to_toml(
             from ..plugins import PluginError, PluginHost
 
             try:
-                PluginHost.from_config(checked)
+                PluginHost.from_config(checked, entry_points=checked.plugins.entry_points)
             except PluginError as exc:
                 print(f"mag-ap: {config}: {exc}", file=sys.stderr)
                 return 1

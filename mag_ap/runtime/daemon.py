@@ -23,7 +23,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from ..core.types import (
     MobileRouteUp,
     PeerRestarted,
     SansIOEndpoint,
+    action_fields,
 )
 from ..mh.constants import HandoffIndicator
 from .consumers import consumers
@@ -71,6 +73,19 @@ PROVIDER_TIMEOUT_S = 5.0  # identity, policy, datapath and address-service calls
 # or a TCG guest on a busy host, that takes seconds; a per-call budget would fail the start.
 PROVIDER_START_TIMEOUT_S = 30.0
 ATTACH_WAIT_MAX_S = 60.0
+# Stations reported by forgeable triggers (DHCP, RS: TriggerProvider.forgeable). The
+# plugins' gates bound their rate (mag_ap.admission), but what the MAG can absorb is
+# the binding pipeline's speed (a datapath change takes ~1-100 ms, far more on an AP's
+# CPU), so admission also follows its backlog: a new station is admitted while fewer
+# than MAX_BACKLOG_NEW actions wait, one refused before (it retried: real clients do)
+# while fewer than MAX_BACKLOG_RETRY wait. Attaches in identity/policy lookup at once
+# are capped too, for slow lookups (RADIUS, accounting identity waits).
+MAX_TRIGGER_ATTACHES_IN_FLIGHT = 64
+MAX_BACKLOG_NEW = 8
+MAX_BACKLOG_RETRY = 64
+BUSY_MEMORY = 1024  # MACs refused for the backlog, remembered for their retry
+RETRY_GAP_S = 0.5
+BUSY_SUMMARY_S = 10.0
 
 T = TypeVar("T")
 
@@ -156,6 +171,19 @@ def _log(level: str, msg: str, **fields: Any) -> None:
     log.log(logging.getLevelName(level.upper()), msg, extra={"fields": fields})
 
 
+def _log_applied(provider: str, action: Action, started: float) -> None:
+    """One "action applied" line with its cost (make demo's breakdown reads them)."""
+    _log(
+        "debug",
+        "action applied",
+        provider=provider,
+        action=type(action).__name__,
+        mac=getattr(action, "mac", None),
+        mn_id=getattr(action, "mn_id", None),
+        took_ms=round((time.monotonic() - started) * 1000, 3),
+    )
+
+
 def _log_event(event: LogEvent) -> None:
     """The driver's log sink: a protocol's log event, written when it happens."""
     _log(event.level, event.message, **event.fields)
@@ -205,7 +233,7 @@ class _Provider(Protocol):
 
 def _action_fields(action: Action) -> dict[str, Any]:
     fields: dict[str, Any] = {"action": type(action).__name__}
-    for key, value in vars(action).items():
+    for key, value in action_fields(action).items():
         if value is not None and key != "fields":
             fields[key] = value if isinstance(value, int | float | bool) else str(value)
     return fields
@@ -248,6 +276,7 @@ class _Daemon:
         self.started_at = time.monotonic()
         self.restart_counter = 0
         self.signals: list[signal.Signals] = []
+        self.ipsec: Any = None  # an xfrm_io.IpsecGuard when [ipsec] mode = "static"
 
     # -- hooks for the subclasses --
 
@@ -301,9 +330,12 @@ class _Daemon:
             action_sink=self._apply_action,
             action_timeout_s=None,  # _apply_action bounds every provider call itself
             log_sink=_log_event,
+            inline_sink=self._inline_sink(),
         )
         driver = self.driver
         try:
+            if config.ipsec.mode == "static":  # before the first packet: none leaves in clear
+                self._start_ipsec()
             try:
                 self.sock = open_mh_socket(
                     config.own_address,
@@ -377,6 +409,21 @@ class _Daemon:
     def prepare_providers(self, host: PluginHost) -> None:
         """Subclass hook: pick up role-specific providers (identity, policy, triggers)."""
 
+    def _start_ipsec(self) -> None:
+        from ..ipsec import plan
+        from .xfrm_io import IpsecGuard
+
+        own = self.config.own_address
+        guard = self.ipsec = IpsecGuard(plan(self.config.ipsec, own), own)
+        guard.start()
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(guard.CHECK_INTERVAL_S)  # a poll interval, not a sync
+                guard.check()
+
+        self.spawn(watch(), "ipsec-watch")
+
     async def _teardown(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in self.signals:
             with contextlib.suppress(Exception):
@@ -402,6 +449,11 @@ class _Daemon:
             await self.control.close()
         close_quietly(self.sock)
         self.sock = None
+        if self.ipsec is not None:  # after the last PBA: de-registrations stay protected
+            try:
+                self.ipsec.stop()
+            except Exception as exc:
+                _log("error", "ipsec removal failed", error=repr(exc))
 
     # -- IO glue --
 
@@ -409,11 +461,28 @@ class _Daemon:
         if self.sock is not None:
             self.sock.send(datagram.data, datagram.peer)
 
-    async def _apply_action(self, action: Action) -> None:
-        """Log the action, then hand it to its consumers in the order of ``consumers.ORDER``."""
-        if isinstance(action, LogEvent):  # the driver writes these itself; kept for safety
-            _log_event(action)
-            return
+    def _inline_sink(self) -> Callable[[Action], None] | None:
+        """With only providers that apply actions without IO (``apply_now``: the null
+        datapath), actions are applied inside the event: an LMA registering thousands
+        of MNs a second then pays no queue, task switch and timeout per route."""
+        if any(getattr(p, "apply_now", None) is None for p in self.providers):
+            return None
+        return self._apply_now
+
+    def _apply_now(self, action: Action) -> None:
+        """:meth:`_apply_action` for providers that all have a synchronous ``apply_now``."""
+        self._log_action(action)
+        timed = log.isEnabledFor(logging.DEBUG)
+        for provider in consumers(action, self.datapath, self.address_services):
+            started = time.monotonic()
+            try:
+                provider.apply_now(action)  # type: ignore[attr-defined]
+                if timed:  # the same line as the worker's (make demo lines them up)
+                    _log_applied(provider.name, action, started)
+            except Exception as exc:
+                self._provider_failed(provider.name, action, exc)
+
+    def _log_action(self, action: Action) -> None:
         if isinstance(action, BindingRejected | PeerRestarted):
             level = logging.WARNING
         elif (isinstance(action, BindingUp) and action.refresh) or isinstance(
@@ -427,6 +496,13 @@ class _Daemon:
         if log.isEnabledFor(level):
             message = _ACTION_MESSAGES.get(type(action), "action")
             log.log(level, message, extra={"fields": _action_fields(action)})
+
+    async def _apply_action(self, action: Action) -> None:
+        """Log the action, then hand it to its consumers in the order of ``consumers.ORDER``."""
+        if isinstance(action, LogEvent):  # the driver writes these itself; kept for safety
+            _log_event(action)
+            return
+        self._log_action(action)
         timed = log.isEnabledFor(logging.DEBUG) and not (
             isinstance(action, BindingUp) and action.refresh
         )
@@ -437,24 +513,19 @@ class _Daemon:
                 async with asyncio.timeout(PROVIDER_TIMEOUT_S):
                     await provider.apply(action)
                 if timed:  # a handover's steps, with their cost (make demo lines them up)
-                    _log(
-                        "debug",
-                        "action applied",
-                        provider=provider.name,
-                        action=type(action).__name__,
-                        mac=getattr(action, "mac", None),
-                        mn_id=getattr(action, "mn_id", None),
-                        took_ms=round((time.monotonic() - started) * 1000, 3),
-                    )
+                    _log_applied(provider.name, action, started)
             except Exception as exc:
-                _log(
-                    "error",
-                    "provider failed to apply an action",
-                    provider=provider.name,
-                    action=type(action).__name__,
-                    error=repr(exc) if not str(exc) else str(exc),
-                )
-                self.apply_failed(action, provider.name)
+                self._provider_failed(provider.name, action, exc)
+
+    def _provider_failed(self, provider: str, action: Action, exc: Exception) -> None:
+        _log(
+            "error",
+            "provider failed to apply an action",
+            provider=provider,
+            action=type(action).__name__,
+            error=repr(exc) if not str(exc) else str(exc),
+        )
+        self.apply_failed(action, provider)
 
     def apply_failed(self, action: Action, provider: str) -> None:
         """A provider could not apply ``action``; the role decides what that means."""
@@ -480,6 +551,8 @@ class _Daemon:
         extra = self._status_extra()
         if extra:
             runtime["plugin_status"] = extra
+        if self.ipsec is not None:
+            runtime["ipsec"] = self.ipsec.status()
         return {"role": self.role, "status": status, "runtime": runtime}
 
     def _status_extra(self) -> dict[str, Any]:
@@ -511,7 +584,17 @@ class MagDaemon(_Daemon):
         self.policy: PolicyProvider | None = None
         self.triggers: list[TriggerProvider] = []
         self.discovery: LmaDiscoveryProvider | None = None
-        self.counters: dict[str, int] = {"attach_requests": 0, "attach_refused": 0}
+        self.counters: dict[str, int] = {
+            "attach_requests": 0,
+            "attach_refused": 0,
+            "trigger_duplicate": 0,  # a station already being attached, reported again
+            "trigger_dropped_busy": 0,  # forgeable: in flight or backlog over its bound
+            "trigger_admitted_on_retry": 0,  # forgeable: refused once, admitted on retry
+        }
+        self.trigger_attaches: set[str] = set()  # MACs whose trigger attach is running
+        self.busy_refused: OrderedDict[str, float] = OrderedDict()  # MAC -> refused at
+        self.busy_summary_at: float | None = None
+        self.busy_dropped_since_summary = 0
 
     @property
     def endpoint(self) -> LmaFailover:
@@ -556,7 +639,7 @@ class MagDaemon(_Daemon):
 
     async def _run_trigger(self, trigger: TriggerProvider) -> None:
         try:
-            await trigger.run(_TriggerSink(self))
+            await trigger.run(_TriggerSink(self, getattr(trigger, "forgeable", False)))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -694,7 +777,11 @@ class MagDaemon(_Daemon):
 
     async def cmd_status(self, request: Request) -> Response:
         answer = await super().cmd_status(request)
-        answer["runtime"]["mag"] = {**self.counters, **self.endpoint.counters}
+        answer["runtime"]["mag"] = {
+            **self.counters,
+            **self.endpoint.counters,
+            "trigger_busy_remembered": len(self.busy_refused),
+        }
         return answer
 
     async def before_stop(self) -> None:
@@ -729,12 +816,56 @@ def _handoff_from_request(raw: object) -> HandoffIndicator | None:
 class _TriggerSink:
     """What trigger providers report into (mag_ap.providers.TriggerSink)."""
 
-    def __init__(self, daemon: MagDaemon) -> None:
+    def __init__(self, daemon: MagDaemon, forgeable: bool = False) -> None:
         self._daemon = daemon
+        self._forgeable = forgeable
 
     def station_attached(self, mac: str, mn_id: str | None = None) -> None:
+        daemon = self._daemon
+        running = daemon.trigger_attaches
+        if mac in running:
+            daemon.counters["trigger_duplicate"] += 1
+            return
+        if self._forgeable and not self.keeping_up(mac, time.monotonic()):
+            return  # the station asks again (DHCP and RS retransmit)
         _log("debug", "trigger: station attached", mac=mac)
-        self._daemon.spawn(self._daemon._attach_logged(mac, mn_id, "trigger"), "attach")
+        running.add(mac)
+        task = daemon.spawn(daemon._attach_logged(mac, mn_id, "trigger"), "attach")
+        task.add_done_callback(lambda _: running.discard(mac))
+
+    def keeping_up(self, mac: str, now: float) -> bool:
+        """Admit a forgeable report while the pipeline keeps up (see MAX_BACKLOG_NEW)."""
+        daemon = self._daemon
+        assert daemon.driver is not None
+        backlog = daemon.driver.action_backlog
+        refused = daemon.busy_refused
+        # A retry is the same MAC at least RETRY_GAP_S later (its DISCOVER and RS at
+        # once are one knock, not two).
+        retry = now - refused.get(mac, now) >= RETRY_GAP_S
+        limit = MAX_BACKLOG_RETRY if retry else MAX_BACKLOG_NEW
+        if backlog < limit and len(daemon.trigger_attaches) < MAX_TRIGGER_ATTACHES_IN_FLIGHT:
+            if retry:
+                del refused[mac]
+                daemon.counters["trigger_admitted_on_retry"] += 1
+            return True
+        daemon.counters["trigger_dropped_busy"] += 1
+        if mac not in refused or retry:
+            refused[mac] = now
+        refused.move_to_end(mac)
+        while len(refused) > BUSY_MEMORY:
+            refused.popitem(last=False)
+        daemon.busy_dropped_since_summary += 1
+        if daemon.busy_summary_at is None or now >= daemon.busy_summary_at:
+            _log(
+                "warning",
+                "trigger: stations dropped, the binding pipeline is behind",
+                dropped=daemon.busy_dropped_since_summary,
+                backlog=backlog,
+                interval_s=BUSY_SUMMARY_S,
+            )
+            daemon.busy_dropped_since_summary = 0
+            daemon.busy_summary_at = now + BUSY_SUMMARY_S
+        return False
 
     def station_detached(self, mac: str, reason: str = "trigger") -> None:
         try:

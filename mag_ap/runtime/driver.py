@@ -30,6 +30,7 @@ T = TypeVar("T")
 SendFn = Callable[[Datagram], object]
 ActionSink = Callable[[Action], Awaitable[None]]
 LogSink = Callable[[LogEvent], None]
+InlineSink = Callable[[Action], None]
 Predicate = Callable[[E, float], bool]
 
 #: Older kernel receive times mean a wall-clock step, not a queue (4 MiB drain in far less).
@@ -72,11 +73,15 @@ class Driver(Generic[E]):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         log_sink: LogSink = log_event,
+        inline_sink: InlineSink | None = None,
     ) -> None:
+        """``inline_sink``, when given, applies every action at once inside the event
+        (providers that do no IO, such as the null datapath): no queue, no worker."""
         self.endpoint = endpoint
         self._send = send
         self._action_sink = action_sink
         self._log_sink = log_sink
+        self._inline_sink = inline_sink
         self.action_timeout_s = action_timeout_s
         self._clock = clock
         self._wall_clock = wall_clock
@@ -228,9 +233,12 @@ class Driver(Generic[E]):
                 )
                 self._send(out)
                 self.counters["datagrams_sent"] += 1
+            inline = self._inline_sink
             while (action := self.endpoint.next_action()) is not None:
                 if isinstance(action, LogEvent):
                     self._write_log(action)
+                elif inline is not None:
+                    self._apply_inline(inline, action)
                 else:
                     self._actions.put_nowait(action)
             self._rearm(self.endpoint.get_timer())
@@ -240,6 +248,23 @@ class Driver(Generic[E]):
             log.exception("endpoint failed while draining its outputs")
         finally:
             self._in_event = False
+
+    def _apply_inline(self, sink: InlineSink, action: Action) -> None:
+        try:
+            sink(action)
+            self.counters["actions_applied"] += 1
+        except Exception as exc:
+            self._action_failed(action, exc)
+
+    def _action_failed(self, action: Action, exc: Exception) -> None:
+        self.counters["action_failures"] += 1
+        log.error(
+            "applying %s failed: %s",
+            type(action).__name__,
+            exc,
+            exc_info=True,
+            extra={"fields": {"action": type(action).__name__}},
+        )
 
     def _write_log(self, event: LogEvent) -> None:
         """At once, not through the queue; a broken sink must not lose the actions after it."""
@@ -253,6 +278,11 @@ class Driver(Generic[E]):
     def _rearm(self, deadline: float | None) -> None:
         # call_at runs on loop.time(); OneTimer translates from our clock in case they differ.
         self._timer.arm(self._loop, deadline, now=self.now())
+
+    @property
+    def action_backlog(self) -> int:
+        """Actions queued for the providers, not yet applied (the datapath's backlog)."""
+        return self._actions.qsize()
 
     @property
     def timer_deadline(self) -> float | None:
@@ -291,13 +321,6 @@ class Driver(Generic[E]):
                     extra={"fields": {"action": type(action).__name__}},
                 )
             except Exception as exc:
-                self.counters["action_failures"] += 1
-                log.error(
-                    "applying %s failed: %s",
-                    type(action).__name__,
-                    exc,
-                    exc_info=True,
-                    extra={"fields": {"action": type(action).__name__}},
-                )
+                self._action_failed(action, exc)
             finally:
                 self._actions.task_done()

@@ -10,6 +10,7 @@ to fix it. They only read /proc to list this host's addresses.
 from __future__ import annotations
 
 import errno
+import os
 from ipaddress import IPv6Address
 
 from ..core.types import Address
@@ -116,4 +117,31 @@ def path_error(exc: OSError, *, key: str, path: str, what: str) -> StartupError:
     )
 
 
-__all__ = ["StartupError", "mh_socket_error", "path_error"]
+def kernel_module_error(
+    encapsulation: str, *, key: str, available: frozenset[str] | set[str]
+) -> StartupError:
+    """The kernel cannot build ``encapsulation`` (netlink said "Unknown device type").
+
+    Names the kernel module and the OpenWrt package that ships it, and whether
+    /sys/module shows the module loaded (a module that is loaded and still
+    refused points at a kernel built without that link kind).
+    """
+    from ..packages import ENCAPSULATION_LINK_KINDS, KERNEL_MODULES, kernel_module_fix
+
+    kind = ENCAPSULATION_LINK_KINDS.get(encapsulation, encapsulation)
+    seen = ""
+    if kind is not None and kind in KERNEL_MODULES:
+        module = KERNEL_MODULES[kind][0]
+        loaded = os.path.isdir(f"/sys/module/{module}")
+        seen = f", /sys/module/{module} {'present' if loaded else 'absent'}"
+    what = f"{kind} links" if kind else "SRv6 routes (seg6)"
+    others = ", ".join(sorted(available)) or "none"
+    return StartupError(
+        f"{key} = {encapsulation!r}: this kernel cannot create {what} "
+        f"('Unknown device type'{seen}). Fix: {kernel_module_fix(encapsulation)}; or set "
+        f'{key} = "auto" (available here: {others})',
+        key_path=key,
+    )
+
+
+__all__ = ["StartupError", "kernel_module_error", "mh_socket_error", "path_error"]

@@ -53,13 +53,14 @@ LICENSE: Final = "GPL-2.0-or-later"
 PLUGIN_PACKAGES: Final = _PLUGIN_PACKAGES
 
 # Non-Python dependencies by package. The datapath builds the tunnels, so the tunnel
-# modules go with it. Programs the code runs come from here too: uci-to-toml runs `uci`
-# (package uci), the ubus trigger runs `ubus` (package ubus). Nothing runs `ip` in the
-# default paths (netlink); the
-# opt-in SRv6 datapath mode needs ip-full and says so when it is missing.
+# modules go with it (mag_ap.packages.KERNEL_MODULES: ip6tnl, ip6gre, gre, and sit,
+# which the "ipip" encapsulation uses in mode any). Programs the code runs come from
+# here too: uci-to-toml runs `uci` (package uci), the ubus trigger runs `ubus`
+# (package ubus). Nothing runs `ip` in the default paths (netlink); the opt-in SRv6
+# datapath mode needs ip-full and says so when it is missing.
 EXTRA_DEPENDS: Final[Mapping[str, tuple[str, ...]]] = {
     MAIN: ("uci",),
-    "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-ipip"),
+    "mag-ap-datapath": ("kmod-ip6-tunnel", "kmod-gre6", "kmod-gre", "kmod-sit"),
     "mag-ap-ubus": ("ubus",),
 }
 # Programs each package's code executes (the release matrix gives the device root only
@@ -125,18 +126,12 @@ THIRD_PARTY: Final[Mapping[str, str]] = {
 # Standard library modules that a module loads at import time on some release: the
 # ast scan cannot see them. (module, loaded module, which releases).
 IMPLIED_IMPORTS: Final[tuple[tuple[str, str, Callable[[Release], bool]], ...]] = (
-    ("pathlib", "urllib", lambda r: r.python_minor == "3.11"),  # 3.11 pathlib: urllib.parse
-    ("pluggy", "importlib.metadata", lambda r: r.pluggy.startswith("1.3.")),
+    # 3.11's pathlib imports urllib.parse at load time, but mag_ap/__init__.py imports it
+    # with a placeholder there (Path.as_uri only): no python3-urllib (+ -email) on 24.10
+    # pluggy 1.3 (24.10, 25.12) imports importlib.metadata at load time, but mag-ap
+    # imports it with a placeholder there (mag_ap/_pluggy.py): no python3-email needed
     ("importlib.metadata", "email", lambda r: True),
 )
-# The python3-* packages our own third-party packages load, by pyroute2 version: measured
-# in device roots (tests/netns/test_openwrt_matrix.py checks them per release).
-PYROUTE2_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
-    "0.7": ("python3-light", "python3-asyncio", "python3-logging", "python3-multiprocessing"),
-    "0.9": ("python3-light", "python3-asyncio", "python3-logging", "python3-multiprocessing",
-            "python3-ctypes", "python3-urllib", "python3-unittest", "python3-openssl"),
-}  # fmt: skip
-DNSLIB_NEEDS: Final = ("python3-light",)
 BASE_PYTHON: Final = "python3-light"
 # Dependencies that would defeat the point of the main package on a 16 MB AP.
 HEAVY: Final = frozenset(
@@ -255,6 +250,16 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _is_main_test(test: ast.expr) -> bool:
+    """``if __name__ == "__main__":``"""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
 def _is_version_test(test: ast.expr) -> bool:
     return any(
         isinstance(n, ast.Attribute) and n.attr in ("version_info", "hexversion")
@@ -265,8 +270,9 @@ def _is_version_test(test: ast.expr) -> bool:
 def imports_of(source: str, where: str = "<string>") -> list[Import]:
     """Every absolute import of a module, lazy ones included; ``TYPE_CHECKING`` ones left out.
 
-    Imports inside ``try: ... except ImportError`` (and its handlers) and in the
-    ``else`` of an ``if sys.version_info ...`` test are optional.
+    Imports inside ``try: ... except ImportError`` (and its handlers), in the
+    ``else`` of an ``if sys.version_info ...`` test and under ``if __name__ ==
+    "__main__"`` are optional.
     """
     found: list[Import] = []
 
@@ -279,6 +285,10 @@ def imports_of(source: str, where: str = "<string>") -> list[Import]:
                 visit(child, optional)
             return
         if isinstance(node, ast.If):
+            if _is_main_test(node.test):  # a module's self-test or demo: not run on import
+                for child in [*node.body, *node.orelse]:
+                    visit(child, True)
+                return
             if _is_type_checking(node.test):
                 for child in node.orelse:
                     visit(child, optional)
@@ -495,27 +505,93 @@ def package_version(root: Path = ROOT) -> str:
 
 # pyroute2's __init__ as mag-ap-pyroute2 ships it (the SDK Makefile installs the same file).
 SLIM_PYROUTE2_INIT: Final = "openwrt/net/mag-ap-pyroute2/files/__init__.py"
+# Imports of vendored modules that mag-ap serves with a stand-in while they load
+# (mag_ap.imports.standing_in, in plugins/mag_ap_datapath/_kernel_io.py): not Depends.
+# pyroute2.config names multiprocessing's Pipe/Queue/Process only, for APIs not shipped.
+HIDDEN_IMPORTS: Final[Mapping[str, frozenset[str]]] = {
+    "pyroute2.config": frozenset({"multiprocessing"}),
+}
+
+
+def project_imports_of(top: str, root: Path = ROOT) -> list[str]:
+    """Modules of third-party package ``top`` the shipped code imports (guarded ones too)."""
+    found: set[str] = set()
+    for module_dir in ("mag_ap", *(d.relative_to(root).as_posix() for d in plugin_dirs(root))):
+        for path in _python_files(root, module_dir):
+            if path.suffix == ".py":
+                found.update(
+                    i.module for i in imports_of(path.read_text(encoding="utf-8"))
+                    if i.module.split(".")[0] == top
+                )  # fmt: skip
+    return sorted(found)
+
+
+def vendored_modules(lib: Path, top: str, root: Path = ROOT) -> list[str]:
+    """The modules of a vendored library we ship: the import closure of the project's uses.
+
+    pyroute2's own ``__init__`` is replaced by ``SLIM_PYROUTE2_INIT``: its imports
+    are followed instead of upstream's (which load every API).
+    """
+    from .modset import NOT_ON_LINUX, _imported, closure
+
+    entries = project_imports_of(top, root)
+    skip: tuple[str, ...] = ()
+    if top == "pyroute2":
+        entries += sorted(_imported("pyroute2", root / SLIM_PYROUTE2_INIT))
+        skip = ("pyroute2",)
+    return closure(lib, entries, skip_imports_of=skip, exclude=NOT_ON_LINUX)
+
+
+def vendored_needs(lib: Path, modules: list[str], release: Release) -> tuple[str, ...]:
+    """python3-* packages the shipped modules of a vendored library import (unguarded)."""
+    from .modset import module_file
+
+    top = modules[0].split(".")[0]
+    needs = {BASE_PYTHON}
+    for name in modules:
+        path = module_file(lib, name)
+        assert path is not None
+        for imp in imports_of(path.read_text(encoding="utf-8"), f"{top}:{name}"):
+            if imp.optional or imp.module.split(".")[0] == top:
+                continue
+            if imp.module.split(".")[0] in HIDDEN_IMPORTS.get(name, ()):
+                continue
+            if imp.module.split(".")[0] not in sys.stdlib_module_names:
+                continue  # another library's optional feature (pyroute2: none unguarded)
+            needs.add(stdlib_package(release, imp.module))
+            # ssl.py is python3-light's on OpenWrt, its _ssl python3-openssl's: the same
+            # for ctypes, sqlite3, ... (the C part of a module `x` is `_x`)
+            needs.add(stdlib_package(release, "_" + imp.module.split(".")[0]))
+    return _order(needs)
 
 
 def vendored_packages(release: Release) -> list[FeedPackage]:
-    """``mag-ap-pyroute2`` (the release's pyroute2, light) and ``python3-dnslib`` (PyPI)."""
+    """``mag-ap-pyroute2`` and ``python3-dnslib``: the modules the project can load, no more.
+
+    Each ships the import closure of the project's own imports of it (``vendored_modules``;
+    the rest of the library is not used by mag-ap), with the Depends those modules import.
+    """
+    from .modset import module_file
     from .releases import DNSLIB_VERSION, site_dir, unpacked_wheel
 
     pr2 = unpacked_wheel("pyroute2", release.pyroute2)
     init = ROOT / SLIM_PYROUTE2_INIT
+    pr2_modules = vendored_modules(pr2, "pyroute2")
+    pr2_paths = [module_file(pr2, m) for m in pr2_modules]
     pr2_files = [
         Payload(f"{LIB_DIR}/{f.relative_to(pr2).as_posix()}", init if f.name == "__init__.py"
                 and f.parent == pr2 / "pyroute2" else f, 0o644)
-        for f in sorted((pr2 / "pyroute2").rglob("*.py"))
+        for f in sorted(p for p in pr2_paths if p is not None)
     ]  # fmt: skip
     dns = unpacked_wheel("dnslib", DNSLIB_VERSION)
     site = site_dir(release)
+    dns_modules = vendored_modules(dns, "dnslib")
+    dns_paths = [module_file(dns, m) for m in dns_modules]
     dns_files = [
         Payload(f"{site}/{f.relative_to(dns).as_posix()}", f, 0o644)
-        for f in sorted((dns / "dnslib").rglob("*.py"))
-        if not f.name.startswith("test_")  # dnslib's own tests (they need unittest)
+        for f in sorted(p for p in dns_paths if p is not None)
     ]
-    pr2_needs = PYROUTE2_NEEDS[".".join(release.pyroute2.split(".")[:2])]
+    pr2_needs = vendored_needs(pr2, pr2_modules, release)
     return [
         FeedPackage(
             name="mag-ap-pyroute2",
@@ -535,7 +611,7 @@ def vendored_packages(release: Release) -> list[FeedPackage]:
             title="dnslib: DNS library (PyPI dnslib)",
             description=f"dnslib {DNSLIB_VERSION}: DNS message encoding and decoding.",
             modules=(),
-            depends=(*DNSLIB_NEEDS, release.libpython),
+            depends=(*vendored_needs(dns, dns_modules, release), release.libpython),
             files=tuple(dns_files),
             version=f"{DNSLIB_VERSION}-r{RELEASE}",
             license="BSD-2-Clause",
@@ -612,7 +688,7 @@ def render_makefile(root: Path = ROOT) -> str:
             "-prune -exec rm -rf {} +"
         )
         out.append(
-            "\t$(HOST_PYTHON3_BIN) -m compileall -q -b -d $(MAG_AP_LIB) "
+            "\t$(HOST_PYTHON3_BIN) -X no_debug_ranges -m compileall -q -b -d $(MAG_AP_LIB) "
             "--invalidation-mode unchecked-hash $(1)$(MAG_AP_LIB)"
         )
         out.append("\tfind $(1)$(MAG_AP_LIB) -name '*.py' -delete")
@@ -631,26 +707,56 @@ def render_makefile(root: Path = ROOT) -> str:
     return "\n".join(out) + "\n"
 
 
+PYROUTE2_SDK_MAKEFILE: Final = "openwrt/net/mag-ap-pyroute2/Makefile"
+PYROUTE2_SDK_LIST: Final = "openwrt/net/mag-ap-pyroute2/files/modules.txt"
+
+
+def render_pyroute2_list(root: Path = ROOT) -> str:
+    """The pyroute2 files the SDK's mag-ap-pyroute2 installs (its PKG_VERSION's closure)."""
+    import re
+
+    from .modset import module_file
+    from .releases import unpacked_wheel
+
+    text = (root / PYROUTE2_SDK_MAKEFILE).read_text(encoding="utf-8")
+    hit = re.search(r"^PKG_VERSION:=(\S+)$", text, re.M)
+    assert hit is not None, f"{PYROUTE2_SDK_MAKEFILE}: no PKG_VERSION"
+    lib = unpacked_wheel("pyroute2", hit.group(1))
+    files = [module_file(lib, m) for m in vendored_modules(lib, "pyroute2", root)]
+    lines = [
+        f.relative_to(lib).as_posix() for f in files
+        if f is not None and f.relative_to(lib).as_posix() != "pyroute2/__init__.py"
+    ]  # fmt: skip
+    header = (
+        f"# GENERATED by `python -m openwrt.tools.feed --write`: the pyroute2 {hit.group(1)}\n"
+        "# modules mag-ap can load (openwrt/tools/modset.py), installed by the Makefile.\n"
+    )
+    return header + "\n".join(sorted(lines)) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m openwrt.tools.feed",
         description="show the feed's packages, or (re)write the OpenWrt SDK Makefile",
     )
-    parser.add_argument("--write", action="store_true", help=f"write {MAKEFILE}")
-    parser.add_argument("--check", action="store_true", help=f"fail when {MAKEFILE} is stale")
+    parser.add_argument("--write", action="store_true", help=f"write {MAKEFILE} and the list")
+    parser.add_argument("--check", action="store_true", help="fail when they are stale")
     args = parser.parse_args(argv)
-    text = render_makefile()
-    path = ROOT / MAKEFILE
+    generated = {MAKEFILE: render_makefile(), PYROUTE2_SDK_LIST: render_pyroute2_list()}
     if args.write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {MAKEFILE}")
+        for name, text in generated.items():
+            path = ROOT / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {name}")
         return 0
     if args.check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{MAKEFILE} is stale: run python -m openwrt.tools.feed --write")
-            return 1
+        for name, text in generated.items():
+            path = ROOT / name
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+            if current != text:
+                print(f"{name} is stale: run python -m openwrt.tools.feed --write")
+                return 1
         print("ok")
         return 0
     for pkg in feed_packages():

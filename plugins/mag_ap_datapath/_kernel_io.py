@@ -1,14 +1,15 @@
-"""The IO side of the datapath: plan operations -> netlink (pyroute2), kernel dumps -> plan objects.
+"""The IO side of the datapath: plan operations -> netlink, kernel dumps -> plan objects.
 
 The only module of the project that imports pyroute2, loaded lazily when a
-``[plugin.datapath]`` section builds the provider. pyroute2 knows only the SRv6
-mode names ``inline`` and ``encap`` and silently turns any other value into
-``encap`` (which would add an SRH): this module teaches its codec ``encap.red``
-(the kernel's mode 3) so SRv6 routes go over netlink like every other route,
-without a ~10 ms ``ip`` process in the handover path; where the codec cannot be
-taught (a pyroute2 laid out differently) they go through iproute2 (OpenWrt:
-ip-full) as before. The namespace's SRv6 tunnel source (``ip sr tunsrc``, a
-generic-netlink command pyroute2 has no API for) always does, once per tunnel.
+``[plugin.datapath]`` section builds the provider. pyroute2 creates the tunnel
+links, probes the kernel and reads its dumps. Addresses, routes and rules, the
+objects of every handover, go as one buffer of rtnetlink requests encoded by
+:mod:`mag_ap.rtnl` (one round trip; pyroute2 spends about a millisecond of CPU
+per request, and gathering its requests saves no CPU). pyroute2 knows only the
+SRv6 mode names ``inline`` and ``encap``: this module teaches its codec
+``encap.red`` (the kernel's mode 3) so dumps of our SRv6 routes decode. The
+namespace's SRv6 tunnel source (``ip sr tunsrc``, a generic-netlink command) and
+the move of the ``local`` rule go through iproute2 (OpenWrt: ip-full), once, at start.
 
 Idempotent by construction: EEXIST on add and ENOENT/ESRCH/ENODEV/EADDRNOTAVAIL
 on delete count as success; routes are always written with replace.
@@ -31,12 +32,15 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Final
 
-from mag_ap.imports import deferred
+from mag_ap.imports import deferred, standing_in
+from mag_ap.rtnl import address_request, route_request, rule_request
 from mag_ap.runtime import asyncio
+from mag_ap.runtime.rtnl_io import exchange
 
 # The pyroute2 modules this file imports (the import statements below name exactly
 # these; a unit test holds them equal). The OpenWrt packaging ships what they need.
 PYROUTE2_MODULES: Final = (
+    "pyroute2.config",
     "pyroute2.netlink.exceptions",
     "pyroute2.netlink.rtnl.rtmsg",
     "pyroute2.iproute.linux",
@@ -49,6 +53,12 @@ PYROUTE2_MODULES: Final = (
 DEFERRED_FOR_PYROUTE2: Final = ("pyroute2", "ssl")
 for _name in DEFERRED_FOR_PYROUTE2:
     deferred(_name)
+# pyroute2.config imports multiprocessing at load only to name Pipe/Queue/Process for
+# APIs not used here (NDB, remote, netns): python3-multiprocessing (0.18 MB on flash) is
+# then not needed on 24.10/25.12 (openwrt/tools/feed.py HIDDEN_IMPORTS says the same).
+MULTIPROCESSING_NAMES: Final = ("Pipe", "Queue", "Process")
+with standing_in("multiprocessing", MULTIPROCESSING_NAMES):
+    import pyroute2.config  # noqa: F401
 
 from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
 from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
@@ -58,6 +68,8 @@ try:  # pyroute2 >= 0.9 (OpenWrt master)
 except ImportError:  # 0.7.x (OpenWrt 24.10, 25.12): no asyncio API
     _AsyncIPRoute = None
 from pyroute2.iproute.linux import IPRoute as _IPRoute  # noqa: E402
+
+from mag_ap.packages import kernel_module_fix  # noqa: E402
 
 from ._plan import (  # noqa: E402
     LINK_KINDS,
@@ -85,18 +97,17 @@ logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 SBIN_PATH: Final = "/usr/sbin:/sbin"
 LOCAL_TABLE: Final = 255
-RT_SCOPE_LINK: Final = 253
-RT_SCOPE_NOWHERE: Final = 255
-RTAX_MTU_LOCK: Final = 1 << 2  # "mtu lock": the route MTU is not lowered by PMTU
+IFF_LOOPBACK: Final = 0x8
 IP6_TNL_F_IGN_ENCAP_LIMIT: Final = 0x1  # "encaplimit none": no destination-options header
 GRE_KEY: Final = 0x2000  # GRE header flag, network order
 SEG6_IPTUN_MODE_ENCAP_RED: Final = 3  # linux/seg6_iptunnel.h: encap without an SRH for 1 segment
 
 
 def _teach_pyroute2_encap_red() -> bool:
-    """Make pyroute2's SRH codec encode and decode mode ``encap.red`` (mode 3).
+    """Make pyroute2's SRH codec decode (and encode) mode ``encap.red`` (mode 3).
 
-    False when this pyroute2 has no such codec tables: routes then use iproute2.
+    False when this pyroute2 has no such codec tables (its dumps then name the mode
+    by number; :meth:`Kernel.snapshot` does not read it).
     """
     codec: Any = getattr(getattr(rtmsg, "seg6_encap_info", None), "ipv6_sr_hdr", None)
     modes = getattr(codec, "encapmodes", None)
@@ -213,6 +224,23 @@ class Kernel:
 
     # --- facts -----------------------------------------------------------------------
 
+    @staticmethod
+    def missing_module(encapsulation: str, available: frozenset[str] | None) -> Exception:
+        """The start-up error for a kernel without ``encapsulation`` (module, package, fix).
+
+        ``available`` None: "auto" found nothing at all, ``encapsulation`` is what to add.
+        """
+        from mag_ap.runtime.startup_errors import StartupError, kernel_module_error
+
+        key = "plugin.datapath.encapsulation"
+        if available is not None:
+            return kernel_module_error(encapsulation, key=key, available=available)
+        return StartupError(
+            f"{key} = 'auto': no encapsulation available, the kernel has neither tunnel "
+            f"modules nor SRv6. Fix: {kernel_module_fix(encapsulation)}",
+            key_path=key,
+        )
+
     async def probe(self, wanted: Iterable[str]) -> frozenset[str]:
         """Which of the ``wanted`` encapsulations this kernel can build.
 
@@ -262,7 +290,10 @@ class Kernel:
         name = self.settings.transport_interface
         try:
             if name is not None:
-                index = await self._index(name)
+                try:
+                    index = self._index(name)
+                except OSError as exc:
+                    raise KernelError(f"interface {name!r} does not exist") from exc
             else:
                 answer = await self.ipr.route("get", dst=peer)
                 index = answer[0].get("oif")
@@ -273,16 +304,35 @@ class Kernel:
             raise KernelError(f"no route to the peer {peer}: {exc}") from exc
         return PeerPath(str(link.get("ifname")), int(link.get("mtu")))
 
-    async def _index(self, ifname: str) -> int:
-        """The interface's index, cached while it exists (a link dump per route costs ms)."""
+    async def endpoint_device(self) -> str | None:
+        """Where the seg6 endpoint's decapsulation routes go before any peer is known.
+
+        The configured transport interface, else the interface that holds our
+        tunnel address; None when that is the loopback (a decapsulation route
+        via ``lo`` is a reject route) or the address is not configured yet.
+        """
+        if self.settings.transport_interface is not None:
+            return self.settings.transport_interface
+        family = socket.AF_INET6 if self.settings.local.version == 6 else socket.AF_INET
+        async for msg in await self.ipr.addr("dump", family=family):
+            found = msg.get("address")
+            if found is None or ip_address(found) != self.settings.local:
+                continue
+            link = (await self.ipr.link("get", index=int(msg["index"])))[0]
+            if int(link.get("flags") or 0) & IFF_LOOPBACK:
+                return None
+            return str(link.get("ifname"))
+        return None
+
+    def _index(self, ifname: str) -> int:
+        """The interface's index, cached while it exists (an ioctl, not a netlink dump).
+
+        :raises OSError: ENODEV, no such interface.
+        """
         index = self._indexes.get(ifname)
-        if index is not None:
-            return index
-        found = await self.ipr.link_lookup(ifname=ifname)
-        if not found:
-            raise KernelError(f"interface {ifname!r} does not exist")
-        self._indexes[ifname] = int(found[0])
-        return int(found[0])
+        if index is None:
+            index = self._indexes[ifname] = socket.if_nametoindex(ifname)
+        return index
 
     async def _name(self, index: int, cache: dict[int, str]) -> str:
         if index not in cache:
@@ -369,55 +419,117 @@ class Kernel:
     # --- operations -----------------------------------------------------------------------
 
     async def execute_batch(self, ops: Sequence[Op]) -> list[OSError | None]:
-        """Operations that do not depend on each other, in flight together.
+        """Operations in order, each one's failure in its place (None: done).
 
-        One round trip for the group (``batches`` in the plan says what may go
-        together); each operation's own failure comes back in its place.
+        Addresses, routes and rules go to the kernel as one buffer of rtnetlink
+        requests (:func:`mag_ap.runtime.rtnl_io.exchange`): one round trip, and
+        the kernel applies them in the order given (``batches`` in the plan says
+        what may go together). Links, the tunnel source and the local rule go
+        one at a time.
         """
-        if len(ops) == 1:
-            try:
-                await self.execute(ops[0])
-            except OSError as exc:
-                return [exc]
-            return [None]
-        results = await asyncio.gather(*(self.execute(op) for op in ops), return_exceptions=True)
+        if all(isinstance(op.obj, _RAW) for op in ops):
+            return await self._execute_raw(ops)
         out: list[OSError | None] = []
-        for result in results:
-            if isinstance(result, OSError):
-                out.append(result)
-            elif isinstance(result, BaseException):
-                raise result
+        for op in ops:
+            try:
+                await self.execute(op)
+            except OSError as exc:
+                out.append(exc)
             else:
                 out.append(None)
         return out
 
     async def execute(self, op: Op) -> None:
         """Apply one operation; KernelError names the object on failure."""
+        if isinstance(op.obj, _RAW):
+            (failure,) = await self._execute_raw([op])
+            if failure is not None:
+                raise failure
+            return
         try:
-            try:
-                await self._dispatch(op)
-            except NetlinkError as exc:
-                if _code(exc) != errno.ENODEV or not self._indexes:
-                    raise
-                self._indexes.clear()  # an interface was re-created: look indexes up again
-                await self._dispatch(op)
+            await self._dispatch(op)
         except NetlinkError as exc:
             raise KernelError(f"{op.verb} {describe(op.obj)}: {exc}") from exc
+
+    async def _execute_raw(self, ops: Sequence[Op]) -> list[OSError | None]:
+        """Addresses, routes and rules as rtnetlink requests sent together.
+
+        An ENODEV with cached interface indexes retries once with fresh ones (an
+        interface was re-created under the same name).
+        """
+        out = await self._raw_round(ops)
+        stale = [i for i, code in enumerate(out) if code == errno.ENODEV]
+        if stale and self._indexes:
+            self._indexes.clear()
+            again = await self._raw_round([ops[i] for i in stale])
+            for i, code in zip(stale, again, strict=True):
+                out[i] = code
+        return [
+            None
+            if code == 0 or _settled(op, code)
+            else KernelError(f"{op.verb} {describe(op.obj)}: {os.strerror(code)}")
+            for op, code in zip(ops, out, strict=True)
+        ]
+
+    async def _raw_round(self, ops: Sequence[Op]) -> list[int]:
+        """One exchange with the kernel: the errno of each operation (0: success)."""
+        codes: list[int | None] = []
+        requests: list[bytes] = []
+        for op in ops:
+            try:
+                requests.append(self._request(op))
+                codes.append(None)
+            except OSError as exc:  # an interface that is not there (if_nametoindex)
+                codes.append(exc.errno or errno.ENODEV)
+        answers = iter(await exchange(requests))
+        return [next(answers) if code is None else code for code in codes]
+
+    def _request(self, op: Op) -> bytes:
+        obj = op.obj
+        add = op.verb != "remove"
+        proto = self.settings.route_protocol
+        if isinstance(obj, AddressObj):
+            v6 = ip_network(obj.address, strict=False).version == 6
+            return address_request(
+                add,
+                self._index(obj.ifname),
+                obj.address,
+                noprefixroute=v6,
+                proto=proto if add else None,
+            )
+        if isinstance(obj, RouteObj):
+            return route_request(
+                add,
+                obj.dst,
+                table=obj.table,
+                proto=proto,
+                oif=self._index(obj.dev) if add else None,
+                mtu=obj.mtu,
+                seg6_segment=obj.encap.segment if isinstance(obj.encap, Seg6Encap) else None,
+                seg6local=obj.encap.action if isinstance(obj.encap, Seg6LocalDecap) else None,
+            )
+        assert isinstance(obj, RuleObj)
+        return rule_request(
+            add,
+            obj.family,
+            priority=obj.priority,
+            table=obj.table,
+            proto=proto,
+            src=obj.src,
+            dst=obj.dst,
+            iifname=obj.iif,
+            ip_proto=obj.ipproto,
+        )
 
     async def _dispatch(self, op: Op) -> None:
         obj = op.obj
         remove = op.verb == "remove"
         if isinstance(obj, TunnelLink):
             await (self._del_link_named(obj.name) if remove else self._put_link(obj))
-        elif isinstance(obj, AddressObj):
-            await (self._del_addr(obj) if remove else self._add_addr(obj))
-        elif isinstance(obj, RouteObj):
-            await (self._del_route(obj) if remove else self._put_route(obj))
-        elif isinstance(obj, RuleObj):
-            await (self._del_rule(obj) if remove else self._add_rule(obj))
         elif isinstance(obj, LocalRuleMove):
             await (self._restore_local(obj) if remove else self._move_local(obj))
         else:
+            assert isinstance(obj, TunnelSource)
             await _ip("sr", "tunsrc", "set", "::" if remove else obj.address)
 
     async def _put_link(self, link: TunnelLink) -> None:
@@ -448,12 +560,12 @@ class Kernel:
             if code == errno.EOPNOTSUPP:
                 raise KernelError(
                     f"cannot create {link.name}: this kernel has no {kind} tunnels "
-                    "(module missing: 'Unknown device type')"
+                    f"('Unknown device type'): {kernel_module_fix(kind)}"
                 ) from exc
             if code != errno.EEXIST:
                 raise
             await self._check_ours(link)
-        index = await self._index(link.name)
+        index = self._index(link.name)
         await self.ipr.link("set", index=index, mtu=link.mtu, state="up")
 
     async def _check_ours(self, link: TunnelLink) -> None:
@@ -482,101 +594,6 @@ class Kernel:
         for index in found:
             await _gone_ok(self.ipr.link("del", index=index))
 
-    async def _add_addr(self, a: AddressObj) -> None:
-        iface = ip_network(a.address, strict=False)
-        addr = a.address.split("/")[0]
-        index = await self._index(a.ifname)
-        extra = {"flags": 0x200} if iface.version == 6 else {}  # IFA_F_NOPREFIXROUTE
-        try:
-            await self.ipr.addr(
-                "add",
-                index=index,
-                address=addr,
-                prefixlen=iface.prefixlen,
-                proto=self.settings.route_protocol,
-                **extra,
-            )
-        except NetlinkError as exc:
-            if _code(exc) != errno.EEXIST:
-                raise
-
-    async def _del_addr(self, a: AddressObj) -> None:
-        found = await self.ipr.link_lookup(ifname=a.ifname)
-        if not found:
-            return
-        addr, plen = a.address.split("/")
-        await _gone_ok(self.ipr.addr("del", index=found[0], address=addr, prefixlen=int(plen)))
-
-    async def _put_route(self, r: RouteObj) -> None:
-        if isinstance(r.encap, Seg6Encap) and not ENCAP_RED_OVER_NETLINK:
-            argv = [f"-{r.family}", "route", "replace", r.dst,
-                    "proto", str(self.settings.route_protocol), "table", str(r.table),
-                    "encap", "seg6", "mode", "encap.red", "segs", r.encap.segment,
-                    "dev", r.dev]  # fmt: skip
-            if r.mtu:
-                argv += ["mtu", "lock", str(r.mtu)]
-            await _ip(*argv)
-            return
-        kw: dict[str, Any] = {
-            "dst": r.dst,
-            "table": r.table,
-            "proto": self.settings.route_protocol,
-            "oif": await self._index(r.dev),
-        }
-        if r.family == 4 and r.encap is None:
-            kw["scope"] = RT_SCOPE_LINK
-        if r.mtu:
-            kw["metrics"] = {"mtu": r.mtu, "lock": RTAX_MTU_LOCK}
-        if isinstance(r.encap, Seg6Encap):
-            # a fresh list each time: the codec edits the one it is given
-            kw["encap"] = {"type": "seg6", "mode": "encap.red", "segs": [r.encap.segment]}
-        elif isinstance(r.encap, Seg6LocalDecap):
-            nh = {"nh6": "::"} if r.encap.action == "End.DX6" else {"nh4": "0.0.0.0"}
-            kw["encap"] = {"type": "seg6local", "action": r.encap.action, **nh}
-        await self.ipr.route("replace", family=_af(r.family), **kw)
-
-    async def _del_route(self, r: RouteObj) -> None:
-        # IPv4 deletes match the scope too: "nowhere" (255) matches any, as iproute2 does.
-        scope = {"scope": RT_SCOPE_NOWHERE} if r.family == 4 else {}
-        await _gone_ok(
-            self.ipr.route(
-                "del",
-                family=_af(r.family),
-                dst=r.dst,
-                table=r.table,
-                proto=self.settings.route_protocol,
-                **scope,
-            )
-        )
-
-    def _rule_kw(self, r: RuleObj) -> dict[str, Any]:
-        kw: dict[str, Any] = {
-            "family": _af(r.family),
-            "priority": r.priority,
-            "table": r.table,
-            "protocol": self.settings.route_protocol,
-        }
-        for side, value in (("src", r.src), ("dst", r.dst)):
-            if value is not None:
-                net = ip_network(value, strict=False)
-                kw[side] = str(net.network_address)
-                kw[f"{side}_len"] = net.prefixlen
-        if r.iif is not None:
-            kw["iifname"] = r.iif
-        if r.ipproto is not None:
-            kw["ip_proto"] = r.ipproto
-        return kw
-
-    async def _add_rule(self, r: RuleObj) -> None:
-        try:
-            await self.ipr.rule("add", **self._rule_kw(r))
-        except NetlinkError as exc:
-            if _code(exc) != errno.EEXIST:
-                raise
-
-    async def _del_rule(self, r: RuleObj) -> None:
-        await _gone_ok(self.ipr.rule("del", **self._rule_kw(r)))
-
     async def _local_rules(self) -> list[int]:
         """Priorities of the IPv6 ``lookup local`` rules, with 0 for the kernel's own."""
         out = []
@@ -601,6 +618,19 @@ class Kernel:
         await _ip("-6", "rule", "del", "pref", str(move.priority), "lookup", "local", check=False)
 
 
+_RAW: Final = (AddressObj, RouteObj, RuleObj)
+
+
+def _settled(op: Op, code: int) -> bool:
+    """The kernel refused, but the object is as wanted: present after an add, gone after a remove.
+
+    Routes are written with replace (no EEXIST); rules and addresses are exclusive.
+    """
+    if op.verb == "remove":
+        return code in _GONE
+    return code == errno.EEXIST and not isinstance(op.obj, RouteObj)
+
+
 async def _gone_ok(request: Any) -> None:
     """Await a delete; the object being gone already is success."""
     try:
@@ -611,10 +641,6 @@ async def _gone_ok(request: Any) -> None:
     except NetlinkError as exc:
         if _code(exc) not in _GONE:
             raise
-
-
-def _af(family: int) -> int:
-    return socket.AF_INET6 if family == 6 else socket.AF_INET
 
 
 async def _ip(*argv: str, check: bool = True) -> str:

@@ -39,6 +39,7 @@ from mag_ap.core.types import (
     MobileRouteDown,
     MobileRouteUp,
 )
+from mag_ap.packages import kernel_module_fix
 
 # The settings live with their parser (the plugin validates them without loading the
 # planner); named here too, where the planner's users have always found them.
@@ -69,7 +70,9 @@ __all__ = [
     "batches",
     "choose_kind",
     "diff",
+    "endpoint",
     "keep_endpoint",
+    "keep_idle_links",
     "link_name",
     "plan",
     "tunnel_keys",
@@ -236,21 +239,19 @@ class Op:
     obj: KernelObject
 
 
-# Objects the IO side writes over netlink, where independent requests can be in
-# flight together (tunnel links, the tunnel source and the local rule are singletons
-# or go through iproute2, one at a time).
+# Objects the IO side writes as rtnetlink requests sent together (tunnel links, the
+# tunnel source and the local rule are singletons or go through iproute2, one at a time).
 _BATCHABLE: Final = (AddressObj, RouteObj, RuleObj)
 
 
 def batches(ops: Iterable[Op]) -> list[list[Op]]:
-    """``diff``'s operations cut into groups the kernel may take at once.
+    """``diff``'s operations cut into groups the kernel may take in one round trip.
 
-    A group is a run of operations on one kind of netlink object that all
-    remove or all add/replace: distinct keys (a plan is keyed), and nothing in
-    it depends on another member, since dependencies go across kinds (routes
-    before the rules pointing at their table). Each group costs one round trip
-    to the kernel instead of one per object: a handover is 4 to 8 objects, and
-    on a loaded AP every round trip is a wake-up of the daemon.
+    A group is a run of address, route and rule operations, in ``diff`` order:
+    the kernel applies the requests of one buffer one after the other, so a
+    rule still comes after the route of the table it points at. Each group costs
+    one round trip instead of one per object (a handover is 4 to 8 objects, and
+    on a loaded AP every round trip is a wake-up of the daemon).
     """
     out: list[list[Op]] = []
     for op in ops:
@@ -258,8 +259,7 @@ def batches(ops: Iterable[Op]) -> list[list[Op]]:
         if (
             last is not None
             and isinstance(op.obj, _BATCHABLE)
-            and type(last[0].obj) is type(op.obj)
-            and (last[0].verb == "remove") == (op.verb == "remove")
+            and isinstance(last[0].obj, _BATCHABLE)
         ):
             last.append(op)
         else:
@@ -403,7 +403,7 @@ def choose_kind(encapsulation: str, peer: Address, keyed: bool, supported: froze
     if kind not in supported:
         raise PlanError(
             f"encapsulation {kind!r} is not supported by this kernel "
-            f"(available: {', '.join(sorted(supported)) or 'none'})"
+            f"(available: {', '.join(sorted(supported)) or 'none'}): {kernel_module_fix(kind)}"
         )
     return kind
 
@@ -504,6 +504,16 @@ def _decap_objects(settings: PlanSettings, dev: str) -> list[KernelObject]:
     ]
 
 
+def endpoint(settings: PlanSettings, dev: str) -> Plan:
+    """The seg6 tunnel endpoint alone, built at start on ``dev`` before any binding.
+
+    It is the same for every MN, so building it when the first station arrives
+    (several iproute2 calls, ~100 ms on a loaded AP) only delays that station's
+    first packets; :func:`keep_endpoint` then keeps it until stop.
+    """
+    return as_plan(_decap_objects(settings, dev))
+
+
 def keep_endpoint(
     settings: PlanSettings, installed: Mapping[tuple[object, ...], KernelObject], desired: Plan
 ) -> Plan:
@@ -530,6 +540,27 @@ def keep_endpoint(
     if not kept and not sticky:
         return desired
     return as_plan([*desired.values(), *kept.values(), *sticky.values()])
+
+
+def keep_idle_links(installed: Mapping[tuple[object, ...], KernelObject], desired: Plan) -> Plan:
+    """``desired`` plus the unkeyed tunnel devices installed and no longer used, kept until stop.
+
+    A station walking between two MAGs empties the shared tunnel at the old MAG
+    and at the LMA on every move, and the next move wants it back: creating a
+    tunnel device is the dearest kernel operation of a handover (on a slow CPU,
+    hundreds of milliseconds). An unkeyed device is one per peer, so keeping it
+    is bounded by the peers; a GRE-keyed one (RFC 5845) may be one per key pair
+    and goes with its last MN.
+    """
+    idle = {
+        key: obj
+        for key, obj in installed.items()
+        if isinstance(obj, TunnelLink)
+        and obj.ikey is None
+        and obj.okey is None
+        and key not in desired
+    }
+    return as_plan([*desired.values(), *idle.values()]) if idle else desired
 
 
 def plan(

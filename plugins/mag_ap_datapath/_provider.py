@@ -4,9 +4,11 @@ The provider keeps three things: the MN entries (what the protocol said), the
 objects it believes are installed (updated after every successful operation),
 and the facts the IO side resolved (peer paths, supported encapsulations).
 Each action recomputes the whole desired plan (pure) and applies only the
-diff, so handover is a route *replace* and a shared tunnel goes with its last
-MN. A failure rolls that one MN back out of the kernel and raises
-:class:`DatapathError`, which the runtime logs and counts; other MNs keep working.
+diff, so handover is a route *replace*; what the next MN would build again
+stays until stop (the seg6 endpoint, built at start, and the unkeyed tunnel
+devices: ``keep_endpoint``, ``keep_idle_links``). A failure rolls that one MN
+back out of the kernel and raises :class:`DatapathError`, which the runtime logs
+and counts; other MNs keep working.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mag_ap.config import ConfigError
@@ -34,7 +37,9 @@ from ._plan import (
     batches,
     describe,
     diff,
+    endpoint,
     keep_endpoint,
+    keep_idle_links,
     link_name,
     plan,
     tunnel_keys,
@@ -115,18 +120,13 @@ class NetlinkDatapath:
             )
         self.supported = await self.kernel.probe(_wanted_kinds(s))
         if s.encapsulation != "auto" and s.encapsulation not in self.supported:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                f"{s.encapsulation!r} is not supported by this kernel (module missing: "
-                f"'Unknown device type'); available here: "
-                f"{', '.join(sorted(self.supported)) or 'none'}; 'auto' picks one",
-            )
+            auto = replace(s, encapsulation="auto")  # what "auto" would find here
+            available = await self.kernel.probe(_wanted_kinds(auto))
+            raise self.kernel.missing_module(s.encapsulation, available)
         if s.encapsulation == "auto" and not self.supported - {"ip6gre", "gre"}:
-            raise ConfigError(
-                "plugin.datapath.encapsulation",
-                "no encapsulation available: the kernel has neither tunnel modules nor SRv6",
-            )
+            raise self.kernel.missing_module("ip6tnl" if s.local.version == 6 else "ipip", None)
         await self._reconcile_leftovers()
+        await self._build_endpoint()
         self.running = True
         log.info(
             "netlink datapath started",
@@ -151,6 +151,20 @@ class NetlinkDatapath:
             )
         await self._converge({}, strict=False)
         self.counters["stale_removed"] += len(found) - len(self.installed)
+
+    async def _build_endpoint(self) -> None:
+        """The seg6 endpoint before the first station, so its install costs what later ones do.
+
+        Kept until stop like any endpoint (:func:`keep_endpoint`); a failure here is a
+        start failure, as it would fail every binding.
+        """
+        if self.default_kind() != "seg6":
+            return
+        dev = await self.kernel.endpoint_device()
+        if dev is None:
+            log.info("seg6 endpoint left for the first binding: our address is on no usable link")
+            return
+        await self._converge(endpoint(self.settings, dev))
 
     async def stop(self) -> None:
         """Remove everything we installed, then sweep anything still tagged as ours."""
@@ -205,7 +219,8 @@ class NetlinkDatapath:
             self.paths[peer] = await self.kernel.resolve(peer)
         slots = assign_slots(self.slots, tunnels.values(), s.max_tunnels)
         desired = plan(s, entries.values(), tunnels, slots, self.paths)
-        await self._converge(keep_endpoint(s, self.installed, desired), strict=strict)
+        kept = keep_idle_links(self.installed, keep_endpoint(s, self.installed, desired))
+        await self._converge(kept, strict=strict)
         self.entries, self.tunnels, self.slots = entries, tunnels, slots
 
     async def _converge(self, desired: Plan, strict: bool = True) -> None:

@@ -62,6 +62,7 @@ class Dhcp4Service:
     """AddressServiceProvider + TriggerProvider around one :class:`Dhcp4Server`."""
 
     name = "dhcp4"
+    forgeable = True  # a DISCOVER's chaddr is whatever the sender writes
 
     def __init__(self, config: Dhcp4Config, server: Dhcp4Server | None = None) -> None:
         self.config = config

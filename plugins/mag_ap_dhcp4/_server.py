@@ -30,8 +30,11 @@ Policies worth knowing:
   answer and triggers no further attach: its requests are only counted
   (``no_ipv4_hoa``) until the binding goes down or comes up with a HoA.
 - Hostile input: token buckets per MAC (every packet) and global (packets from
-  MACs without a binding, i.e. what can cause attach triggers), bounded tables
-  of pending stations and of buckets; every drop is counted.
+  MACs without a binding, i.e. what can cause attach triggers: the
+  :class:`mag_ap.admission.NewcomerGate`, whose second chance lets a real
+  client's retransmission through a flood of forged MACs), bounded tables of
+  pending stations, of buckets and of MACs remembered for the second chance;
+  every drop is counted, and summed up in one log line per 10 s.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Final
 
+from mag_ap.admission import GateSettings, NewcomerGate, TokenBucket
 from mag_ap.core.types import BindingDown, BindingUp, LogEvent
 from mag_ap.wire import DecodeError
 
@@ -138,27 +142,6 @@ class _Pending:
     expires_at: float
 
 
-@dataclass
-class TokenBucket:
-    """Classic token bucket; ``take`` spends one token when there is one."""
-
-    rate_per_s: float
-    burst: float
-    tokens: float = -1.0
-    updated_at: float = 0.0
-
-    def take(self, now: float) -> bool:
-        if self.tokens < 0:
-            self.tokens, self.updated_at = self.burst, now
-        elapsed = max(0.0, now - self.updated_at)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate_per_s)
-        self.updated_at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 COUNTERS: Final = (
     "received",
     "decode_errors",
@@ -167,6 +150,7 @@ COUNTERS: Final = (
     "no_message_type",
     "rate_limited_mac",
     "rate_limited_global",
+    "admitted_on_retry",
     "discover",
     "request",
     "decline",
@@ -225,7 +209,11 @@ class Dhcp4Server:
         self._down: OrderedDict[str, None] = OrderedDict()
         self._without_hoa: set[str] = set()  # bound MACs whose binding has no IPv4 HoA
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-        self._global = TokenBucket(s.global_rate_per_s, s.global_burst)
+        self._newcomers = NewcomerGate(
+            GateSettings(
+                rate_per_s=s.global_rate_per_s, burst=s.global_burst, memory=4 * s.max_stations
+            )
+        )
 
     # --- outputs -----------------------------------------------------------------
 
@@ -323,10 +311,29 @@ class Dhcp4Server:
         if not self._bucket(mac).take(now):
             self.counters["rate_limited_mac"] += 1
             return
-        if mac not in self._bindings and not self._global.take(now):
-            self.counters["rate_limited_global"] += 1
+        if mac not in self._bindings and not self._admit_newcomer(mac, now):
             return
         self._handle(msg, mac, now)
+
+    def _admit_newcomer(self, mac: str, now: float) -> bool:
+        """The shared gate for MACs without a binding (mag_ap.admission): counted, summed up."""
+        gate = self._newcomers
+        retries = gate.counters["admitted_on_retry"]
+        admitted = gate.admit(mac, now)
+        if not admitted:
+            self.counters["rate_limited_global"] += 1
+        elif gate.counters["admitted_on_retry"] != retries:
+            self.counters["admitted_on_retry"] += 1
+        dropped = gate.summary(now)
+        if dropped is not None:
+            self._log(
+                "warning",
+                "dhcp4: requests from stations without a binding dropped (rate limit)",
+                dropped=dropped,
+                interval_s=gate.settings.summary_interval_s,
+                remembered_for_retry=gate.remembered,
+            )
+        return admitted
 
     def _bucket(self, mac: str) -> TokenBucket:
         bucket = self._buckets.get(mac)
@@ -567,6 +574,7 @@ class Dhcp4Server:
             "counters": dict(self.counters),
             "bindings": len(self._bindings),
             "pending": len(self._pending),
+            "newcomers_remembered": self._newcomers.remembered,
             "leases": leases,
         }
 

@@ -37,12 +37,17 @@ class NullDatapath:
         log.warning("null datapath: binding actions are logged, no tunnel or route is installed")
 
     async def apply(self, action: Action) -> None:
+        self.apply_now(action)
+
+    def apply_now(self, action: Action) -> None:
+        """The same without awaiting: no IO, so the daemon applies it inside the event."""
         self.applied += 1
         self.actions.append(action)
         if isinstance(action, LogEvent):
             return
         # Per-binding lines at debug: the daemon already logs each binding once, at info.
-        log.debug("null datapath: would apply %s", action)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("null datapath: would apply %s", action)
 
     async def stop(self) -> None:
         self.running = False

@@ -20,6 +20,8 @@ a MAC without a binding is reported as an attached station (trigger "ra-rs")::
     # rs_delay_max_s = 0.5                          # MAX_RA_DELAY_TIME
     # rs_trigger = true
     # rs_trigger_holdoff_s = 10
+    # rs_trigger_rate_per_s = 20                    # unknown MACs reported (attached) per
+    # rs_trigger_burst = 50                         # second: a flood bound (mag_ap.admission)
 
 Inert (no socket, no address) unless ``interface`` is set and ``enabled``.
 Packets: :mod:`._packet`; timing: :mod:`._schedule`; IO: :mod:`._io`.

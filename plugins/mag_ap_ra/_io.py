@@ -112,6 +112,8 @@ class RaService:
             interval_s=cfg.interval_s,
             rs_delay_max_s=cfg.rs_delay_max_s,
             rs_trigger_holdoff_s=cfg.rs_trigger_holdoff_s,
+            rs_trigger_rate_per_s=cfg.rs_trigger_rate_per_s,
+            rs_trigger_burst=cfg.rs_trigger_burst,
         )
         if cfg.add_link_local:
             await self._add_link_local()
@@ -233,6 +235,15 @@ class RaService:
             if self.config.rs_trigger:
                 for sink in self._sinks:
                     sink.station_attached(mac)
+        dropped = scheduler.gate.summary(now)
+        if dropped is not None:  # one line per interval during a flood, not one per packet
+            log.warning(
+                "ra: %d solicitations from stations without a binding dropped (rate limit) "
+                "in %.0f s; %d remembered for a retry",
+                dropped,
+                scheduler.gate.settings.summary_interval_s,
+                scheduler.gate.remembered,
+            )
         self._timer.arm(self._loop if self._sock is not None else None, scheduler.get_timer())
 
 
@@ -240,6 +251,7 @@ class RsTrigger:
     """TriggerProvider: a Router Solicitation from a MAC with no binding attaches it."""
 
     name = "ra-rs"
+    forgeable = True  # any source MAC can solicit
 
     def __init__(self, service: RaService) -> None:
         self.service = service

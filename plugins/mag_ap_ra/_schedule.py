@@ -32,12 +32,13 @@ Ethernet forms 64-bit interface identifiers, RFC 4862 section 5.5.3).
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any, Final
 
+from mag_ap.admission import GateSettings, NewcomerGate
 from mag_ap.mac import mac_bytes, mac_text
 from mag_ap.wire import DecodeError
 
@@ -64,6 +65,8 @@ __all__ = [
 DEFAULT_INITIAL_OFFSETS_S: Final = (0.0, 1.0, 4.0)
 MAX_RA_DELAY_TIME_S: Final = 0.5  # RFC 4861 section 10
 MAX_KEPT_WITHDRAWALS: Final = 4096  # bounded: withdrawn MNs are forgotten after the final RAs
+MAX_HELD_OFF: Final = 4096  # unknown MACs in their hold-off, oldest forgotten first
+MAX_UNKNOWN_QUEUED: Final = 256  # reports not yet taken by the trigger
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +82,9 @@ class RaSettings:
     initial_offsets_s: tuple[float, ...] = DEFAULT_INITIAL_OFFSETS_S
     rs_delay_max_s: float = MAX_RA_DELAY_TIME_S
     rs_trigger_holdoff_s: float = 10.0  # one attach report per unknown MAC in this time
+    # Reports of unknown MACs (attach triggers) pass mag_ap.admission.NewcomerGate.
+    rs_trigger_rate_per_s: float = 20.0
+    rs_trigger_burst: int = 50
 
 
 @dataclass
@@ -103,8 +109,11 @@ class RaScheduler:
         self._nodes: dict[bytes, _Node] = {}
         self._heap: list[tuple[float, bytes]] = []  # (due, mac); stale entries skipped
         self._out: list[bytes] = []
-        self._unknown: deque[str] = deque(maxlen=256)
-        self._holdoff_until: dict[bytes, float] = {}
+        self._unknown: deque[str] = deque()
+        self._holdoff_until: OrderedDict[bytes, float] = OrderedDict()
+        self.gate = NewcomerGate(
+            GateSettings(rate_per_s=settings.rs_trigger_rate_per_s, burst=settings.rs_trigger_burst)
+        )
         self.counters: dict[str, int] = {
             "ra_sent": 0,
             "withdrawals_sent": 0,
@@ -114,6 +123,9 @@ class RaScheduler:
             "station_signals": 0,  # MLD reports and DAD solicitations seen
             "station_signals_unknown": 0,
             "bad_frames": 0,
+            "unknown_dropped_rate": 0,  # attach reports refused by the gate (a flood)
+            "unknown_admitted_on_retry": 0,
+            "unknown_dropped_queue": 0,  # reports the trigger did not take in time
         }
         self.last_error: str | None = None
 
@@ -196,13 +208,27 @@ class RaScheduler:
         return True
 
     def _report_unknown(self, mac: bytes, now: float) -> bool:
-        """Queue ``mac`` for the trigger, once per hold-off; False while held off."""
+        """Queue ``mac`` for the trigger, once per hold-off and as the gate allows.
+
+        False while held off or refused by the gate (a flood of unknown MACs);
+        every table here is bounded, the oldest entries go first.
+        """
         if now < self._holdoff_until.get(mac, float("-inf")):
             return False
+        retries = self.gate.counters["admitted_on_retry"]
+        if not self.gate.admit(mac, now):
+            self.counters["unknown_dropped_rate"] += 1
+            return False
+        if self.gate.counters["admitted_on_retry"] != retries:
+            self.counters["unknown_admitted_on_retry"] += 1
         self._holdoff_until[mac] = now + self.settings.rs_trigger_holdoff_s
-        if len(self._holdoff_until) > 4 * MAX_KEPT_WITHDRAWALS:
-            self._holdoff_until = {m: t for m, t in self._holdoff_until.items() if t > now}
+        self._holdoff_until.move_to_end(mac)
+        while len(self._holdoff_until) > MAX_HELD_OFF:
+            self._holdoff_until.popitem(last=False)
         self._unknown.append(mac_text(mac))
+        while len(self._unknown) > MAX_UNKNOWN_QUEUED:
+            self._unknown.popleft()
+            self.counters["unknown_dropped_queue"] += 1
         return True
 
     # --- timers and outputs ---------------------------------------------------
@@ -253,7 +279,13 @@ class RaScheduler:
             }
             for n in self._nodes.values()
         }
-        return {"nodes": nodes, **self.counters, "last_error": self.last_error}
+        return {
+            "nodes": nodes,
+            **self.counters,
+            "unknown_held_off": len(self._holdoff_until),
+            "unknown_remembered": self.gate.remembered,
+            "last_error": self.last_error,
+        }
 
     def advertised(self, mac: str) -> IPv6Network | None:
         node = self._nodes.get(_mac(mac))

@@ -42,6 +42,8 @@ class RaConfig:
     rs_delay_max_s: float = 0.5
     rs_trigger: bool = True  # report RS from unknown MACs as attached stations
     rs_trigger_holdoff_s: float = 10.0
+    rs_trigger_rate_per_s: float = 20.0  # unknown MACs reported per second (flood bound)
+    rs_trigger_burst: int = 50
 
     @property
     def active(self) -> bool:
@@ -76,6 +78,8 @@ def parse_ra_config(section: Mapping[str, Any]) -> RaConfig:
     rs_delay = t.get_float("rs_delay_max_s", d.rs_delay_max_s, min=0, max=0.5)
     rs_trigger = t.get_bool("rs_trigger", d.rs_trigger)
     holdoff = t.get_float("rs_trigger_holdoff_s", d.rs_trigger_holdoff_s, min=0)
+    rate = t.get_float("rs_trigger_rate_per_s", d.rs_trigger_rate_per_s, above=0)
+    burst = t.get_int("rs_trigger_burst", d.rs_trigger_burst, min=1)
     t.finish()
     if enabled and interface is None and section:
         raise t.error("interface", "is required when the section is enabled")
@@ -91,4 +95,6 @@ def parse_ra_config(section: Mapping[str, Any]) -> RaConfig:
         rs_delay_max_s=rs_delay,
         rs_trigger=rs_trigger,
         rs_trigger_holdoff_s=holdoff,
+        rs_trigger_rate_per_s=rate,
+        rs_trigger_burst=burst,
     )

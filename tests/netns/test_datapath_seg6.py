@@ -103,6 +103,31 @@ def test_kill_restart_and_clean_stop_leave_no_tagged_object(lab: DatapathLab) ->
     e2e.clean_stop_leaves_nothing(lab)
 
 
+def test_the_seg6_endpoint_is_built_at_start_and_the_first_station_pays_no_more(
+    lab: DatapathLab,
+) -> None:
+    """Before any station, each MAG already decapsulates; the first attach installs only
+    the MN's own objects, as many kernel operations as a later attach. (The lab's LMA has
+    its address on lo and no transport_interface: its endpoint waits for the first MAG.)"""
+    for name in ("mag1", "mag2"):
+        state = lab.tagged_state(name)
+        assert lab.mn_state(name) == [], state  # nothing but the endpoint
+        assert any("seg6local action End.DX6" in line for line in state), state
+        assert any("seg6local action End.DX4" in line for line in state), state
+        assert any(line.startswith("tunsrc ") for line in state), state
+        assert any("lookup local" in line for line in state), state
+    built = lab.datapath_status("mag1")["counters"]["ops"]
+    lab.attach(1)
+    first = lab.datapath_status("mag1")["counters"]["ops"] - built
+    lab.detach(1)
+    lab.wait_datapath("mag1", present=False)
+    after_detach = lab.datapath_status("mag1")["counters"]["ops"]
+    lab.attach(1)
+    second = lab.datapath_status("mag1")["counters"]["ops"] - after_detach
+    # the MN's routes, rules, the IPv4 default router and the tunnel table's default routes
+    assert first == second == 7, (first, second)
+
+
 def test_detach_removes_exactly_that_mn(lab: DatapathLab) -> None:
     lab.attach(1)
     e2e.ping_both(lab)
@@ -119,13 +144,19 @@ def test_detach_removes_exactly_that_mn(lab: DatapathLab) -> None:
 
 
 def test_explicit_ip6tnl_on_a_kernel_without_it_is_refused_at_start(tmp_path: Path) -> None:
+    # Real: this host's kernel has no ip6_tunnel module (LAB-FACTS.md), so the datapath's
+    # netlink request to create an ip6tnl link fails with "Unknown device type".
+    assert not Path("/sys/module/ip6_tunnel").exists(), "this host has ip6_tunnel after all"
     with datapath_lab(tmp_path / "dp", start=False, encapsulation="ip6tnl") as lab:
         mag = lab.domain.mag[0]
         with pytest.raises(RuntimeError) as err:
             mag.start()
         text = mag.log_text()
-        assert "plugin.datapath.encapsulation" in text, text
-        assert "not supported by this kernel" in text, text
+        [line] = [ln for ln in text.splitlines() if "cannot start" in ln]
+        assert "plugin.datapath.encapsulation = 'ip6tnl'" in line, text
+        assert "kernel module ip6_tunnel" in line and "/sys/module/ip6_tunnel absent" in line
+        assert "opkg install kmod-ip6-tunnel" in line and "modprobe ip6_tunnel" in line
+        assert "available here: seg6" in line, line
         assert "Traceback" not in text, text
         assert "exited 1" in str(err.value)
 
@@ -161,7 +192,7 @@ def test_gre_keys_with_seg6_fail_that_binding_only(tmp_path: Path) -> None:
         status = e2e.netlink_status(lab, "mag1")
         assert status["mobile_nodes"] == 0
         assert "ip6gre" in status["recent_failures"][0]["error"], status
-        assert lab.tagged_state("mag1") == []
+        assert lab.mn_state("mag1") == []  # the seg6 endpoint was built at start and stays
         assert mag.proc is not None and mag.proc.poll() is None
         assert "provider failed to apply an action" in mag.log_text()
         wait_for(lambda: not mag.bindings(), 10, "the unapplied binding to be removed")

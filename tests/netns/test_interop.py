@@ -187,7 +187,12 @@ def test_lma_without_revocation(tmp_path: Path) -> None:
         out = lma.cli("lma", "revoke", MN_ID, check=False)
         assert out.returncode == 1 and "revocation is switched off" in out.stderr, out
         assert _counters(mag)["bri_received"] == 0
-        assert _bound(mag, MAC) is not None
+        bound = _bound(mag, MAC)
+        assert bound is not None
+        # Without configuring it, a stale binding here lasts at most 5 minutes, not
+        # the hour up to the refresh before the lifetime ends (unit-tested in full in
+        # tests/unit/test_mag_stale_binding.py).
+        assert 0 < bound["refresh_in_s"] <= 300.0, bound
         assert mag.stop() == 0 and lma.stop() == 0
 
 

@@ -390,3 +390,24 @@ def test_entry_points_are_opt_in() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config_text(mag(tail='[plugins]\nentry_points = "yes"\n'))
     assert err.value.key_path == "plugins.entry_points"
+
+
+def test_entry_points_without_importlib_metadata_name_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On OpenWrt, importlib.metadata needs email (python3-email, not a Depends of mag-ap)."""
+    import importlib
+
+    from mag_ap.plugins import PluginHost
+
+    monkeypatch.delattr(importlib, "metadata", raising=False)
+    monkeypatch.delitem(sys.modules, "importlib.metadata", raising=False)
+    for name in [m for m in sys.modules if m == "email" or m.startswith("email.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "email", None)
+    on = parse_config_text(mag(tail="[plugins]\nentry_points = true\n"))
+    with pytest.raises(ConfigError) as err:
+        PluginHost.from_config(on, entry_points=on.plugins.entry_points)
+    assert err.value.key_path == "plugins.entry_points"
+    assert "install the OpenWrt package python3-email" in str(err.value)
+    PluginHost.from_config(parse_config_text(mag()), entry_points=False)  # off: not needed

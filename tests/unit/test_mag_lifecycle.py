@@ -21,7 +21,7 @@ from tests.unit.mag_harness import HNP, HOA, LMA, MAC, MAC2, MN_ID, MN_ID2, Harn
 
 
 def test_refresh_is_sent_refresh_before_s_ahead_of_the_end() -> None:
-    h = Harness.create(refresh_before_s=300.0)
+    h = Harness.create(refresh_before_s=300.0, max_refresh_interval_s=0.0)
     h.bind(0.0, lifetime_s=3600)
     assert h.mag.get_timer() == 3300.0
     h.run_timers(until=3300.0)

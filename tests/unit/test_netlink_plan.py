@@ -32,7 +32,9 @@ from mag_ap_datapath._plan import (
     batches,
     choose_kind,
     diff,
+    endpoint,
     keep_endpoint,
+    keep_idle_links,
     link_name,
     plan,
     tunnel_keys,
@@ -182,24 +184,42 @@ def test_seg6_endpoint_stays_when_the_last_mn_leaves_and_serves_the_next() -> No
     assert keep_endpoint(s, {}, {}) == {}
 
 
-def test_batches_group_independent_netlink_ops_and_keep_the_order() -> None:
+def test_an_endpoint_built_at_start_leaves_the_first_mn_only_its_own_objects() -> None:
+    """The first station's install is the same diff as any later station's."""
+    s = mag_settings()
+    built = endpoint(s, "uplink")
+    assert {type(o).__name__ for o in built.values()} == {
+        "TunnelSource",
+        "RouteObj",
+        "RuleObj",
+        "LocalRuleMove",
+    }
+    first = diff(built, keep_endpoint(s, built, build(s, entries_after(up()))))
+    cold = diff({}, build(s, entries_after(up())))
+    assert {op.obj for op in first} == {op.obj for op in cold} - set(built.values())
+    assert all(op.verb == "add" for op in first)
+    # on another link than the peer's path (the LMA's case): kept where it is, no replace
+    elsewhere = endpoint(s, "eth9")
+    later = diff(elsewhere, keep_endpoint(s, elsewhere, build(s, entries_after(up()))))
+    assert not [op for op in later if op.obj.key in elsewhere]
+
+
+def test_batches_send_runs_of_addresses_routes_and_rules_in_order() -> None:
     ops = diff({}, build(mag_settings(), entries_after(up())))
     groups = batches(ops)
     assert [op for g in groups for op in g] == ops  # nothing lost, nothing reordered
     kinds = [(type(g[0].obj).__name__, len(g)) for g in groups]
-    # the tunnel source alone (iproute2), addresses, then all routes in one round trip,
-    # then all rules, then the local rule alone
-    assert kinds == [
-        ("TunnelSource", 1),
-        ("AddressObj", 1),
-        ("RouteObj", 6),
-        ("RuleObj", 4),
-        ("LocalRuleMove", 1),
-    ]
-    for g in groups:
-        assert len({type(op.obj) for op in g}) == 1
-        assert len({op.verb == "remove" for op in g}) == 1
-        assert len({op.obj.key for op in g}) == len(g)
+    # the tunnel source alone (iproute2), then address, routes and rules in one round
+    # trip (the kernel applies them in order), then the local rule alone
+    assert kinds == [("TunnelSource", 1), ("AddressObj", 11), ("LocalRuleMove", 1)]
+    # a handover at a MAG whose endpoint is up: one round trip
+    s = mag_settings()
+    built = endpoint(s, "uplink")
+    install = diff(built, keep_endpoint(s, built, build(s, entries_after(up()))))
+    assert len(batches(install)) == 1 and len(install) == 7
+    leave = diff(keep_endpoint(s, built, build(s, entries_after(up()))), built)
+    assert len(batches(leave)) == 1 and [op.verb for op in leave] == ["remove"] * 7
+    assert [type(op.obj).__name__ for op in leave][:2] == ["RuleObj", "RuleObj"]
 
 
 def test_lma_decap_routes_stay_on_their_link_across_a_handover() -> None:
@@ -251,6 +271,30 @@ def test_gre_keys_give_one_device_and_table_per_key_pair() -> None:
     ]
     tables = {o.table for o in objs.values() if isinstance(o, RuleObj)}
     assert len(tables) == 2
+
+
+def test_an_emptied_unkeyed_tunnel_device_stays_for_the_next_mn_and_a_keyed_one_goes() -> None:
+    s = mag_settings(encapsulation="auto")
+    plain = build(s, entries_after(up("a")), ALL6)
+    keyed = build(s, entries_after(up("k", gre_key_to_lma=100, gre_key_from_lma=200)), ALL6)
+    installed = {**plain, **keyed}
+    after = keep_idle_links(installed, {})
+    (link,) = after.values()
+    assert isinstance(link, TunnelLink) and link.kind == "ip6tnl"
+    removed = {type(op.obj).__name__ for op in diff(installed, after)}
+    assert removed == {"TunnelLink", "RouteObj", "RuleObj", "AddressObj"}  # the ip6gre one
+    back = keep_idle_links(after, build(s, entries_after(up("b", hnp=2, v4=3)), ALL6))
+    assert not [op for op in diff(after, back) if isinstance(op.obj, TunnelLink)]
+    assert keep_idle_links({}, plain) is plain
+    # the LMA: the device to the MAG the MN left stays, the MN's routes move
+    lma = lma_settings(encapsulation="ip6tnl")
+    at1 = build(lma, entries_after(route_up("a", MAG1)), ALL6)
+    at2 = keep_idle_links(at1, build(lma, entries_after(route_up("a", MAG2)), ALL6))
+    ops = diff(at1, at2)
+    assert {(op.verb, type(op.obj).__name__) for op in ops} == {
+        ("add", "TunnelLink"),
+        ("replace", "RouteObj"),
+    }
 
 
 def test_choose_kind() -> None:

@@ -233,11 +233,11 @@ def test_setup_turns_off_dhcp_and_ra_and_opens_the_firewall(device: Device) -> N
     for line in record.splitlines():
         if line.startswith("set firewall.") and ".proto=" in line:
             rules[line.split(".")[1]] = line.split("=", 1)[1].strip("'")
-    assert sorted(rules.values()) == ["135", "4", "41", "47", "udp"]
+    assert sorted(rules.values()) == ["135", "4", "41", "47", "esp", "udp"]
     assert "set firewall.mag_ap_udp.dest_port='5436-5437'" in record
     assert "set firewall.mag_ap_mh.family='ipv6'" in record
-    assert record.count(".src='up'") == 5
-    assert record.count(".target='ACCEPT'") == 5
+    assert record.count(".src='up'") == 6
+    assert record.count(".target='ACCEPT'") == 6
 
 
 def test_setup_dry_run_prints_the_batch_and_changes_nothing(device: Device) -> None:
@@ -266,7 +266,7 @@ def test_setup_without_access_interface_only_opens_the_firewall(device: Device) 
     assert out.returncode == 0, out.stderr
     record = device.record.read_text()
     assert "dhcp." not in record
-    assert record.count(".src='wan'") == 5
+    assert record.count(".src='wan'") == 6
 
 
 def test_setup_refuses_a_bad_interface_name(device: Device) -> None:

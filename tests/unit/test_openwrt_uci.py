@@ -452,6 +452,7 @@ def test_schema_covers_every_documented_toml_key() -> None:
         assert examples[section] <= set(SCHEMAS[section]), section
     assert examples["plugin.macnai"] <= set(PLUGIN_SCHEMAS["macnai"])
     assert examples["plugin.localpolicy.profile"] <= set(SCHEMAS["profile"])
+    assert examples["ipsec"] <= set(SCHEMAS["ipsec"]) | set(SCHEMAS["ipsec_peer"])
 
 
 def test_readme_documents_every_uci_option() -> None:

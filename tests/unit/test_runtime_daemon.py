@@ -152,6 +152,10 @@ def test_attach_paths_refusals_revoke_and_stop(tmp_path: Path) -> None:
             "attach_requests": 5,
             "attach_refused": 2,
             "lma_failovers": 0,
+            "trigger_duplicate": 0,
+            "trigger_dropped_busy": 0,
+            "trigger_admitted_on_retry": 0,
+            "trigger_busy_remembered": 0,
         }
         assert status["runtime"]["restart_counter"] == 1
         assert status["runtime"]["socket"]["rx_datagrams"] >= 3

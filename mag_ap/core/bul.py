@@ -337,6 +337,30 @@ class BindingUpdateListEntry:
         self.state = next_state
         return step
 
+    def earliest(self) -> tuple[float, int, BindingEvent] | None:
+        """The earliest armed timer: (deadline, its index in ``deadlines()``, event).
+
+        On equal deadlines the lower index wins. The same as a walk over
+        ``deadlines()`` without building its list (the MAG asks twice per refresh).
+        """
+        best: tuple[float, int, BindingEvent] | None = None
+        at = self.expires_at
+        if at is not None:
+            best = (at, 0, BindingEvent.LIFETIME_EXPIRED)
+        tx = self.transaction
+        if tx is not None:
+            at = tx.deadline_at
+            if best is None or at < best[0]:
+                event = BindingEvent.GIVE_UP if tx.exhausted else BindingEvent.ACK_TIMEOUT
+                best = (at, 1, event)
+        at = self._next_at
+        if at is not None and (best is None or at < best[0]):
+            if self.state is BindingState.WAITING:
+                best = (at, 3, BindingEvent.RETRY_DUE)
+            else:
+                best = (at, 2, BindingEvent.REFRESH_DUE)
+        return best
+
     def deadlines(self) -> list[tuple[float, BindingEvent]]:
         """Armed timers of this entry, as (deadline, event it fires when due)."""
         out: list[tuple[float, BindingEvent]] = []

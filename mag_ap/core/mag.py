@@ -165,18 +165,6 @@ class _Others:
 MAX_POLICIES = 1024  # distinct shared policy profiles kept; more: the table starts over
 
 
-def _earliest(entry: BindingUpdateListEntry) -> tuple[float, int, BindingEvent] | None:
-    """The entry's earliest armed timer: (deadline, its index in ``deadlines()``, event).
-
-    On equal deadlines the lower index wins, as the scan over all entries did.
-    """
-    best: tuple[float, int, BindingEvent] | None = None
-    for index, (at, event) in enumerate(entry.deadlines()):
-        if best is None or (at, index) < best[:2]:
-            best = (at, index, event)
-    return best
-
-
 def _mac_key(mac: str) -> int:
     """The 48-bit int a MAC is indexed by (any accepted spelling; ValueError otherwise)."""
     return int(normalize_mac(mac).replace(":", ""), 16)
@@ -467,7 +455,7 @@ class MagProtocol:
         """Fire the earliest due timer of the entry due first."""
         entry = self._timers.pop_due(now)
         assert isinstance(entry, BindingUpdateListEntry)
-        best = _earliest(entry)
+        best = entry.earliest()
         if best is None or best[0] > now:  # cannot happen: every change reschedules
             self._reschedule(entry)
             return
@@ -543,7 +531,7 @@ class MagProtocol:
         """Put the entry's earliest deadline in the timer lanes and recount its heartbeat share."""
         if not self._live(entry):  # closed: _remove unscheduled it
             return
-        best = _earliest(entry)
+        best = entry.earliest()
         if best is None:
             self._timers.schedule(entry, None)
         else:

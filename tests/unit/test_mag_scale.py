@@ -44,7 +44,7 @@ def profile(i: int, lma: Address = LMA_ADDR) -> MobileNodeProfile:
 
 
 class EntryLooks:
-    """Counts calls of ``deadlines()`` and of the ``mn_id`` / ``lma`` properties."""
+    """Counts calls of ``deadlines()``, ``earliest()`` and of the ``mn_id`` / ``lma`` properties."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
@@ -55,6 +55,13 @@ class EntryLooks:
             return deadlines(entry)
 
         monkeypatch.setattr(BindingUpdateListEntry, "deadlines", counted_deadlines)
+        earliest = BindingUpdateListEntry.earliest
+
+        def counted_earliest(entry: BindingUpdateListEntry) -> object:
+            self.count += 1
+            return earliest(entry)
+
+        monkeypatch.setattr(BindingUpdateListEntry, "earliest", counted_earliest)
         for name in ("mn_id", "lma"):
             getter = getattr(BindingUpdateListEntry, name).fget
             monkeypatch.setattr(BindingUpdateListEntry, name, property(self._counted(getter)))

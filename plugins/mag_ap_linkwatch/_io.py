@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from ipaddress import IPv6Address
 from typing import Any, Final
 
 from mag_ap.core.types import Action, BindingDown, BindingUp
@@ -45,26 +44,7 @@ __all__ = ["AccessWatch"]
 
 log = logging.getLogger(__name__)
 NETLINK_BUFFER: Final = 1 << 16
-DEFAULT_GC_THRESH2: Final = 512  # the kernel's default, if /proc cannot be read
 _OPERSTATE_UP: Final = ("up", "unknown")
-
-
-def read_gc_thresholds() -> tuple[int, int]:
-    """The kernel's gc_thresh2 for IPv4 and IPv6 neighbours (past it, forced GC evicts)."""
-    limits = []
-    for family in ("ipv4", "ipv6"):
-        try:
-            with open(f"/proc/sys/net/{family}/neigh/default/gc_thresh2", encoding="ascii") as f:
-                limits.append(int(f.read().strip()))
-        except (OSError, ValueError):
-            limits.append(DEFAULT_GC_THRESH2)
-    return limits[0], limits[1]
-
-
-def table_full(entries: list[NeighbourMessage], limits: tuple[int, int]) -> bool:
-    """Whether either family's snapshot reached its gc_thresh2 (absence is no evidence)."""
-    v6 = sum(1 for e in entries if isinstance(e.dst, IPv6Address))
-    return len(entries) - v6 >= limits[0] or v6 >= limits[1]
 
 
 def read_operstate(ifname: str) -> bool:
@@ -94,7 +74,6 @@ class AccessWatch:
         self.polls = 0
         self.probes = 0
         self.probe_errors = 0
-        self._table_full = False
 
     # --- AddressServiceProvider: observe bindings only ---------------------------
 
@@ -128,7 +107,6 @@ class AccessWatch:
                 loop.add_reader(link_sock.fileno(), self._link_readable, link_sock, ifindex)
                 self.watch.link(read_operstate(self.ifname), loop.time())
             if self.config.inactivity_timeout_s > 0:
-                limits = read_gc_thresholds()
                 neigh_sock = _netlink_socket(groups=0)
                 probe_sock = _netlink_socket(groups=0)
             sequence = 0
@@ -137,16 +115,7 @@ class AccessWatch:
                     sequence += 1
                     entries = await self._dump_neighbours(neigh_sock, sequence, ifindex)
                     if entries is not None:
-                        full = table_full(entries, limits)
-                        if full != self._table_full:  # one line per change, not per poll
-                            self._table_full = full
-                            log.warning(
-                                "triggers: neighbour table of %s %s: absence from it %s",
-                                self.ifname,
-                                "full (gc_thresh2 reached)" if full else "has room again",
-                                "is no sign of departure" if full else "counts again",
-                            )
-                        self.watch.neighbours(entries, loop.time(), table_full=full)
+                        self.watch.neighbours(entries, loop.time())
                         if probe_sock is not None:
                             sequence = self._probe(probe_sock, entries, sequence)
                     self.polls += 1

@@ -17,14 +17,6 @@ kernel "use" them (NTF_USE), which sends unicast probes. A present station
 answers (REACHABLE again); a departed one ends FAILED and, after the timeout,
 is detached, even when no traffic is sent towards it (e.g. the LMA already
 routes it to another MAG after a handover).
-
-Absence is evidence only while the kernel's table has room: past ``gc_thresh2``
-entries of a family its forced garbage collection evicts entries, and at
-``gc_thresh3`` it creates no new ones. A flood of forged MACs (each forged Router
-Solicitation with a source link-layer address makes the router kernel create an
-entry) keeps the table full, and a real station then has no entry at all. In such
-a snapshot (``table_full``) a bound station without an entry counts as present; a
-FAILED or INCOMPLETE entry of it still counts against it.
 """
 
 from __future__ import annotations
@@ -53,12 +45,7 @@ class StationWatch:
         self._reported: set[str] = set()
         self._out: deque[tuple[str, str]] = deque()
         self.link_up: bool | None = None
-        self.counters = {
-            "link_down_detaches": 0,
-            "inactivity_detaches": 0,
-            "link_changes": 0,
-            "full_table_polls": 0,  # snapshots in which absence was no evidence
-        }
+        self.counters = {"link_down_detaches": 0, "inactivity_detaches": 0, "link_changes": 0}
 
     def binding_up(self, mac: str, now: float) -> None:
         if mac not in self._last_alive_at or mac in self._reported:
@@ -87,26 +74,11 @@ class StationWatch:
                 self.counters["link_down_detaches"] += 1
                 self._out.append((mac, "link-down"))
 
-    def neighbours(
-        self, entries: Iterable[NeighbourMessage], now: float, table_full: bool = False
-    ) -> None:
-        """A full neighbour snapshot of the access interface.
-
-        ``table_full``: the kernel was evicting or refusing entries (see the module
-        docstring), so a bound station missing from the snapshot is not taken as gone.
-        """
-        listed: set[str] = set()
+    def neighbours(self, entries: Iterable[NeighbourMessage], now: float) -> None:
+        """A full neighbour snapshot of the access interface."""
         for entry in entries:
-            if entry.lladdr is None or entry.lladdr not in self._last_alive_at:
-                continue
-            listed.add(entry.lladdr)
-            if entry.alive:
+            if entry.alive and entry.lladdr in self._last_alive_at:
                 self._last_alive_at[entry.lladdr] = now
-        if table_full:
-            self.counters["full_table_polls"] += 1
-            for mac in self._last_alive_at:
-                if mac not in listed and mac not in self._reported:
-                    self._last_alive_at[mac] = now
 
     def to_probe(self, entries: Iterable[NeighbourMessage]) -> list[NeighbourMessage]:
         """STALE entries (with an address) of bound stations not yet reported, to probe.

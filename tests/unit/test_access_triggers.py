@@ -18,7 +18,7 @@ from mag_ap.config import ConfigError, parse_config_text
 from mag_ap.plugins import DEFAULT_PLUGINS, PluginHost
 from mag_ap.wire import DecodeError
 from mag_ap_linkwatch import parse_linkwatch_config
-from mag_ap_linkwatch._io import AccessWatch, table_full
+from mag_ap_linkwatch._io import AccessWatch
 from mag_ap_linkwatch._netlink import (
     NUD_FAILED,
     NUD_REACHABLE,
@@ -166,32 +166,6 @@ def test_inactivity_detaches_a_station_silent_for_the_timeout() -> None:
     assert drain(w) == [(MN, "inactivity")]
     assert w.counters["inactivity_detaches"] == 2
     assert w.get_timer() is None
-
-
-def test_absence_from_a_full_neighbour_table_is_no_sign_of_departure() -> None:
-    # A flood of forged MACs fills the kernel's table: a real station has no entry at all.
-    w = StationWatch(WatchSettings(inactivity_timeout_s=3.0))
-    w.binding_up(MN, 0.0)
-    w.binding_up(MN2, 0.0)
-    for t in (1.0, 2.0, 3.0, 4.0):
-        w.neighbours([alive(MN2, NUD_FAILED)], t, table_full=True)
-        w.handle_timer(t)
-    assert drain(w) == [(MN2, "inactivity")]  # a FAILED entry still counts against it
-    assert w.counters["full_table_polls"] == 4
-    w.neighbours([], 5.0)  # room again: absence counts from the last full snapshot
-    w.handle_timer(6.9)
-    assert drain(w) == []
-    w.handle_timer(7.0)
-    assert drain(w) == [(MN, "inactivity")]
-
-
-def test_table_full_compares_each_family_with_its_gc_thresh2() -> None:
-    v6 = [NeighbourMessage(5, NUD_STALE, IPv6Address(f"fe80::{i + 1:x}"), MN) for i in range(4)]
-    v4 = [NeighbourMessage(5, NUD_STALE, IPv4Address(f"10.0.0.{i + 1}"), MN) for i in range(2)]
-    assert table_full(v6 + v4, (8, 4))
-    assert table_full(v6 + v4, (2, 8))
-    assert not table_full(v6 + v4, (3, 5))
-    assert not table_full([], (512, 512))
 
 
 def test_stale_counts_as_present_and_a_new_binding_restarts_the_clock() -> None:

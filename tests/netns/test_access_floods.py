@@ -123,7 +123,10 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
             node = ra["nodes"].get(LEGIT_MAC)
             counters = {k: v for k, v in ra.items() if k != "nodes"}
             addrs = legit.host.run("ip", "-6", "addr", "show", "dev", MN_IF)
-            message = f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}"
+            watch = lab.plugin_status(1, "mag_ap_linkwatch")
+            message = (
+                f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}, linkwatch {watch}"
+            )
             raise AssertionError(message) from None
         assert flood.poll() is None, "the flood ended before the station was served"
         lease = client.leases()[0]

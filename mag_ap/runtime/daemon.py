@@ -171,6 +171,19 @@ def _log(level: str, msg: str, **fields: Any) -> None:
     log.log(logging.getLevelName(level.upper()), msg, extra={"fields": fields})
 
 
+def _log_applied(provider: str, action: Action, started: float) -> None:
+    """One "action applied" line with its cost (make demo's breakdown reads them)."""
+    _log(
+        "debug",
+        "action applied",
+        provider=provider,
+        action=type(action).__name__,
+        mac=getattr(action, "mac", None),
+        mn_id=getattr(action, "mn_id", None),
+        took_ms=round((time.monotonic() - started) * 1000, 3),
+    )
+
+
 def _log_event(event: LogEvent) -> None:
     """The driver's log sink: a protocol's log event, written when it happens."""
     _log(event.level, event.message, **event.fields)
@@ -465,24 +478,9 @@ class _Daemon:
             try:
                 provider.apply_now(action)  # type: ignore[attr-defined]
                 if timed:  # the same line as the worker's (make demo lines them up)
-                    _log(
-                        "debug",
-                        "action applied",
-                        provider=provider.name,
-                        action=type(action).__name__,
-                        mac=getattr(action, "mac", None),
-                        mn_id=getattr(action, "mn_id", None),
-                        took_ms=round((time.monotonic() - started) * 1000, 3),
-                    )
+                    _log_applied(provider.name, action, started)
             except Exception as exc:
-                _log(
-                    "error",
-                    "provider failed to apply an action",
-                    provider=provider.name,
-                    action=type(action).__name__,
-                    error=repr(exc) if not str(exc) else str(exc),
-                )
-                self.apply_failed(action, provider.name)
+                self._provider_failed(provider.name, action, exc)
 
     def _log_action(self, action: Action) -> None:
         if isinstance(action, BindingRejected | PeerRestarted):
@@ -515,24 +513,19 @@ class _Daemon:
                 async with asyncio.timeout(PROVIDER_TIMEOUT_S):
                     await provider.apply(action)
                 if timed:  # a handover's steps, with their cost (make demo lines them up)
-                    _log(
-                        "debug",
-                        "action applied",
-                        provider=provider.name,
-                        action=type(action).__name__,
-                        mac=getattr(action, "mac", None),
-                        mn_id=getattr(action, "mn_id", None),
-                        took_ms=round((time.monotonic() - started) * 1000, 3),
-                    )
+                    _log_applied(provider.name, action, started)
             except Exception as exc:
-                _log(
-                    "error",
-                    "provider failed to apply an action",
-                    provider=provider.name,
-                    action=type(action).__name__,
-                    error=repr(exc) if not str(exc) else str(exc),
-                )
-                self.apply_failed(action, provider.name)
+                self._provider_failed(provider.name, action, exc)
+
+    def _provider_failed(self, provider: str, action: Action, exc: Exception) -> None:
+        _log(
+            "error",
+            "provider failed to apply an action",
+            provider=provider,
+            action=type(action).__name__,
+            error=repr(exc) if not str(exc) else str(exc),
+        )
+        self.apply_failed(action, provider)
 
     def apply_failed(self, action: Action, provider: str) -> None:
         """A provider could not apply ``action``; the role decides what that means."""

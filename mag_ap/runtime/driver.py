@@ -254,14 +254,17 @@ class Driver(Generic[E]):
             sink(action)
             self.counters["actions_applied"] += 1
         except Exception as exc:
-            self.counters["action_failures"] += 1
-            log.error(
-                "applying %s failed: %s",
-                type(action).__name__,
-                exc,
-                exc_info=True,
-                extra={"fields": {"action": type(action).__name__}},
-            )
+            self._action_failed(action, exc)
+
+    def _action_failed(self, action: Action, exc: Exception) -> None:
+        self.counters["action_failures"] += 1
+        log.error(
+            "applying %s failed: %s",
+            type(action).__name__,
+            exc,
+            exc_info=True,
+            extra={"fields": {"action": type(action).__name__}},
+        )
 
     def _write_log(self, event: LogEvent) -> None:
         """At once, not through the queue; a broken sink must not lose the actions after it."""
@@ -318,13 +321,6 @@ class Driver(Generic[E]):
                     extra={"fields": {"action": type(action).__name__}},
                 )
             except Exception as exc:
-                self.counters["action_failures"] += 1
-                log.error(
-                    "applying %s failed: %s",
-                    type(action).__name__,
-                    exc,
-                    exc_info=True,
-                    extra={"fields": {"action": type(action).__name__}},
-                )
+                self._action_failed(action, exc)
             finally:
                 self._actions.task_done()

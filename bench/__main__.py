@@ -30,6 +30,7 @@ from . import (
     lma_outage,
     lma_rate,
     mass_attach,
+    mipsel,
     openwrt_startup,
     scaling,
     timer_schedules,
@@ -42,7 +43,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
     "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage", "access_flood",
-    "timer_schedules",
+    "mipsel", "timer_schedules",
 )  # fmt: skip
 
 
@@ -87,6 +88,7 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
         "access_flood": lambda: access_flood.run(
             workdir / "access_flood", macs=2000 if quick else 10_000
         ),
+        "mipsel": lambda: mipsel.run(workdir / "mipsel", sizes=(1000,) if quick else mipsel.SIZES),
     }
 
 
@@ -209,6 +211,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append("scaling (in process):")
         lines.extend(curves)
+    emulated = report["benchmarks"].get("mipsel", {}).get("metrics", {}).get("table")
+    if emulated:
+        lines.append("")
+        lines.append("32-bit mipsel (qemu-user, emulated) beside x86_64, same run:")
+        lines.extend(emulated)
     lines.append(f"overall: {report.get('verdict', '?')} in {report.get('duration_s')} s")
     return "\n".join(lines)
 

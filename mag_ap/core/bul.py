@@ -199,7 +199,7 @@ class BindingUpdateListEntry:
         self.registrations = 0
         self.last_registration_delay_ms: float | None = None
         self._history = 0
-        self.timer_at: float | None = None  # the deadline the MAG's timer lanes hold for it
+        self.timer_at: float | None = None  # the deadline the MAG's timer wheel holds for it
         self.counted_up = False  # counted in the MAG's per-LMA count of datapaths up
 
     def __repr__(self) -> str:

@@ -59,7 +59,10 @@ def lab() -> Iterator[OpenAccessLab]:
     for tool in ("ip", "busybox"):
         require_tool(tool)
     workdir = Path(tempfile.mkdtemp(prefix="mag-ap-floods-"))
-    lab = OpenAccessLab(workdir)
+    # The forged RSs carry source link-layer addresses: the MAG's kernel fills its neighbour
+    # table (gc_thresh3) and the real station may get no entry at all, so the lab's 3 s
+    # inactivity detach would take it down mid-test (README "Floods on the access link").
+    lab = OpenAccessLab(workdir, inactivity_timeout_s=60.0)
     try:
         lab.build()
         lab.start()

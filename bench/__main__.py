@@ -33,6 +33,7 @@ from . import (
     mipsel,
     openwrt_startup,
     scaling,
+    timer_schedules,
     ubus_status,
     unauth_flood,
 )
@@ -42,7 +43,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 ORDER = (
     "lma_rate", "scaling", "attach_latency", "mass_attach", "footprint", "capacity",
     "ubus_status", "openwrt_startup", "idle", "unauth_flood", "lma_outage", "access_flood",
-    "mipsel",
+    "mipsel", "timer_schedules",
 )  # fmt: skip
 
 
@@ -81,6 +82,9 @@ def _runners(args: argparse.Namespace, workdir: Path) -> dict[str, Callable[[], 
             workdir / "unauth_flood", attaches=100 if quick else 1000
         ),
         "idle": lambda: idle.run(workdir / "idle", starts=1 if quick else 3),
+        "timer_schedules": lambda: timer_schedules.run(
+            sizes=(1000,) if quick else timer_schedules.SIZES
+        ),
         "access_flood": lambda: access_flood.run(
             workdir / "access_flood", macs=2000 if quick else 10_000
         ),

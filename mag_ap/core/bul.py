@@ -201,7 +201,7 @@ class BindingUpdateListEntry:
         # registration's delay in microseconds + 1 (0: none yet): one int, not an int
         # and a float per binding
         self._packed = 0
-        self.timer_at: float | None = None  # the deadline the MAG's timer lanes hold for it
+        self.timer_at: float | None = None  # the deadline the MAG's timer wheel holds for it
 
     def __repr__(self) -> str:
         return f"BindingUpdateListEntry({self.mac!r}, {self._mn_id!r}, {self.state.name})"

@@ -4,8 +4,8 @@ Requests go out every HEARTBEAT_INTERVAL while the LMA holds bindings of ours.
 When MISSING_HEARTBEATS_ALLOWED requests in a row are unanswered, the check
 before the next request declares the peer lost (once, until it answers again).
 A changed Restart Counter in a heartbeat means the LMA lost its binding cache.
-While a peer is lost, requests go out four times per interval, so an LMA that
-comes back is noticed within a quarter interval (bench/lma_outage.py).
+While a peer is lost, requests go out ten times per interval, so an LMA that
+comes back is noticed within a tenth of an interval (bench/lma_outage.py).
 
 RFC 5847 is optional. A peer that has never answered (nor sent) a Heartbeat
 is not declared lost: after MISSING_HEARTBEATS_ALLOWED unanswered requests, or
@@ -28,7 +28,7 @@ _REMEMBERED_REQUESTS = 16
 # that came back (a new Restart Counter: re-register everything) is what ends its
 # outage for the stations, so it should not wait up to a whole interval. The cost is
 # a few 16-octet requests per lost LMA.
-LOST_PROBES_PER_INTERVAL = 4
+LOST_PROBES_PER_INTERVAL = 10
 
 
 class Verdict(Enum):

@@ -15,7 +15,7 @@ heartbeat, retransmit, timers, sequence, gre_keys, mn_id).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Network
 from typing import Any
@@ -36,7 +36,7 @@ from mag_ap.core.pba_status import TRANSIENT_STATUSES, PbaOutcome, classify_pba_
 from mag_ap.core.pbu import build_pbu, timestamp_value_offset, wire_lifetime_s
 from mag_ap.core.retransmit import Transaction, TransactionKind
 from mag_ap.core.sequence import SequenceCounter, sequence_newer
-from mag_ap.core.timer_lanes import TimerLanes
+from mag_ap.core.timers import TimerWheel
 from mag_ap.core.types import (
     Action,
     Address,
@@ -170,16 +170,6 @@ def _mac_key(mac: str) -> int:
     return int(normalize_mac(mac).replace(":", ""), 16)
 
 
-def _lane(entry: BindingUpdateListEntry, event: BindingEvent) -> Hashable:
-    """The timer lane of a deadline: its kind and the constant it adds to a growing base."""
-    if event is BindingEvent.ACK_TIMEOUT or event is BindingEvent.GIVE_UP:
-        tx = entry.transaction
-        return (BindingEvent.ACK_TIMEOUT, None if tx is None else tx.timeout_s)
-    if event is BindingEvent.RETRY_DUE:
-        return event
-    return (event, entry.lifetime_s)  # refresh and expiry: PBU sent + lifetime (- lead)
-
-
 def _json(value: object) -> object:
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -217,7 +207,7 @@ class MagProtocol:
         self._routers: dict[int, int] = {}  # IPv4 default routers granted, shared the same way
         # LMA -> how many active entries have the datapath up (heartbeats run while > 0)
         self._up_count_by_lma: dict[Address, int] = {}
-        self._timers = TimerLanes()  # one deadline per entry: the earliest of deadlines()
+        self._timers = TimerWheel()  # one deadline per entry: the earliest of deadlines()
         self._peers: dict[Address, HeartbeatPeer] = {}
         self._clock_correction_s: dict[Address, float] = {}  # LMA clock minus ours (156/157)
         self._skew_bounds: dict[Address, tuple[float, float]] = {}  # what 156s proved of it
@@ -383,7 +373,7 @@ class MagProtocol:
         deadlines = [
             p.next_request_at for p in self._peers.values() if p.next_request_at is not None
         ]
-        entry_at = self._timers.next_at()
+        entry_at = self._timers.next_deadline()
         if entry_at is not None:
             deadlines.append(entry_at)
         return min(deadlines, default=None)
@@ -395,7 +385,7 @@ class MagProtocol:
         in ``deadlines()``, then in attach order, and entries before peers.
         """
         for _ in range(_MAX_TIMER_STEPS):
-            entry_at = self._timers.next_at()
+            entry_at = self._timers.next_deadline()
             peer_due = self._due_peer(now)
             if (
                 entry_at is not None
@@ -472,7 +462,7 @@ class MagProtocol:
                 best = (at, peer)
         return best
 
-    # --- entry indexes and the timer lanes ------------------------------------------
+    # --- entry indexes and the timer wheel ------------------------------------------
 
     def _live(self, entry: BindingUpdateListEntry) -> bool:
         """Still in the list (not closed)."""
@@ -504,7 +494,7 @@ class MagProtocol:
             del self._active[entry.mac_int]
         elif self._leaving.pop(id(entry), None) is None:
             return
-        self._timers.schedule(entry, None)
+        self._timers.cancel(entry)
         self._count_up(entry)
         mn_id = entry.mn_id
         held = self._by_mn_id[mn_id]
@@ -528,14 +518,11 @@ class MagProtocol:
         return [e for e in self._entries() if e.lma == lma]
 
     def _reschedule(self, entry: BindingUpdateListEntry) -> None:
-        """Put the entry's earliest deadline in the timer lanes and recount its heartbeat share."""
+        """Put the entry's earliest deadline in the timer wheel and recount its heartbeat share."""
         if not self._live(entry):  # closed: _remove unscheduled it
             return
         best = entry.earliest()
-        if best is None:
-            self._timers.schedule(entry, None)
-        else:
-            self._timers.schedule(entry, best[0], _lane(entry, best[2]))
+        self._timers.schedule(entry, None if best is None else best[0])
         self._count_up(entry)
 
     def _count_up(self, entry: BindingUpdateListEntry) -> None:

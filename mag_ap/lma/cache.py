@@ -21,7 +21,7 @@ from ..mh.options import MobileNodeIdentifier
 class BceState(Enum):
     """Life of a binding cache entry."""
 
-    REGISTERED = "registered"  # lifetime running; deadline_at = expiry
+    REGISTERED = "registered"  # lifetime running; timer_at = expiry
     DEREGISTERED_WAITING = "deregistered-waiting"  # MinDelayBeforeBCEDelete running
     REVOKING = "revoking"  # BRI sent, waiting for the BRA (RFC 5846)
 
@@ -32,7 +32,7 @@ RECORD = struct.Struct("<dddq16sIIIIIIHBBBBB")
 (
     EXPIRES_AT,
     DEREGISTERED_AT,
-    DEADLINE_AT,
+    TIMER_AT,
     TIMESTAMP_TICKS,
     HNP,
     IPV4,
@@ -108,14 +108,14 @@ class BindingCacheEntry:
     Compact (issue 14: <= 500 bytes per binding with pools and timers): the numbers
     live in one packed ``record`` (see :data:`RECORD`), the rare extras (a non-NAI
     MN-ID option, a link-local address) in one slot, and no timer heap entry: the
-    LMA's :class:`~mag_ap.lma.expiry.ExpiryWheel` keeps ``deadline_at`` by the second.
+    LMA's :class:`~mag_ap.core.timers.TimerWheel` keeps ``timer_at`` by the second.
     """
 
     __slots__ = ("_extra", "link_layer_id", "mag", "mn_id", "record", "state")
 
     expires_at = _Packed[float](EXPIRES_AT)
     deregistered_at = _Packed[float | None](DEREGISTERED_AT)
-    deadline_at = _Packed[float | None](DEADLINE_AT)  # when the LMA's wheel fires it
+    timer_at = _Packed[float | None](TIMER_AT)  # when the LMA's wheel fires it
     last_timestamp_ticks = _Packed[int | None](TIMESTAMP_TICKS)  # 48.16 fixed point, as on the wire
     ipv4_address = _Packed[int | None](IPV4, HAS_IPV4)
     gre_key_to_mag = _Packed[int | None](GRE_TO_MAG, HAS_GRE_TO)  # the MAG's key: downlink

@@ -30,7 +30,6 @@ from ..core.types import Address, Datagram, LmaSettings, MobileRouteUp
 from ..mh.constants import IPPROTO_NONE, LIFETIME_UNIT_S, MHType, OptionType
 from ..mh.options import MobileNodeIdentifier
 from .cache import (
-    DEADLINE_AT,
     EMPTY_RECORD,
     FLAGS,
     GRE_FROM_MAG,
@@ -47,6 +46,7 @@ from .cache import (
     RECORD,
     REGISTRATIONS,
     SEQUENCE,
+    TIMER_AT,
     TIMESTAMP_TICKS,
     BceState,
     BindingCacheEntry,
@@ -403,7 +403,7 @@ class FastPbuPath:
         entry.record = RECORD.pack(
             expires_at,
             _NAN,  # deregistered_at
-            expires_at,  # deadline_at: the wheel learns it below
+            expires_at,  # timer_at: the wheel learns it below
             ticks if ticks >= 0 else rec[TIMESTAMP_TICKS],
             rec[HNP] if hnp_at is None else hnp_at.to_bytes(16, "big"),
             v4_at if v4_at is not None else rec[IPV4],
@@ -421,7 +421,7 @@ class FastPbuPath:
         )
         if llid >= 0:
             entry.link_layer_id = data[llid + 2 : llid_end]
-        old_deadline = rec[DEADLINE_AT]
+        old_deadline = rec[TIMER_AT]
         lma._expiry.moved(entry, None if math.isnan(old_deadline) else old_deadline, expires_at)
         lma._start_heartbeats(peer, now)
         if route_changed:

@@ -21,7 +21,7 @@ from typing import Any
 from ..core.heartbeat import Verdict
 from ..core.mn_id import mn_key
 from ..core.sequence import SEQUENCE_MODULO
-from ..core.timers import TimerHeap
+from ..core.timers import TimerHeap, TimerWheel
 from ..core.types import (
     Action,
     Address,
@@ -72,7 +72,6 @@ from ..mh.options import (
 from ..wire import DecodeError
 from . import fastpath
 from .cache import BceState, BindingCache, BindingCacheEntry
-from .expiry import ExpiryWheel
 from .fastpath import FastPbuPath
 from .pbu_checks import PBU_CHECKS, _Grant, _Pbu, _ticks
 from .peers import BRI_MAX_RETRANSMIT_NUMBER, PeerState, PendingRevocation
@@ -136,7 +135,7 @@ class LmaProtocol:
         self._gre_keys = GreKeyAllocator(ledger)
         self._cache = BindingCache()
         self._timers = TimerHeap()  # peers (heartbeats) and pending revocations
-        self._expiry = ExpiryWheel()  # binding cache entries, bucketed by the second
+        self._expiry = TimerWheel()  # binding cache entries, by the second
         self._peers: dict[Address, PeerState] = {}
         self._revocations: dict[int, PendingRevocation] = {}  # by BRI sequence
         self._revocation_of: dict[str, PendingRevocation] = {}  # by MN id
@@ -205,7 +204,7 @@ class LmaProtocol:
         return self._actions.popleft() if self._actions else None
 
     def get_timer(self) -> float | None:
-        heap_at, wheel_at = self._timers.next_at(), self._expiry.next_at()
+        heap_at, wheel_at = self._timers.next_deadline(), self._expiry.next_deadline()
         if heap_at is None or wheel_at is None:
             return wheel_at if heap_at is None else heap_at
         return min(heap_at, wheel_at)
@@ -213,10 +212,10 @@ class LmaProtocol:
     def handle_timer(self, now: float) -> None:
         timers, expiry = self._timers, self._expiry
         while True:
-            heap_at, wheel_at = timers.next_at(), expiry.next_at()
+            heap_at, wheel_at = timers.next_deadline(), expiry.next_deadline()
             if wheel_at is not None and wheel_at <= now and (heap_at is None or wheel_at < heap_at):
                 entry = expiry.pop_due(now)
-                if entry is not None:
+                if isinstance(entry, BindingCacheEntry):
                     self._on_entry_deadline(entry, now)
                 continue
             item = timers.pop_due(now)
@@ -272,7 +271,7 @@ class LmaProtocol:
         pending = self._send_bri(entry, entry.mag, trigger, now)
         self._revocation_of[mn_id] = pending
         entry.state = BceState.REVOKING
-        self._expiry.schedule(entry, None)  # the revocation decides the end now
+        self._expiry.cancel(entry)  # the revocation decides the end now
         self._log(
             "info",
             "revoking binding",
@@ -667,7 +666,7 @@ class LmaProtocol:
     def _remove(self, entry: BindingCacheEntry, reason: str, now: float) -> None:
         """Delete the entry, give its resources back (remembered for the MN), route down."""
         self._cache.remove(entry)
-        self._expiry.schedule(entry, None)
+        self._expiry.cancel(entry)
         mn_id = entry.mn_id
         if entry.hnp is not None and self._hnp_pool is not None:
             self._hnp_pool.release(mn_id, entry.hnp)
@@ -678,7 +677,7 @@ class LmaProtocol:
         pending = self._revocation_of.pop(mn_id, None)
         if pending is not None:
             self._revocations.pop(pending.sequence, None)
-            self._timers.schedule(pending, None)
+            self._timers.cancel(pending)
         self._actions.append(
             MobileRouteDown(
                 mn_id=mn_id,
@@ -717,7 +716,7 @@ class LmaProtocol:
     def _start_heartbeats(self, peer: PeerState, now: float) -> None:
         if self.settings.heartbeats != "answer":
             return  # interop switch: an LMA without RFC 5847 sends none either
-        if peer.deadline_at is None and self.settings.heartbeat_interval_s > 0:
+        if peer.timer_at is None and self.settings.heartbeat_interval_s > 0:
             self._timers.schedule(peer, now + self.settings.heartbeat_interval_s)
 
     def _on_heartbeat_due(self, peer: PeerState, now: float) -> None:
@@ -856,7 +855,7 @@ class LmaProtocol:
             )
         if pending.handover:
             del self._revocations[pending.sequence]
-            self._timers.schedule(pending, None)
+            self._timers.cancel(pending)
             return
         self._remove(pending.entry, "revoked", now)
 

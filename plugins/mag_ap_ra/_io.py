@@ -43,6 +43,12 @@ PACKET_ADD_MEMBERSHIP: Final = 1
 PACKET_MR_MULTICAST: Final = 0
 PACKET_OUTGOING: Final = 4
 SO_ATTACH_FILTER: Final = 26
+PACKET_STATISTICS: Final = 6  # struct tpacket_stats {tp_packets, tp_drops}, reset on read
+SO_RCVBUFFORCE: Final = 33
+# A bound station's RS must survive the loop being busy during a flood of forged MACs
+# (500 RS/s): the default ~200 KiB holds ~0.4 s of it and the kernel drops the rest,
+# the real station's solicitation among them. 2 MiB holds seconds of such a flood.
+RECEIVE_BUFFER_BYTES: Final = 2 << 20
 MAX_FRAME: Final = 65535
 
 # Router Solicitations, Neighbor Solicitations (DAD) and MLDv2 reports behind an
@@ -74,6 +80,15 @@ def _attach_rs_filter(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)  # the kernel copies it
 
 
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    """SO_RCVBUFFORCE (root) passes net.core.rmem_max; else the capped SO_RCVBUF."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES)
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+
+
 def interface_mac(ifname: str) -> str:
     with open(f"/sys/class/net/{ifname}/address", encoding="ascii") as f:
         return f.read().strip()
@@ -95,6 +110,7 @@ class RaService:
         self._added_link_local = False
         self._sinks: list[TriggerSink] = []
         self.send_errors = 0
+        self.receive_drops = 0  # frames the kernel dropped: our receive buffer was full
 
     # --- AddressServiceProvider -------------------------------------------------
 
@@ -120,6 +136,7 @@ class RaService:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
         try:
             _attach_rs_filter(sock)
+            _enlarge_receive_buffer(sock)
             sock.bind((self.ifname, ETH_P_IPV6))
             mreq = struct.pack(
                 "iHH8s",
@@ -187,6 +204,7 @@ class RaService:
             "interface": self.ifname,
             "running": True,
             "send_errors": self.send_errors,
+            "receive_drops": self._receive_drops(),
             **self.scheduler.status(self._loop.time()),
         }
 
@@ -199,6 +217,14 @@ class RaService:
             self._added_link_local = True
         elif code != errno.EEXIST:  # present already: someone else's, left alone
             raise OSError(code, f"adding {addr} on {self.ifname}: {os.strerror(code)}")
+
+    def _receive_drops(self) -> int:
+        """Kernel drops on the socket so far (PACKET_STATISTICS resets on read: summed)."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+                self.receive_drops += struct.unpack("=II", raw)[1]
+        return self.receive_drops
 
     def _readable(self) -> None:
         assert self._sock is not None and self.scheduler is not None and self._loop is not None

@@ -59,7 +59,10 @@ def lab() -> Iterator[OpenAccessLab]:
     for tool in ("ip", "busybox"):
         require_tool(tool)
     workdir = Path(tempfile.mkdtemp(prefix="mag-ap-floods-"))
-    lab = OpenAccessLab(workdir)
+    # The forged RSs carry source link-layer addresses: the MAG's kernel fills its neighbour
+    # table (gc_thresh3) and the real station may get no entry at all, so the lab's 3 s
+    # inactivity detach would take it down mid-test (README "Floods on the access link").
+    lab = OpenAccessLab(workdir, inactivity_timeout_s=60.0)
     try:
         lab.build()
         lab.start()
@@ -123,7 +126,10 @@ def test_forged_mac_flood_is_bounded_and_a_real_station_still_gets_its_addresses
             node = ra["nodes"].get(LEGIT_MAC)
             counters = {k: v for k, v in ra.items() if k != "nodes"}
             addrs = legit.host.run("ip", "-6", "addr", "show", "dev", MN_IF)
-            message = f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}"
+            watch = lab.plugin_status(1, "mag_ap_linkwatch")
+            message = (
+                f"no SLAAC: RA node {node}, ra {counters}, addresses {addrs}, linkwatch {watch}"
+            )
             raise AssertionError(message) from None
         assert flood.poll() is None, "the flood ended before the station was served"
         lease = client.leases()[0]

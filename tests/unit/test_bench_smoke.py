@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import bench
-from bench import lma_loadgen, lma_rate, shutdown_grace
+from bench import lma_loadgen, lma_rate, shutdown_grace, timer_schedules
 from bench.common import check, percentile, summary
 
 
@@ -58,3 +58,10 @@ def test_shutdown_grace_bench_runs_both_predicates_with_a_tiny_n() -> None:
     out = shutdown_grace.run(n=20)
     for name in shutdown_grace.PREDICATES:
         assert out[name]["pbas"] == out[name]["predicate_checks"] == 20
+
+
+def test_timer_schedules_bench_fires_every_deadline_twice_with_a_tiny_n() -> None:
+    result = timer_schedules.run(sizes=(300,))
+    curves = result.metrics["curves"]
+    assert [row["schedule"] for row in curves] == ["wheel", "heap"]
+    assert all(row["fired"] == 600 and row["bytes_per_slot"] > 0 for row in curves)

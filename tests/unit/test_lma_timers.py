@@ -28,7 +28,7 @@ def test_timer_heap_fires_like_a_scan_of_all_deadlines(
         else:
             heap.schedule(items[index], now + deadline)
             model[index] = now + deadline
-        assert heap.next_at() == (min(model.values()) if model else None)
+        assert heap.next_deadline() == (min(model.values()) if model else None)
         now += step
         fired = []
         while (item := heap.pop_due(now)) is not None:
@@ -37,7 +37,7 @@ def test_timer_heap_fires_like_a_scan_of_all_deadlines(
         assert sorted(fired) == sorted(i for _, i in due)
         for _, i in due:
             del model[i]
-            assert items[i].deadline_at is None
+            assert items[i].timer_at is None
 
 
 def test_postponed_deadline_fires_once_at_the_new_time() -> None:
@@ -46,10 +46,10 @@ def test_postponed_deadline_fires_once_at_the_new_time() -> None:
     heap.schedule(item, 10.0)
     heap.schedule(item, 20.0)  # later: no new heap entry
     assert len(heap) == 1
-    assert heap.next_at() == 20.0
+    assert heap.next_deadline() == 20.0
     assert heap.pop_due(19.9) is None
     assert heap.pop_due(20.0) is item
-    assert heap.next_at() is None
+    assert heap.next_deadline() is None
 
 
 def test_stale_entries_are_swept() -> None:

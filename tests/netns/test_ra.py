@@ -212,11 +212,20 @@ def test_inactivity_detaches_a_station_whose_neighbour_entries_failed(
         {},
         {"interface": "br0", "inactivity_timeout_s": 3, "poll_interval_s": 0.5},
     )
+    mn1_ll, mn2_ll = link_local(access.mn1), link_local(access.mn2)
+    logs = [tmp_path / f"{ll}.log" for ll in (mn1_ll, mn2_ll)]
+    for ll, log in zip((mn1_ll, mn2_ll), logs, strict=True):
+        access.mag.spawn(["ping", "-6", "-n", "-i", "0.2", f"{ll}%br0"], log)
+    # both answer before they are bound: a busy machine may start ping late, and a
+    # station bound with no neighbour entry yet is (rightly) inactive after 3 s
+    for log in logs:
+
+        def answered(log: Path = log) -> bool:
+            return "bytes from" in log.read_text()
+
+        wait_for(answered, 30, f"replies in {log.name}")
     h.up(MN1_MAC, HNP1)
     h.up(MN2_MAC, HNP2)
-    mn1_ll, mn2_ll = link_local(access.mn1), link_local(access.mn2)
-    for ll in (mn1_ll, mn2_ll):
-        access.mag.spawn(["ping", "-6", "-n", "-i", "0.2", f"{ll}%br0"], tmp_path / f"{ll}.log")
     # both stations answer: their neighbour entries stay alive past the timeout
     wait_for(lambda: h.status()["linkwatch"]["polls"] >= 12, 30, "6 s of neighbour polls")
     assert h.events("detached") == []
@@ -236,12 +245,21 @@ def test_a_station_that_sends_no_rs_is_found_by_its_mld_report_or_dad(access: Ac
     h = Harness(access.lab, access.mag, ra_config(), {})
     mn = access.mn2
     mn.sysctl("net.ipv6.conf.eth0.router_solicitations", "0")
-    mn.ip("link", "set", "eth0", "down")
-    mn.ip("link", "set", "eth0", "up")  # joins the link again: MLDv2 reports, DAD for fe80::
-    assert h.expect("attached", mac=MN2_MAC)["mac"] == MN2_MAC
+    # Joining the link again sends MLDv2 reports and DAD for fe80::; on a busy machine the
+    # station joins once more if the first join went unreported, as a real one would.
+    for attempt, wait_s in ((1, 10.0), (2, 20.0)):
+        mn.ip("link", "set", "eth0", "down")
+        mn.ip("link", "set", "eth0", "up")
+        try:
+            assert h.expect("attached", timeout_s=wait_s, mac=MN2_MAC)["mac"] == MN2_MAC
+            break
+        except TimeoutError:
+            if attempt == 2:
+                raise AssertionError(f"MN2 not reported: ra {h.status()['ra']}") from None
     assert h.events("attached", mac=MN1_MAC) == []
     h.up(MN2_MAC, HNP2)
     wait_for(lambda: any(in_prefix(a, HNP2) for a in addresses(mn)), 20, "MN2 SLAAC")
     ra = h.status()["ra"]
     assert ra["rs_received"] == 0, ra  # it never solicited
-    assert ra["station_signals"] >= 1 and ra["station_signals_unknown"] == 1, ra
+    # one unknown-station report per join that was not reported before
+    assert ra["station_signals"] >= 1 and 1 <= ra["station_signals_unknown"] <= attempt, ra

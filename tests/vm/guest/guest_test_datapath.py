@@ -256,6 +256,11 @@ def test_ipv4_transport_gre_with_negotiated_keys(v4: DatapathLab) -> None:
 def test_a_foreign_tunnel_on_our_endpoints_fails_that_binding_only(v4: DatapathLab) -> None:
     """The kernel allows one sit tunnel per endpoint pair: a clear error, the MAG lives on."""
     fresh(v4)
+    # The datapath keeps an idle sit device of its own until stop (keep_idle_links): a clean
+    # stop removes it, so the foreign tunnel below is the only one on these endpoints.
+    daemon = v4.domain.mag[0]
+    assert daemon.stop(v4.daemon_timeout_s) == 0, daemon.log_text()[-3000:]
+    v4.restart(1)
     mag1 = v4.host("mag1")
     mag1.ip("link", "add", "foreign0", "type", "sit", "mode", "any",
             "local", "192.0.2.6", "remote", "192.0.2.250")  # fmt: skip
@@ -271,7 +276,6 @@ def test_a_foreign_tunnel_on_our_endpoints_fails_that_binding_only(v4: DatapathL
     assert "another sit tunnel from 192.0.2.6 to 192.0.2.250 exists" in error, error
     assert status["mobile_nodes"] == 0, status
     assert v4.tagged_state("mag1") == []
-    daemon = v4.domain.mag[0]
     assert daemon.proc is not None and daemon.proc.poll() is None
     assert "foreign0" in mag1.ip("-o", "link", "show")  # left alone
     mag1.ip("link", "del", "foreign0")
